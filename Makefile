@@ -1,0 +1,55 @@
+# Thin wrapper over CMake presets so that the README's two set-up commands are
+# literally `make run` and `make test`. Both install what is missing first.
+JOBS ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: all deps build run test debug asan tsan test-asan test-tsan format format-check lint ci clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build/%/build.ninja: CMakeLists.txt CMakePresets.json | deps
+	cmake --preset $* >/dev/null
+
+build: deps build/release/build.ninja
+	cmake --build --preset release -j $(JOBS)
+
+run: build
+	./build/release/bin/gatehoused
+
+test: build
+	ctest --preset release -j $(JOBS) $(CTEST_ARGS)
+
+debug: deps build/debug/build.ninja
+	cmake --build --preset debug -j $(JOBS)
+
+asan: deps build/asan/build.ninja
+	cmake --build --preset asan -j $(JOBS)
+
+tsan: deps build/tsan/build.ninja
+	cmake --build --preset tsan -j $(JOBS)
+
+test-asan: asan
+	ctest --preset asan -j $(JOBS) $(CTEST_ARGS)
+
+test-tsan: tsan
+	ctest --preset tsan -j $(JOBS) $(CTEST_ARGS)
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format-14 -i
+
+format-check:
+	git ls-files '*.cc' '*.h' | xargs clang-format-14 --dry-run --Werror
+
+# clang-tidy reads the Clang (tsan) compile database so that it sees the flags Clang sees.
+lint: tsan
+	git ls-files 'src/*.cc' 'apps/*.cc' 'tests/*.cc' 'bench/*.cc' | \
+	  xargs -P $(JOBS) -n 4 clang-tidy-14 -p build/tsan --quiet
+
+ci:
+	bash .ci/run
+
+clean:
+	rm -rf build

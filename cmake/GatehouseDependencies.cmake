@@ -1,0 +1,26 @@
+# Every third-party library comes from a Debian 12 package listed in scripts/deps.txt.
+# Nothing is downloaded at build time. Their headers are SYSTEM so our warnings stay ours.
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3.0 REQUIRED)
+find_package(absl CONFIG REQUIRED)
+find_package(fmt CONFIG REQUIRED)
+find_package(spdlog CONFIG REQUIRED)
+find_package(yaml-cpp CONFIG REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(nlohmann_json CONFIG REQUIRED)
+find_package(GTest CONFIG REQUIRED)
+if(GATEHOUSE_BUILD_BENCHMARKS)
+  find_package(benchmark CONFIG REQUIRED)
+endif()
+
+# Standalone Asio is header-only and ships no CMake package.
+find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
+add_library(gatehouse_asio INTERFACE)
+target_include_directories(gatehouse_asio SYSTEM INTERFACE "${ASIO_INCLUDE_DIR}")
+target_compile_definitions(gatehouse_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  # Clang 14 with libstdc++ does not advertise coroutine support to Asio by itself.
+  target_compile_definitions(gatehouse_asio INTERFACE ASIO_HAS_CO_AWAIT=1)
+endif()
+target_link_libraries(gatehouse_asio INTERFACE Threads::Threads)
+add_library(gatehouse::asio ALIAS gatehouse_asio)

@@ -1,0 +1,98 @@
+#include "base/logging.h"
+
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/pattern_formatter.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace gatehouse::base {
+namespace {
+
+constexpr std::array<absl::string_view, 7> kLevels = {"trace", "debug", "info",    "warn",
+                                                     "error", "critical", "off"};
+
+// Writes the log message as the body of a JSON string: spdlog's %v is not escaped, and a
+// message can carry client-controlled text (certificate names, paths).
+class JsonEscapedMessageFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm_time*/,
+              spdlog::memory_buf_t& dest) override {
+    for (const char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      switch (c) {
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            const std::string escaped = fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+            dest.append(escaped.data(), escaped.data() + escaped.size());
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessageFlag>();
+  }
+};
+
+}  // namespace
+
+absl::Status ParseLogFormat(absl::string_view text, LogFormat* format) {
+  if (text == "text") {
+    *format = LogFormat::kText;
+    return absl::OkStatus();
+  }
+  if (text == "json") {
+    *format = LogFormat::kJson;
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("log format \"", text, "\" is not one of: text, json"));
+}
+
+absl::Status ValidateLogLevel(absl::string_view level) {
+  for (const absl::string_view known : kLevels) {
+    if (level == known) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "log level \"", level, "\" is not one of: trace, debug, info, warn, error, critical, off"));
+}
+
+absl::Status ConfigureLogging(LogFormat format, absl::string_view level) {
+  if (absl::Status status = ValidateLogLevel(level); !status.ok()) return status;
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic);
+  auto logger = std::make_shared<spdlog::logger>("gatehouse", std::move(sink));
+  if (format == LogFormat::kJson) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonEscapedMessageFlag>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","thread":%t,"msg":"%*"})");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%t] %v", spdlog::pattern_time_type::utc);
+  }
+  logger->set_level(spdlog::level::from_str(std::string(level)));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(std::move(logger));
+  return absl::OkStatus();
+}
+
+}  // namespace gatehouse::base

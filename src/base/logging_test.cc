@@ -1,0 +1,42 @@
+#include "base/logging.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "spdlog/spdlog.h"
+#include "testing/status_matchers.h"
+
+namespace gatehouse::base {
+namespace {
+
+using ::gatehouse::testing::IsOk;
+using ::gatehouse::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(LoggingTest, ParsesKnownFormatsAndRejectsOthers) {
+  LogFormat format = LogFormat::kText;
+  EXPECT_THAT(ParseLogFormat("json", &format), IsOk());
+  EXPECT_EQ(format, LogFormat::kJson);
+  EXPECT_THAT(ParseLogFormat("text", &format), IsOk());
+  EXPECT_EQ(format, LogFormat::kText);
+  EXPECT_THAT(ParseLogFormat("xml", &format),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"xml\"")));
+}
+
+TEST(LoggingTest, RejectsUnknownLevel) {
+  EXPECT_THAT(ValidateLogLevel("info"), IsOk());
+  EXPECT_THAT(ConfigureLogging(LogFormat::kText, "loud"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"loud\"")));
+}
+
+TEST(LoggingTest, JsonLinesEscapeClientControlledText) {
+  ASSERT_THAT(ConfigureLogging(LogFormat::kJson, "info"), IsOk());
+  ::testing::internal::CaptureStderr();
+  spdlog::info("name=\"ev\nil\"\x01");
+  spdlog::default_logger()->flush();
+  const std::string line = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(line, HasSubstr(R"("level":"info")"));
+  EXPECT_THAT(line, HasSubstr(R"("msg":"name=\"ev\nil\"\u0001"})"));
+}
+
+}  // namespace
+}  // namespace gatehouse::base
