@@ -13,8 +13,8 @@
 namespace gatehouse::base {
 namespace {
 
-constexpr std::array<absl::string_view, 7> kLevels = {"trace", "debug", "info",    "warn",
-                                                     "error", "critical", "off"};
+constexpr std::array<absl::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
+                                                      "error", "critical", "off"};
 
 // Writes the log message as the body of a JSON string: spdlog's %v is not escaped, and a
 // message can carry client-controlled text (certificate names, paths).

@@ -3,9 +3,8 @@
 #ifndef GATEHOUSE_BASE_LOGGING_H_
 #define GATEHOUSE_BASE_LOGGING_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace gatehouse::base {
 

@@ -82,9 +82,8 @@ std::string MetricsRegistry::RenderPrometheusText() const {
   std::string out;
   MutexLock lock(&mu_);
   for (const Family& family : families_) {
-    absl::StrAppend(&out, "# HELP ", family.name, " ", Escape(family.help, false), "\n",
-                    "# TYPE ", family.name, " ",
-                    family.type == Type::kCounter ? "counter" : "gauge", "\n");
+    absl::StrAppend(&out, "# HELP ", family.name, " ", Escape(family.help, false), "\n", "# TYPE ",
+                    family.name, " ", family.type == Type::kCounter ? "counter" : "gauge", "\n");
     for (const Series& series : family.series) {
       out += family.name;
       if (!series.labels.empty()) {

@@ -13,8 +13,7 @@ using ::testing::HasSubstr;
 
 TEST(MetricsRegistryTest, RendersFamiliesWithHelpTypeAndLabels) {
   MetricsRegistry registry;
-  registry.GetCounter("gh_accepted_total", "Accepted connections.", {{"app", "web"}})
-      ->Increment(3);
+  registry.GetCounter("gh_accepted_total", "Accepted connections.", {{"app", "web"}})->Increment(3);
   registry.GetCounter("gh_accepted_total", "Accepted connections.", {{"app", "db"}})->Increment();
   registry.GetGauge("gh_open", "Open connections.")->Set(-2);
 

@@ -11,14 +11,14 @@
 #define GH_STATUS_CONCAT_INNER_(a, b) a##b
 #define GH_STATUS_CONCAT_(a, b) GH_STATUS_CONCAT_INNER_(a, b)
 
-#define GH_RETURN_IF_ERROR(expr)                                     \
-  do {                                                               \
-    ::absl::Status gh_status_ = (expr);                              \
-    if (!gh_status_.ok()) return gh_status_;                         \
+#define GH_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status gh_status_ = (expr);      \
+    if (!gh_status_.ok()) return gh_status_; \
   } while (false)
 
-#define GH_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                              \
+#define GH_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)     \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 
@@ -26,9 +26,9 @@
   GH_ASSIGN_OR_RETURN_IMPL_(GH_STATUS_CONCAT_(gh_statusor_, __LINE__), lhs, expr)
 
 // Aborts with a message when an internal invariant is broken. Never for external input.
-#define GH_CHECK(cond)                                                                   \
-  do {                                                                                   \
-    if (!(cond)) ::gatehouse::base::internal::CheckFailed(#cond, __FILE__, __LINE__);    \
+#define GH_CHECK(cond)                                                                \
+  do {                                                                                \
+    if (!(cond)) ::gatehouse::base::internal::CheckFailed(#cond, __FILE__, __LINE__); \
   } while (false)
 
 namespace gatehouse::base::internal {
