@@ -13,6 +13,7 @@
 namespace gatehouse::base {
 namespace {
 
+constexpr char kLoggerName[] = "gatehouse";
 constexpr std::array<absl::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
                                                       "error", "critical", "off"};
 
@@ -79,8 +80,17 @@ absl::Status ValidateLogLevel(absl::string_view level) {
 
 absl::Status ConfigureLogging(LogFormat format, absl::string_view level) {
   if (absl::Status status = ValidateLogLevel(level); !status.ok()) return status;
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic);
-  auto logger = std::make_shared<spdlog::logger>("gatehouse", std::move(sink));
+  std::shared_ptr<spdlog::logger> logger = spdlog::get(kLoggerName);
+  if (logger == nullptr) {
+    auto sink =
+        std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic);
+    logger = std::make_shared<spdlog::logger>(std::string(kLoggerName), std::move(sink));
+    logger->flush_on(spdlog::level::info);
+    spdlog::register_logger(logger);
+    // Installed once: other threads may hold the raw default logger, so it is never replaced,
+    // only reconfigured below through spdlog's thread-safe setters.
+    spdlog::set_default_logger(logger);
+  }
   if (format == LogFormat::kJson) {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     formatter->add_flag<JsonEscapedMessageFlag>('*').set_pattern(
@@ -90,8 +100,6 @@ absl::Status ConfigureLogging(LogFormat format, absl::string_view level) {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%t] %v", spdlog::pattern_time_type::utc);
   }
   logger->set_level(spdlog::level::from_str(std::string(level)));
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(std::move(logger));
   return absl::OkStatus();
 }
 

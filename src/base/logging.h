@@ -4,6 +4,7 @@
 #define GATEHOUSE_BASE_LOGGING_H_
 
 #include "absl/status/status.h"
+#include "fmt/format.h"
 #include "absl/strings/string_view.h"
 
 namespace gatehouse::base {
@@ -16,10 +17,31 @@ absl::Status ParseLogFormat(absl::string_view text, LogFormat* format);
 // Checks a level name: trace, debug, info, warn, error, critical, off.
 absl::Status ValidateLogLevel(absl::string_view level);
 
-// Replaces the default logger with one writing to stderr in `format` at `level`.
-// Not thread-safe against concurrent logging: call at start-up or on reload from one thread.
+// Makes the default logger write to stderr in `format` at `level`. The first call installs the
+// logger; later calls (a reload) reconfigure it in place, which is safe while other threads log.
+// Calls to ConfigureLogging itself must not race each other.
 absl::Status ConfigureLogging(LogFormat format, absl::string_view level);
 
 }  // namespace gatehouse::base
+
+// Debian's Abseil has its own string_view type, which fmt (and so spdlog) cannot format unaided.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
+  template <typename FormatContext>
+  auto format(absl::string_view text, FormatContext& ctx) const {
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(text.data(), text.size()),
+                                                    ctx);
+  }
+};
+
+// Logs a Status as "CODE: message".
+template <>
+struct fmt::formatter<absl::Status> : fmt::formatter<fmt::string_view> {
+  template <typename FormatContext>
+  auto format(const absl::Status& status, FormatContext& ctx) const {
+    const std::string text = status.ToString();
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(text), ctx);
+  }
+};
 
 #endif  // GATEHOUSE_BASE_LOGGING_H_

@@ -38,5 +38,18 @@ TEST(LoggingTest, JsonLinesEscapeClientControlledText) {
   EXPECT_THAT(line, HasSubstr(R"("msg":"name=\"ev\nil\"\u0001"})"));
 }
 
+TEST(LoggingTest, ReconfiguringKeepsTheSameLoggerAndAppliesTheNewLevel) {
+  ASSERT_THAT(ConfigureLogging(LogFormat::kText, "info"), IsOk());
+  spdlog::logger* before = spdlog::default_logger_raw();
+  ASSERT_THAT(ConfigureLogging(LogFormat::kText, "error"), IsOk());
+  EXPECT_EQ(spdlog::default_logger_raw(), before);
+  ::testing::internal::CaptureStderr();
+  spdlog::info("dropped");
+  spdlog::error("kept");
+  const std::string text = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(text, HasSubstr("kept"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("dropped")));
+}
+
 }  // namespace
 }  // namespace gatehouse::base

@@ -113,6 +113,104 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
   return result;
 }
 
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& cwd) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2 failed";
+    return;
+  }
+  // argv is built before fork: the test may have other threads, so the child must not allocate.
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Child of a test process: only async-signal-safe calls until exec.
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_fd, 0);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  if (pid < 0) {
+    ::close(fds[0]);
+    ADD_FAILURE() << "fork failed";
+    return;
+  }
+  pid_ = pid;
+  output_fd_ = fds[0];
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !reaped_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (output_fd_ >= 0) ::close(output_fd_);
+}
+
+bool ChildProcess::ReadSome(std::chrono::milliseconds timeout) {
+  if (output_fd_ < 0) return false;
+  pollfd fd{output_fd_, POLLIN, 0};
+  if (::poll(&fd, 1, static_cast<int>(timeout.count())) <= 0) return true;
+  char buffer[4096];
+  const ssize_t n = ::read(output_fd_, buffer, sizeof(buffer));
+  if (n <= 0) {
+    if (n < 0 && errno == EINTR) return true;
+    ::close(output_fd_);
+    output_fd_ = -1;
+    return false;
+  }
+  output_.append(buffer, static_cast<size_t>(n));
+  return true;
+}
+
+bool ChildProcess::WaitForOutput(const std::string& text, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (output_.find(text) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !ReadSome(left)) return output_.find(text) != std::string::npos;
+  }
+  return true;
+}
+
+void ChildProcess::Signal(int signal_number) const {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, signal_number);
+}
+
+ProcessResult ChildProcess::WaitForExit(std::chrono::milliseconds timeout) {
+  ProcessResult result;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (!reaped_) {
+    const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) {
+      reaped_ = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      result.timed_out = true;
+      result.output = output_;
+      return result;
+    }
+    // Drains output while waiting, so a child blocked on a full pipe can still exit.
+    if (!ReadSome(std::chrono::milliseconds(5))) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // bounded by the deadline
+    }
+  }
+  while (ReadSome(std::chrono::milliseconds(100))) {
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  result.output = output_;
+  return result;
+}
+
 std::string BuiltProgram(const std::string& name) {
   const char* dir = std::getenv("GATEHOUSE_BIN_DIR");
   if (dir == nullptr) {

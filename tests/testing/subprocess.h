@@ -20,6 +20,38 @@ struct ProcessResult {
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "",
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// ChildProcess: a long-running program (a daemon under test) with its stdout and stderr on one
+// pipe that the test reads. The destructor kills and reaps it if the test did not.
+// Thread-compatible.
+class ChildProcess {
+ public:
+  // Starts `argv` in `cwd` (empty = the test's cwd). Fails the test if it cannot start.
+  explicit ChildProcess(const std::vector<std::string>& argv, const std::string& cwd = "");
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ChildProcess(ChildProcess&&) = delete;
+  ChildProcess& operator=(ChildProcess&&) = delete;
+  ~ChildProcess();
+
+  // Reads output until it contains `text` (true) or the deadline passes or output ends (false).
+  bool WaitForOutput(const std::string& text,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Everything read so far.
+  const std::string& output() const { return output_; }
+  void Signal(int signal_number) const;
+  // Waits for exit, reading output meanwhile; returns the result (timed_out if it did not exit).
+  ProcessResult WaitForExit(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+ private:
+  // Reads what is available within `timeout`; false at end of output.
+  bool ReadSome(std::chrono::milliseconds timeout);
+
+  int pid_ = -1;
+  int output_fd_ = -1;
+  bool reaped_ = false;
+  std::string output_;
+};
+
 // Path of a program built by this project ($GATEHOUSE_BIN_DIR/name).
 std::string BuiltProgram(const std::string& name);
 

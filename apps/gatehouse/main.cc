@@ -1,0 +1,102 @@
+// gatehouse: the Gatehouse client. Flag parsing and output only; the work is in the libraries.
+//
+// Exit codes: 0 success, 1 the operation failed (the message says why), 2 usage error.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "security/dev_pki.h"
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+struct CertsInitFlags {
+  std::string dir;
+  bool force = false;
+};
+
+struct CertsIssueFlags {
+  std::string dir;
+  std::string name;
+  std::vector<std::string> roles;
+  int days = static_cast<int>(gatehouse::security::kDevLeafValidity.count() / 24);
+  bool force = false;
+};
+
+int Fail(const absl::Status& status) {
+  std::cerr << "gatehouse: " << status.message() << "\n";
+  return kExitFailure;
+}
+
+int RunCertsInit(const CertsInitFlags& flags) {
+  if (absl::Status status = gatehouse::security::InitDevPki(flags.dir, flags.force);
+      !status.ok()) {
+    return Fail(status);
+  }
+  const auto paths = gatehouse::security::DevPkiPathsIn(flags.dir);
+  std::cout << "wrote " << paths.ca_cert << "\nwrote " << paths.ca_key << "\nwrote "
+            << paths.server_cert << "\nwrote " << paths.server_key << "\n";
+  return 0;
+}
+
+int RunCertsIssue(const CertsIssueFlags& flags) {
+  if (flags.days <= 0) {
+    std::cerr << "gatehouse: --days must be positive\n";
+    return kExitUsage;
+  }
+  const gatehouse::security::DevClientRequest request{
+      .name = flags.name, .roles = flags.roles, .validity = std::chrono::hours(24 * flags.days)};
+  if (absl::Status status =
+          gatehouse::security::IssueDevClientCertificate(flags.dir, request, flags.force);
+      !status.ok()) {
+    return Fail(status);
+  }
+  std::cout << "wrote " << flags.dir << "/" << flags.name << ".pem\nwrote " << flags.dir << "/"
+            << flags.name << ".key\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gatehouse: client for the Gatehouse secure infrastructure node"};
+  app.require_subcommand(1);
+
+  CLI::App* certs = app.add_subcommand("certs", "Development PKI (production brings its own CA)");
+  certs->require_subcommand(1);
+
+  CertsInitFlags init_flags;
+  CLI::App* init = certs->add_subcommand(
+      "init", "Create a CA and a server certificate (localhost, 127.0.0.1, ::1) in --dir");
+  init->add_option("--dir", init_flags.dir, "Directory for ca.pem, ca.key, server.pem, server.key")
+      ->required();
+  init->add_flag("--force", init_flags.force, "Replace existing files");
+
+  CertsIssueFlags issue_flags;
+  CLI::App* issue =
+      certs->add_subcommand("issue", "Issue a client certificate signed by the CA in --dir");
+  issue->add_option("--dir", issue_flags.dir, "Directory holding ca.pem and ca.key")->required();
+  issue->add_option("--name", issue_flags.name, "User name (certificate CN); files NAME.pem/.key")
+      ->required();
+  issue->add_option("--role", issue_flags.roles, "Role (certificate OU); repeat for several");
+  issue->add_option("--days", issue_flags.days, "Validity in days")->capture_default_str();
+  issue->add_flag("--force", issue_flags.force, "Replace existing files");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& success) {  // --help
+    return app.exit(success);
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return kExitUsage;
+  }
+
+  if (init->parsed()) return RunCertsInit(init_flags);
+  if (issue->parsed()) return RunCertsIssue(issue_flags);
+  return kExitUsage;
+}

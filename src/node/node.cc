@@ -1,0 +1,146 @@
+#include "node/node.h"
+
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "base/logging.h"
+#include "base/status_macros.h"
+#include "security/dev_pki.h"
+#include "spdlog/spdlog.h"
+
+namespace gatehouse::node {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+std::string AbsolutePath(const std::string& path) {
+  std::error_code error;
+  std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  return error ? path : absolute.lexically_normal().string();
+}
+
+absl::Status PrepareDevPki(const config::Config& config) {
+  if (!config.dev_pki.has_value()) return absl::OkStatus();
+  const std::string dir = AbsolutePath(config.dev_pki->dir);
+  GH_ASSIGN_OR_RETURN(const bool created, security::EnsureDevPki(dir));
+  if (created) {
+    spdlog::info(
+        "created a development PKI in {}: ca.pem, server.pem (localhost, 127.0.0.1, ::1) and an "
+        "admin client certificate admin.pem/admin.key (role admin); not for production",
+        dir);
+  } else {
+    spdlog::info("using the development PKI in {}", dir);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const security::AuthorizationPolicy>> BuildPolicy(
+    const config::Config& config) {
+  GH_ASSIGN_OR_RETURN(security::AuthorizationPolicy policy,
+                      security::AuthorizationPolicy::Create(config.authorization));
+  return std::make_shared<const security::AuthorizationPolicy>(std::move(policy));
+}
+
+}  // namespace
+
+security::TlsFiles ServerTlsFiles(const config::Config& config) {
+  if (config.tls.has_value()) {
+    return {config.tls->ca_file, config.tls->cert_file, config.tls->key_file,
+            config.tls->crl_file};
+  }
+  const security::DevPkiPaths paths =
+      security::DevPkiPathsIn(config.dev_pki.has_value() ? config.dev_pki->dir : "");
+  return {paths.ca_cert, paths.server_cert, paths.server_key, ""};
+}
+
+absl::Status Validate(const config::Config& config) {
+  GH_RETURN_IF_ERROR(BuildPolicy(config).status());
+  if (config.tls.has_value()) {
+    GH_RETURN_IF_ERROR(
+        security::BuildTlsContext(security::TlsRole::kServer, ServerTlsFiles(config)).status());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) {
+  std::unique_ptr<Node> node(new Node());
+  GH_RETURN_IF_ERROR(PrepareDevPki(config));
+  GH_ASSIGN_OR_RETURN(
+      node->credentials_,
+      security::TlsCredentials::Load(security::TlsRole::kServer, ServerTlsFiles(config)));
+  GH_ASSIGN_OR_RETURN(auto policy, BuildPolicy(config));
+  {
+    base::MutexLock lock(&node->mu_);
+    node->policy_ = std::move(policy);
+  }
+
+  base::MetricsRegistry& metrics = node->metrics_;
+  metrics.GetGauge("gatehouse_build_info", "Gatehouse version; the value is always 1.",
+                   {{"version", kVersion}})
+      ->Set(1);
+  metrics.GetGauge("gatehouse_start_time_seconds", "Start time of the daemon, Unix seconds.")
+      ->Set(std::chrono::duration_cast<std::chrono::seconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count());
+  const std::string reloads_help = "Configuration reloads (SIGHUP), by result.";
+  node->reloads_ok_ =
+      metrics.GetCounter("gatehouse_config_reloads_total", reloads_help, {{"result", "success"}});
+  node->reloads_failed_ =
+      metrics.GetCounter("gatehouse_config_reloads_total", reloads_help, {{"result", "failure"}});
+
+  admin::AdminServerOptions admin_options;
+  admin_options.host = config.admin.listen.host;
+  admin_options.port = config.admin.listen.port;
+  std::atomic<bool>* is_ready = &node->is_ready_;
+  GH_ASSIGN_OR_RETURN(node->admin_,
+                      admin::AdminServer::Start(admin_options, &node->metrics_, [is_ready] {
+                        return is_ready->load(std::memory_order_acquire);
+                      }));
+  node->admin_listen_ = config.admin.listen;
+  node->is_ready_.store(true, std::memory_order_release);
+  spdlog::info("gatehoused {} ready", kVersion);
+  return node;
+}
+
+Node::~Node() { Stop(); }
+
+absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
+  if (!loaded.ok()) {
+    reloads_failed_->Increment();
+    return loaded.status();
+  }
+  const config::Config& config = *loaded;
+  // Everything is built before anything is swapped, so a failure changes nothing.
+  absl::Status status = [&]() -> absl::Status {
+    GH_RETURN_IF_ERROR(PrepareDevPki(config));
+    GH_ASSIGN_OR_RETURN(auto policy, BuildPolicy(config));
+    GH_RETURN_IF_ERROR(credentials_->Reload(ServerTlsFiles(config)));
+    base::MutexLock lock(&mu_);
+    policy_ = std::move(policy);
+    return absl::OkStatus();
+  }();
+  if (!status.ok()) {
+    reloads_failed_->Increment();
+    return status;
+  }
+  if (config.admin.listen.ToString() != admin_listen_.ToString()) {
+    spdlog::warn("admin.listen changed to {}; it applies after a restart, still serving on {}",
+                 config.admin.listen.ToString(), admin_listen_.ToString());
+  }
+  reloads_ok_->Increment();
+  return absl::OkStatus();
+}
+
+void Node::Stop() {
+  is_ready_.store(false, std::memory_order_release);
+  if (admin_ != nullptr) admin_->Stop();
+}
+
+std::shared_ptr<const security::AuthorizationPolicy> Node::policy() const {
+  base::MutexLock lock(&mu_);
+  return policy_;
+}
+
+}  // namespace gatehouse::node

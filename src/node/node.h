@@ -1,0 +1,81 @@
+// Node: one running `gatehoused`: the services its Config asks for, wired together, and their
+// reload and shutdown. apps/gatehoused parses flags and signals and drives a Node; everything
+// else the daemon does is here, where tests can reach it.
+//
+// What a Node owns today: the server TLS credentials (from `tls`, or a dev PKI it creates on
+// first start), the authorization policy, the metrics registry and the admin endpoint. The load
+// balancer and job services hook into Start, Reload and Stop as they arrive.
+//
+// Thread-safe: Reload and Stop may be called from any thread; policy() may race with Reload.
+#ifndef GATEHOUSE_NODE_NODE_H_
+#define GATEHOUSE_NODE_NODE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "admin/admin_server.h"
+#include "base/metrics.h"
+#include "base/mutex.h"
+#include "config/config.h"
+#include "security/policy.h"
+#include "security/tls_credentials.h"
+
+namespace gatehouse::node {
+
+// The server TLS files a config names: `tls` as given, or the dev PKI's CA and server files.
+security::TlsFiles ServerTlsFiles(const config::Config& config);
+
+// Checks everything Start would need without starting anything or writing files: the policy
+// and, for `tls`, that the certificate files load. (A dev PKI is checked only if it exists.)
+absl::Status Validate(const config::Config& config);
+
+class Node {
+ public:
+  // Creates the dev PKI if the config asks for one and it does not exist yet, loads TLS
+  // credentials, builds the policy and starts the admin endpoint. On any error nothing keeps
+  // running and the status says what failed.
+  static absl::StatusOr<std::unique_ptr<Node>> Start(const config::Config& config);
+
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  Node(Node&&) = delete;
+  Node& operator=(Node&&) = delete;
+  ~Node();
+
+  // Applies a freshly loaded config to what can change live (TLS files and their contents,
+  // policy). `loaded` is the result of loading it, so that a file that did not even parse is
+  // counted as a failed reload too. Either all of it applies or, on error, none of it: the
+  // running config stays and the error says why. Settings that need a restart (admin.listen)
+  // are logged as not applied.
+  absl::Status Reload(const absl::StatusOr<config::Config>& loaded);
+
+  // Stops serving: /readyz answers 503 first, then everything shuts down. Idempotent.
+  void Stop();
+
+  uint16_t admin_port() const { return admin_->port(); }
+  std::shared_ptr<const security::AuthorizationPolicy> policy() const;
+  const security::TlsCredentials& server_credentials() const { return *credentials_; }
+  base::MetricsRegistry& metrics() { return metrics_; }
+
+ private:
+  Node() = default;
+
+  base::MetricsRegistry metrics_;
+  std::unique_ptr<security::TlsCredentials> credentials_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  config::Address admin_listen_;
+  std::atomic<bool> is_ready_{false};
+  base::Counter* reloads_ok_ = nullptr;
+  base::Counter* reloads_failed_ = nullptr;
+
+  mutable base::Mutex mu_;
+  std::shared_ptr<const security::AuthorizationPolicy> policy_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gatehouse::node
+
+#endif  // GATEHOUSE_NODE_NODE_H_
