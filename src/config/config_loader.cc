@@ -1,0 +1,307 @@
+#include "config/config_loader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "base/logging.h"
+#include "base/status_macros.h"
+#include "base/unique_fd.h"
+#include "config/internal/document_reader.h"
+#include "config/value_parsers.h"
+
+namespace gatehouse::config {
+namespace {
+
+using internal::DocumentReader;
+using internal::Field;
+using internal::Quote;
+
+constexpr std::array<absl::string_view, 5> kTopLevelKeys = {"log", "tls", "dev_pki", "admin",
+                                                            "authorization"};
+constexpr std::array<absl::string_view, 2> kLogKeys = {"format", "level"};
+constexpr std::array<absl::string_view, 4> kTlsKeys = {"ca", "cert", "key", "crl"};
+constexpr std::array<absl::string_view, 3> kTlsRequiredKeys = {"ca", "cert", "key"};
+constexpr std::array<absl::string_view, 1> kDevPkiKeys = {"dir"};
+constexpr std::array<absl::string_view, 1> kAdminKeys = {"listen"};
+constexpr std::array<absl::string_view, 3> kAuthorizationKeys = {"admin_role", "apps", "jobs"};
+constexpr std::array<absl::string_view, 1> kJobsKeys = {"start"};
+constexpr std::array<absl::string_view, 2> kAccessRuleKeys = {"users", "roles"};
+
+// Which TlsConfig member each `tls` key fills.
+struct TlsFileKey {
+  absl::string_view key;
+  std::string TlsConfig::*member = nullptr;
+};
+constexpr std::array<TlsFileKey, 4> kTlsFileKeys = {{
+    {"ca", &TlsConfig::ca_file},
+    {"cert", &TlsConfig::cert_file},
+    {"key", &TlsConfig::key_file},
+    {"crl", &TlsConfig::crl_file},
+}};
+
+// "Any authenticated user" in a users list (security/policy.h).
+constexpr absl::string_view kWildcard = "*";
+
+absl::StatusOr<LogConfig> ParseLog(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kLogKeys));
+  LogConfig log;
+  for (const Field& entry : entries) {
+    GH_ASSIGN_OR_RETURN(std::string value, reader.ReadScalar(entry));
+    // base's own messages name the setting differently, so they are replaced, not wrapped.
+    if (entry.key == "format") {
+      if (!base::ParseLogFormat(value, &log.format).ok()) {
+        return reader.FieldError(entry, absl::StrCat(Quote(value), " is not one of: text, json"));
+      }
+    } else {
+      if (!base::ValidateLogLevel(value).ok()) {
+        return reader.FieldError(
+            entry, absl::StrCat(Quote(value),
+                                " is not one of: trace, debug, info, warn, error, critical, off"));
+      }
+      log.level = std::move(value);
+    }
+  }
+  return log;
+}
+
+absl::StatusOr<TlsConfig> ParseTls(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kTlsKeys));
+  GH_RETURN_IF_ERROR(reader.RequireKeys(field, entries, kTlsRequiredKeys));
+  TlsConfig tls;
+  for (const Field& entry : entries) {
+    GH_ASSIGN_OR_RETURN(std::string path, reader.ReadString(entry));
+    for (const TlsFileKey& file_key : kTlsFileKeys) {
+      if (file_key.key == entry.key) {
+        tls.*file_key.member = path;
+      }
+    }
+  }
+  return tls;
+}
+
+absl::StatusOr<DevPkiConfig> ParseDevPki(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kDevPkiKeys));
+  GH_RETURN_IF_ERROR(reader.RequireKeys(field, entries, kDevPkiKeys));
+  DevPkiConfig dev_pki;
+  GH_ASSIGN_OR_RETURN(dev_pki.dir, reader.ReadString(entries.front()));
+  return dev_pki;
+}
+
+absl::StatusOr<Address> ReadAddress(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::string text, reader.ReadScalar(field));
+  absl::StatusOr<Address> address = ParseAddress(text);
+  if (!address.ok()) {
+    return reader.FieldError(field, address.status().message());
+  }
+  return address;
+}
+
+absl::StatusOr<AdminConfig> ParseAdmin(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kAdminKeys));
+  AdminConfig admin;
+  for (const Field& entry : entries) {
+    GH_ASSIGN_OR_RETURN(admin.listen, ReadAddress(reader, entry));
+  }
+  return admin;
+}
+
+absl::StatusOr<std::string> ReadUserName(const DocumentReader& reader, const Field& field) {
+  return reader.ReadString(field);
+}
+
+// Roles are matched literally: "*" as a role would look like a wildcard and match nobody.
+absl::StatusOr<std::string> ReadRoleName(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(std::string role, reader.ReadString(field));
+  if (role == kWildcard) {
+    return reader.FieldError(field, absl::StrCat(Quote(kWildcard), " is only allowed in users"));
+  }
+  return role;
+}
+
+using NameReader = absl::StatusOr<std::string> (*)(const DocumentReader&, const Field&);
+
+absl::StatusOr<std::vector<std::string>> ReadNameList(const DocumentReader& reader,
+                                                      const Field& field, NameReader read_name) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> items, reader.ReadSequence(field));
+  std::vector<std::string> names;
+  for (const Field& item : items) {
+    GH_ASSIGN_OR_RETURN(std::string name, read_name(reader, item));
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return reader.FieldError(item, absl::StrCat("duplicate entry ", Quote(name)));
+    }
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+absl::StatusOr<security::AccessRule> ParseAccessRule(const DocumentReader& reader,
+                                                     const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kAccessRuleKeys));
+  security::AccessRule rule;
+  for (const Field& entry : entries) {
+    if (entry.key == "users") {
+      GH_ASSIGN_OR_RETURN(rule.users, ReadNameList(reader, entry, &ReadUserName));
+    } else {
+      GH_ASSIGN_OR_RETURN(rule.roles, ReadNameList(reader, entry, &ReadRoleName));
+    }
+  }
+  return rule;
+}
+
+absl::StatusOr<std::map<std::string, security::AccessRule>> ParseApps(const DocumentReader& reader,
+                                                                      const Field& field) {
+  // App names are the user's own, so any distinct non-empty key is allowed.
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field));
+  std::map<std::string, security::AccessRule> apps;
+  for (const Field& entry : entries) {
+    GH_ASSIGN_OR_RETURN(security::AccessRule rule, ParseAccessRule(reader, entry));
+    apps.emplace(entry.key, std::move(rule));
+  }
+  return apps;
+}
+
+absl::StatusOr<security::AccessRule> ParseJobs(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kJobsKeys));
+  security::AccessRule job_start;
+  for (const Field& entry : entries) {
+    GH_ASSIGN_OR_RETURN(job_start, ParseAccessRule(reader, entry));
+  }
+  return job_start;
+}
+
+absl::StatusOr<security::PolicyRules> ParseAuthorization(const DocumentReader& reader,
+                                                         const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries,
+                      reader.ReadEntries(field, kAuthorizationKeys));
+  security::PolicyRules rules;
+  for (const Field& entry : entries) {
+    if (entry.key == "admin_role") {
+      GH_ASSIGN_OR_RETURN(rules.admin_role, ReadRoleName(reader, entry));
+    } else if (entry.key == "apps") {
+      GH_ASSIGN_OR_RETURN(rules.apps, ParseApps(reader, entry));
+    } else {
+      GH_ASSIGN_OR_RETURN(rules.job_start, ParseJobs(reader, entry));
+    }
+  }
+  return rules;
+}
+
+absl::Status ParseTopLevelEntry(const DocumentReader& reader, const Field& entry, Config& config) {
+  if (entry.key == "log") {
+    GH_ASSIGN_OR_RETURN(config.log, ParseLog(reader, entry));
+  } else if (entry.key == "tls") {
+    GH_ASSIGN_OR_RETURN(config.tls, ParseTls(reader, entry));
+  } else if (entry.key == "dev_pki") {
+    GH_ASSIGN_OR_RETURN(config.dev_pki, ParseDevPki(reader, entry));
+  } else if (entry.key == "admin") {
+    GH_ASSIGN_OR_RETURN(config.admin, ParseAdmin(reader, entry));
+  } else {
+    GH_ASSIGN_OR_RETURN(config.authorization, ParseAuthorization(reader, entry));
+  }
+  return absl::OkStatus();
+}
+
+// The daemon needs exactly one source of certificates. With both set, the error points at the
+// second one; with neither, at the document.
+absl::Status CheckOneCertificateSource(const DocumentReader& reader, const Field& document,
+                                       const std::vector<Field>& entries) {
+  std::vector<const Field*> sources;
+  for (const Field& entry : entries) {
+    if (entry.key == "tls" || entry.key == "dev_pki") {
+      sources.push_back(&entry);
+    }
+  }
+  if (sources.size() == 1) {
+    return absl::OkStatus();
+  }
+  const YAML::Mark& mark = sources.empty() ? document.mark : sources[1]->key_mark;
+  return reader.ErrorAt(mark, R"(exactly one of "tls" or "dev_pki" must be set)");
+}
+
+absl::StatusOr<Config> ParseDocument(const DocumentReader& reader, const YAML::Node& root) {
+  const Field document = internal::DocumentField(root);
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries,
+                      reader.ReadEntries(document, kTopLevelKeys));
+  Config config;
+  for (const Field& entry : entries) {
+    GH_RETURN_IF_ERROR(ParseTopLevelEntry(reader, entry, config));
+  }
+  GH_RETURN_IF_ERROR(CheckOneCertificateSource(reader, document, entries));
+  return config;
+}
+
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
+  const base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.is_valid()) {
+    const int error = errno;
+    return absl::ErrnoToStatus(error, absl::StrCat("open ", Quote(path)));
+  }
+  std::string contents;
+  std::array<char, size_t{64} * 1024> buffer{};
+  while (true) {
+    const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0) {
+      const int error = errno;
+      if (error == EINTR) {
+        continue;
+      }
+      return absl::ErrnoToStatus(error, absl::StrCat("read ", Quote(path)));
+    }
+    if (n == 0) {
+      return contents;
+    }
+    contents.append(buffer.data(), static_cast<size_t>(n));
+    // Checked while reading, not with fstat up front, so a pipe or a growing file is bounded too.
+    if (contents.size() > kMaxConfigFileBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("config file ", Quote(path),
+                                                     " is larger than the limit of ",
+                                                     kMaxConfigFileBytes, " bytes"));
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  GH_ASSIGN_OR_RETURN(const std::string contents, ReadConfigFile(path));
+  return ParseConfig(contents, path);
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text, absl::string_view source_name) {
+  const DocumentReader reader(source_name);
+  std::vector<YAML::Node> documents;
+  // yaml-cpp 0.7 silently accepts a quoted string left open at the end of the file when a line
+  // break follows it (the string swallows the rest of the file), but reports "illegal EOF in
+  // scalar" when the text ends inside it. Dropping trailing whitespace, which means nothing in
+  // YAML, leaves every position unchanged and gets the error.
+  const absl::string_view trimmed = absl::StripTrailingAsciiWhitespace(yaml_text);
+  try {
+    documents = YAML::LoadAll(std::string(trimmed.data(), trimmed.size()));
+  } catch (const YAML::Exception& e) {
+    return reader.ErrorAt(e.mark, absl::StrCat("YAML syntax error: ", e.msg));
+  }
+  // No document at all (empty, or only comments) and an explicit null ("---", "~") alike.
+  if (documents.empty() || documents.front().IsNull()) {
+    return reader.ErrorAt(YAML::Mark(), "the document is empty; expected a mapping");
+  }
+  if (documents.size() > 1) {
+    return reader.ErrorAt(documents[1].Mark(),
+                          absl::StrCat("expected one YAML document, got ", documents.size()));
+  }
+  return ParseDocument(reader, documents.front());
+}
+
+}  // namespace gatehouse::config
