@@ -1,7 +1,7 @@
 // gatehouse: the Gatehouse client. Flag parsing and output only; the work is in the libraries.
 //
 // Exit codes: 0 success, 1 the operation failed (the message says why), 2 usage error.
-#include <cstdio>
+#include <exception>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -34,8 +34,7 @@ int Fail(const absl::Status& status) {
 }
 
 int RunCertsInit(const CertsInitFlags& flags) {
-  if (absl::Status status = gatehouse::security::InitDevPki(flags.dir, flags.force);
-      !status.ok()) {
+  if (absl::Status status = gatehouse::security::InitDevPki(flags.dir, flags.force); !status.ok()) {
     return Fail(status);
   }
   const auto paths = gatehouse::security::DevPkiPathsIn(flags.dir);
@@ -61,9 +60,7 @@ int RunCertsIssue(const CertsIssueFlags& flags) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"gatehouse: client for the Gatehouse secure infrastructure node"};
   app.require_subcommand(1);
 
@@ -99,4 +96,16 @@ int main(int argc, char** argv) {
   if (init->parsed()) return RunCertsInit(init_flags);
   if (issue->parsed()) return RunCertsIssue(issue_flags);
   return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Our code throws nothing; this catches what a dependency might (CLI11, std::bad_alloc).
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "gatehouse: fatal: " << error.what() << "\n";
+  }
+  return kExitFailure;
 }

@@ -5,11 +5,11 @@
 // Without --config it runs the embedded default (loopback only, dev PKI under ./.gatehouse/).
 // SIGHUP reloads the config; SIGTERM and SIGINT shut down. Exit codes: 0 clean shutdown or a
 // config that checks out, 1 a config or start-up error (nothing was started), 2 usage error.
-#include <signal.h>
-
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <ctime>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -37,7 +37,7 @@ absl::StatusOr<gatehouse::config::Config> LoadConfig(const std::string& path) {
 
 void Reload(const std::string& config_path, gatehouse::node::Node& node) {
   const std::string source =
-      config_path.empty() ? std::string(gatehouse::config::kEmbeddedDefaultConfigName)
+      config_path.empty() ? static_cast<std::string>(gatehouse::config::kEmbeddedDefaultConfigName)
                           : config_path;
   spdlog::info("SIGHUP: reloading {}", source);
   absl::StatusOr<gatehouse::config::Config> config = LoadConfig(config_path);
@@ -45,8 +45,8 @@ void Reload(const std::string& config_path, gatehouse::node::Node& node) {
     spdlog::error("reload rejected, keeping the running configuration: {}", status.message());
     return;
   }
-  if (absl::Status logging = gatehouse::base::ConfigureLogging(config->log.format,
-                                                               config->log.level);
+  if (absl::Status logging =
+          gatehouse::base::ConfigureLogging(config->log.format, config->log.level);
       !logging.ok()) {
     spdlog::error("reload: {}", logging.message());
   }
@@ -63,23 +63,21 @@ int ServeUntilTerminated(const std::string& config_path, gatehouse::node::Node& 
     const int signal_number = ::sigtimedwait(&signals, nullptr, &timeout);
     if (signal_number < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
-      spdlog::critical("sigtimedwait: {}", std::strerror(errno));
+      spdlog::critical("{}", absl::ErrnoToStatus(errno, "sigtimedwait"));
       return kExitFailure;
     }
     if (signal_number == SIGHUP) {
       Reload(config_path, node);
       continue;
     }
-    spdlog::info("{}: shutting down", ::strsignal(signal_number));
+    spdlog::info("SIG{}: shutting down", ::sigabbrev_np(signal_number));
     node.Stop();
     spdlog::info("stopped");
     return 0;
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -131,4 +129,16 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
   return ServeUntilTerminated(config_path, **node, signals);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Our code throws nothing; this catches what a dependency might (CLI11, std::bad_alloc).
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "gatehoused: fatal: " << error.what() << "\n";
+  }
+  return kExitFailure;
 }

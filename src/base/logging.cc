@@ -99,7 +99,7 @@ absl::Status ConfigureLogging(LogFormat format, absl::string_view level) {
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%t] %v", spdlog::pattern_time_type::utc);
   }
-  logger->set_level(spdlog::level::from_str(std::string(level)));
+  logger->set_level(spdlog::level::from_str(static_cast<std::string>(level)));
   return absl::OkStatus();
 }
 

@@ -4,8 +4,8 @@
 #define GATEHOUSE_BASE_LOGGING_H_
 
 #include "absl/status/status.h"
-#include "fmt/format.h"
 #include "absl/strings/string_view.h"
+#include "fmt/format.h"
 
 namespace gatehouse::base {
 

@@ -70,7 +70,7 @@ class MetricsRegistry {
   struct Family {
     std::string name;
     std::string help;
-    Type type;
+    Type type = Type::kCounter;
     std::deque<Series> series;  // deque: element addresses stay valid as it grows
   };
 

@@ -17,6 +17,8 @@
     if (!gh_status_.ok()) return gh_status_; \
   } while (false)
 
+// `lhs` is a declaration or an lvalue, so it cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define GH_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)     \
   auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
@@ -24,6 +26,7 @@
 
 #define GH_ASSIGN_OR_RETURN(lhs, expr) \
   GH_ASSIGN_OR_RETURN_IMPL_(GH_STATUS_CONCAT_(gh_statusor_, __LINE__), lhs, expr)
+// NOLINTEND(bugprone-macro-parentheses)
 
 // Aborts with a message when an internal invariant is broken. Never for external input.
 #define GH_CHECK(cond)                                                                \

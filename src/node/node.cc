@@ -47,8 +47,7 @@ absl::StatusOr<std::shared_ptr<const security::AuthorizationPolicy>> BuildPolicy
 
 security::TlsFiles ServerTlsFiles(const config::Config& config) {
   if (config.tls.has_value()) {
-    return {config.tls->ca_file, config.tls->cert_file, config.tls->key_file,
-            config.tls->crl_file};
+    return {config.tls->ca_file, config.tls->cert_file, config.tls->key_file, config.tls->crl_file};
   }
   const security::DevPkiPaths paths =
       security::DevPkiPathsIn(config.dev_pki.has_value() ? config.dev_pki->dir : "");
@@ -67,9 +66,8 @@ absl::Status Validate(const config::Config& config) {
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) {
   std::unique_ptr<Node> node(new Node());
   GH_RETURN_IF_ERROR(PrepareDevPki(config));
-  GH_ASSIGN_OR_RETURN(
-      node->credentials_,
-      security::TlsCredentials::Load(security::TlsRole::kServer, ServerTlsFiles(config)));
+  GH_ASSIGN_OR_RETURN(node->credentials_, security::TlsCredentials::Load(security::TlsRole::kServer,
+                                                                         ServerTlsFiles(config)));
   GH_ASSIGN_OR_RETURN(auto policy, BuildPolicy(config));
   {
     base::MutexLock lock(&node->mu_);
@@ -77,8 +75,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
   }
 
   base::MetricsRegistry& metrics = node->metrics_;
-  metrics.GetGauge("gatehouse_build_info", "Gatehouse version; the value is always 1.",
-                   {{"version", kVersion}})
+  metrics
+      .GetGauge("gatehouse_build_info", "Gatehouse version; the value is always 1.",
+                {{"version", kVersion}})
       ->Set(1);
   metrics.GetGauge("gatehouse_start_time_seconds", "Start time of the daemon, Unix seconds.")
       ->Set(std::chrono::duration_cast<std::chrono::seconds>(

@@ -65,8 +65,8 @@ TEST(NodeTest, StartFailsOnBadTlsFilesAndBadPolicy) {
   bad_tls.tls->key_file = "/nonexistent/key.pem";
   EXPECT_THAT(Node::Start(bad_tls),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/nonexistent/key.pem")));
-  EXPECT_THAT(Validate(bad_tls), StatusIs(absl::StatusCode::kInvalidArgument,
-                                          HasSubstr("/nonexistent/key.pem")));
+  EXPECT_THAT(Validate(bad_tls),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/nonexistent/key.pem")));
   config::Config bad_policy = TlsConfig(pki);
   bad_policy.authorization.job_start.roles = {"*"};
   EXPECT_THAT(Node::Start(bad_policy),
@@ -84,8 +84,8 @@ TEST(NodeTest, FailedReloadKeepsEverythingAndCountsIt) {
   config::Config broken = TlsConfig(pki);
   broken.authorization.apps["web"].users = {"bob"};
   broken.tls->cert_file = "/nonexistent/cert.pem";
-  EXPECT_THAT((*node)->Reload(broken), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                HasSubstr("/nonexistent/cert.pem")));
+  EXPECT_THAT((*node)->Reload(broken),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/nonexistent/cert.pem")));
   EXPECT_EQ((*node)->policy(), policy_before) << "policy must not change on a failed reload";
   EXPECT_EQ((*node)->server_credentials().Current(), context_before);
   EXPECT_EQ(Reloads(**node, "failure"), 1U);

@@ -101,6 +101,17 @@ std::string SubjectAltNames(const CertificateRequest& request) {
   return absl::StrJoin(names, ",");
 }
 
+absl::Status AddExtendedKeyUsage(X509* cert, X509V3_CTX* ctx,
+                                 const std::vector<std::string>& usages) {
+  if (usages.empty()) return absl::OkStatus();
+  for (const std::string& usage : usages) {
+    if (usage != "serverAuth" && usage != "clientAuth") {
+      return absl::InvalidArgumentError(absl::StrCat("unsupported extended key usage ", usage));
+    }
+  }
+  return AddExtension(cert, ctx, NID_ext_key_usage, absl::StrJoin(usages, ","));
+}
+
 absl::Status AddExtensions(X509* cert, X509* issuer, const CertificateRequest& request) {
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
@@ -114,20 +125,10 @@ absl::Status AddExtensions(X509* cert, X509* issuer, const CertificateRequest& r
   if (!is_ca) {
     GH_RETURN_IF_ERROR(AddExtension(cert, &ctx, NID_authority_key_identifier, "keyid:always"));
   }
-  if (!request.extended_key_usages.empty()) {
-    for (const std::string& usage : request.extended_key_usages) {
-      if (usage != "serverAuth" && usage != "clientAuth") {
-        return absl::InvalidArgumentError(absl::StrCat("unsupported extended key usage ", usage));
-      }
-    }
-    GH_RETURN_IF_ERROR(AddExtension(cert, &ctx, NID_ext_key_usage,
-                                    absl::StrJoin(request.extended_key_usages, ",")));
-  }
+  GH_RETURN_IF_ERROR(AddExtendedKeyUsage(cert, &ctx, request.extended_key_usages));
   const std::string alt_names = SubjectAltNames(request);
-  if (!alt_names.empty()) {
-    GH_RETURN_IF_ERROR(AddExtension(cert, &ctx, NID_subject_alt_name, alt_names));
-  }
-  return absl::OkStatus();
+  if (alt_names.empty()) return absl::OkStatus();
+  return AddExtension(cert, &ctx, NID_subject_alt_name, alt_names);
 }
 
 absl::Status CheckRequest(const CertificateRequest& request) {

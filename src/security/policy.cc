@@ -67,7 +67,7 @@ bool AuthorizationPolicy::IsAdmin(const Identity& identity) const {
 
 bool AuthorizationPolicy::MayUseApp(const Identity& identity, absl::string_view app) const {
   if (identity.user.empty()) return false;
-  const auto it = rules_.apps.find(std::string(app));
+  const auto it = rules_.apps.find(static_cast<std::string>(app));
   return it != rules_.apps.end() && Matches(it->second, identity);
 }
 

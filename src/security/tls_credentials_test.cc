@@ -88,6 +88,7 @@ TEST(TlsCredentialsTest, ConcurrentReadersSeeAValidContextDuringReloads) {
   std::atomic<bool> done{false};
   std::atomic<int> null_contexts{0};
   std::vector<std::thread> readers;
+  readers.reserve(3);
   for (int i = 0; i < 3; ++i) {
     readers.emplace_back([&] {
       while (!done.load(std::memory_order_acquire)) {

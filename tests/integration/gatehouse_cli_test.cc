@@ -34,9 +34,8 @@ TEST(GatehouseCertsTest, InitAndIssueWriteVerifiableFilesWithPrivateKeys) {
   ProcessResult init = Gatehouse({"certs", "init", "--dir", dir});
   ASSERT_EQ(init.exit_code, 0) << init.output;
   EXPECT_THAT(init.output, HasSubstr(dir + "/ca.key"));
-  ProcessResult issue =
-      Gatehouse({"certs", "issue", "--dir", dir, "--name", "alice", "--role", "dev", "--role",
-                 "ops", "--days", "30"});
+  ProcessResult issue = Gatehouse({"certs", "issue", "--dir", dir, "--name", "alice", "--role",
+                                   "dev", "--role", "ops", "--days", "30"});
   ASSERT_EQ(issue.exit_code, 0) << issue.output;
   for (const char* key : {"ca.key", "server.key", "alice.key"}) {
     EXPECT_EQ(ModeOf(dir + "/" + key), 0600U) << key;
@@ -91,8 +90,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInvocation{"NoCommand", {}, 2, "subcommand"},
         BadInvocation{"MissingName", {"certs", "issue", "--dir", "PKI"}, 2, "--name is required"},
         BadInvocation{"UnknownFlag", {"certs", "init", "--dir", "PKI", "--bogus"}, 2, "--bogus"},
-        BadInvocation{"ReservedName", {"certs", "issue", "--dir", "PKI", "--name", "ca"}, 1,
-                      "reserved"},
+        BadInvocation{
+            "ReservedName", {"certs", "issue", "--dir", "PKI", "--name", "ca"}, 1, "reserved"},
         BadInvocation{"TraversalName",
                       {"certs", "issue", "--dir", "PKI", "--name", "../../x"},
                       1,
@@ -105,8 +104,8 @@ INSTANTIATE_TEST_SUITE_P(
                       {"certs", "issue", "--dir", "PKI", "--name", "a", "--days", "-1"},
                       2,
                       "--days must be positive"},
-        BadInvocation{"NoCa", {"certs", "issue", "--dir", "EMPTY", "--name", "a"}, 1,
-                      "certs init"}),
+        BadInvocation{
+            "NoCa", {"certs", "issue", "--dir", "EMPTY", "--name", "a"}, 1, "certs init"}),
     [](const ::testing::TestParamInfo<BadInvocation>& param_info) {
       return param_info.param.name;
     });

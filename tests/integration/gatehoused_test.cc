@@ -1,7 +1,7 @@
 // gatehoused as an operator runs it: embedded default, config files, SIGHUP, SIGTERM.
-#include <signal.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -125,9 +125,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"BadAddress", "dev_pki: {dir: PKI}\nadmin:\n  listen: localhost:80\n",
                   "bad.yaml:3:11: admin.listen"},
         BadConfig{"SyntaxError", "dev_pki: {dir: PKI\n", "bad.yaml:"},
-        BadConfig{"WildcardRole",
-                  "dev_pki: {dir: PKI}\nauthorization:\n  jobs:\n    start:\n      roles: [\"*\"]\n",
-                  "bad.yaml:5:"},
+        BadConfig{
+            "WildcardRole",
+            "dev_pki: {dir: PKI}\nauthorization:\n  jobs:\n    start:\n      roles: [\"*\"]\n",
+            "bad.yaml:5:"},
         BadConfig{"MissingTlsFiles",
                   "tls: {ca: /nonexistent/ca.pem, cert: /nonexistent/s.pem, key: /nonexistent/k}\n",
                   "/nonexistent/"}),

@@ -25,8 +25,8 @@ class OpensslSClientTest : public ::testing::Test {
   void SetUp() override {
     ProcessResult init = RunProcess({BuiltProgram("gatehouse"), "certs", "init", "--dir", dir_});
     ASSERT_EQ(init.exit_code, 0) << init.output;
-    ProcessResult issue = RunProcess(
-        {BuiltProgram("gatehouse"), "certs", "issue", "--dir", dir_, "--name", "alice"});
+    ProcessResult issue =
+        RunProcess({BuiltProgram("gatehouse"), "certs", "issue", "--dir", dir_, "--name", "alice"});
     ASSERT_EQ(issue.exit_code, 0) << issue.output;
     auto credentials = security::TlsCredentials::Load(
         security::TlsRole::kServer,
@@ -57,8 +57,8 @@ class OpensslSClientTest : public ::testing::Test {
 };
 
 TEST_F(OpensslSClientTest, RefusesTls12EvenWithAValidCertificate) {
-  ProcessResult result = SClient(
-      {"-tls1_2", "-cert", dir_ + "/alice.pem", "-key", dir_ + "/alice.key"});
+  ProcessResult result =
+      SClient({"-tls1_2", "-cert", dir_ + "/alice.pem", "-key", dir_ + "/alice.key"});
   EXPECT_NE(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, Not(HasSubstr("hello alice")));
   const auto outcomes = server_->WaitForOutcomes(1);
@@ -68,8 +68,8 @@ TEST_F(OpensslSClientTest, RefusesTls12EvenWithAValidCertificate) {
 }
 
 TEST_F(OpensslSClientTest, AcceptsTls13WithACertificateFromCertsIssue) {
-  ProcessResult result = SClient(
-      {"-tls1_3", "-cert", dir_ + "/alice.pem", "-key", dir_ + "/alice.key"});
+  ProcessResult result =
+      SClient({"-tls1_3", "-cert", dir_ + "/alice.pem", "-key", dir_ + "/alice.key"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("hello alice"));
   EXPECT_THAT(result.output, HasSubstr("Verification: OK"));
@@ -90,8 +90,8 @@ TEST_F(OpensslSClientTest, RefusesTls13WithoutAClientCertificate) {
 }
 
 TEST_F(OpensslSClientTest, RefusesTheServerCertificateAsAClientCertificate) {
-  ProcessResult result = SClient(
-      {"-tls1_3", "-cert", dir_ + "/server.pem", "-key", dir_ + "/server.key"});
+  ProcessResult result =
+      SClient({"-tls1_3", "-cert", dir_ + "/server.pem", "-key", dir_ + "/server.key"});
   EXPECT_THAT(result.output, Not(HasSubstr("hello")));
   const auto outcomes = server_->WaitForOutcomes(1);
   ASSERT_EQ(outcomes.size(), 1U);

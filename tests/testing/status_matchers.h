@@ -28,7 +28,7 @@ MATCHER_P2(StatusIs, code, message_matcher, "has code " + absl::StatusCodeToStri
   const absl::Status& status = GetStatus(arg);
   *result_listener << "status is " << status.ToString();
   return status.code() == code &&
-         ::testing::Matches(message_matcher)(std::string(status.message()));
+         ::testing::Matches(message_matcher)(static_cast<std::string>(status.message()));
 }
 
 }  // namespace gatehouse::testing

@@ -2,16 +2,17 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "base/unique_fd.h"
 #include "gtest/gtest.h"
 
@@ -84,7 +85,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
   const int spawn_error = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (spawn_error != 0) {
-    ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(spawn_error);
+    ADD_FAILURE() << absl::ErrnoToStatus(spawn_error, "posix_spawn " + argv[0]);
     return result;
   }
   stdin_read.Reset();
@@ -212,6 +213,7 @@ ProcessResult ChildProcess::WaitForExit(std::chrono::milliseconds timeout) {
 }
 
 std::string BuiltProgram(const std::string& name) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): tests never modify the environment.
   const char* dir = std::getenv("GATEHOUSE_BIN_DIR");
   if (dir == nullptr) {
     ADD_FAILURE() << "GATEHOUSE_BIN_DIR is not set (run the test through ctest)";

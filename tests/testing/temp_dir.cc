@@ -1,7 +1,5 @@
 #include "testing/temp_dir.h"
 
-#include <stdlib.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -12,6 +10,7 @@
 namespace gatehouse::testing {
 
 TempDir::TempDir() {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): tests never modify the environment.
   const char* tmp = std::getenv("TMPDIR");
   std::string pattern =
       std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/gatehouse-test-XXXXXX";
@@ -30,7 +29,7 @@ TempDir::~TempDir() {
 std::string TempDir::File(std::string_view name) const { return (path_ / name).string(); }
 
 std::string TempDir::WriteFile(std::string_view name, std::string_view contents) const {
-  const std::string file = File(name);
+  std::string file = File(name);
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   if (!out) ADD_FAILURE() << "cannot write " << file;

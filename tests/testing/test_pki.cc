@@ -83,7 +83,7 @@ std::string TestPki::RevokeInNewCrl(const std::string& cert_file) {
   X509_CRL_set_version(crl, 1);
   X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca_.certificate.get()));
   security::Asn1TimePtr last_update(X509_gmtime_adj(nullptr, -3600));
-  security::Asn1TimePtr next_update(X509_gmtime_adj(nullptr, 24 * 3600));
+  security::Asn1TimePtr next_update(X509_gmtime_adj(nullptr, 24L * 3600));
   X509_CRL_set1_lastUpdate(crl, last_update.get());
   X509_CRL_set1_nextUpdate(crl, next_update.get());
   X509_REVOKED* entry = X509_REVOKED_new();

@@ -44,7 +44,7 @@ TlsTestServer::TlsTestServer(std::function<std::shared_ptr<SSL_CTX>()> context)
   if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
       ::listen(listener_.get(), 16) != 0 ||
       ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    ADD_FAILURE() << "cannot listen on loopback: " << std::strerror(errno);
+    ADD_FAILURE() << absl::ErrnoToStatus(errno, "listen on loopback");
     return;
   }
   port_ = ntohs(address.sin_port);
@@ -86,7 +86,7 @@ HandshakeOutcome TlsTestServer::HandleOne(int fd) {
   security::X509Ptr peer(SSL_get1_peer_certificate(ssl.get()));
   auto identity = security::IdentityFromCertificate(peer.get());
   if (!identity.ok()) {
-    outcome.error = std::string(identity.status().message());
+    outcome.error = static_cast<std::string>(identity.status().message());
     return outcome;
   }
   outcome.ok = true;
