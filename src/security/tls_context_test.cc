@@ -143,6 +143,22 @@ INSTANTIATE_TEST_SUITE_P(
                         return RawClientContext(pki.IssueClient("any", no_eku), TLS1_3_VERSION);
                       },
                       "certificate verify failed"},
+        RefusedClient{"ClientOfferingOnlyP521",
+                      [](TestPki& pki, TestPki&) {
+                        SslCtxPtr ctx =
+                            RawClientContext(pki.IssueClient("p521", {}), TLS1_3_VERSION);
+                        EXPECT_EQ(SSL_CTX_set1_groups_list(ctx.get(), "P-521"), 1);
+                        return ctx;
+                      },
+                      "no suitable key share"},
+        RefusedClient{"ClientOfferingOnlyCcmSuite",
+                      [](TestPki& pki, TestPki&) {
+                        SslCtxPtr ctx =
+                            RawClientContext(pki.IssueClient("ccm", {}), TLS1_3_VERSION);
+                        EXPECT_EQ(SSL_CTX_set_ciphersuites(ctx.get(), "TLS_AES_128_CCM_SHA256"), 1);
+                        return ctx;
+                      },
+                      "no shared cipher"},
         RefusedClient{"Tls12OnlyClient",
                       [](TestPki& pki, TestPki&) {
                         return RawClientContext(pki.IssueClient("legacy", {}), TLS1_2_VERSION);
