@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package listed in scripts/deps.txt that is missing.
 # Idempotent: a machine that already has everything runs no apt command at all.
+#   install-deps.sh              build and test dependencies
+#   install-deps.sh --with bench also the lines tagged [bench] (benchmark peers)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,7 +17,22 @@ if [[ -r /etc/os-release ]]; then
   fi
 fi
 
-mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]\+$//' -e '/^[[:space:]]*$/d' "$list")
+with_bench=false
+if [[ "${1:-}" == "--with" && "${2:-}" == "bench" ]]; then
+  with_bench=true
+elif [[ $# -gt 0 ]]; then
+  echo "usage: install-deps.sh [--with bench]" >&2
+  exit 2
+fi
+
+wanted=()
+while read -r pkg tag; do
+  [[ -z "$pkg" ]] && continue
+  if [[ "$tag" == "[bench]" && "$with_bench" != true ]]; then
+    continue
+  fi
+  wanted+=("$pkg")
+done < <(sed -e 's/#.*//' -e 's/[[:space:]]\+$//' -e '/^[[:space:]]*$/d' "$list")
 
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Forwarder throughput, side by side in one run: a direct loopback connection, the gatehouse lb
+# forwarder (splice and copy), HAProxy 2.6 in TCP mode and nginx 1.22 `stream`, each proxy on
+# one worker thread pinned to CPU 0, with the iperf3 client and server pinned to CPU 1.
+# Peers run with their best setting for this workload: HAProxy `option splice-auto`, nginx
+# `proxy_buffer_size 64k` (the size of our copy buffer).
+#
+#   bench/forwarder_throughput.sh [seconds-per-run] [repetitions]
+# Prints a Markdown table (median Gbit/s of the repetitions, ratios) and writes it to
+# bench/results/forwarder-throughput.md.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+seconds=${1:-5}
+reps=${2:-3}
+proxy_cpu=0
+load_cpu=1
+server_port=25201
+declare -A ports=([gatehouse-splice]=25301 [gatehouse-copy]=25302 [haproxy]=25303 [nginx]=25304)
+
+bash scripts/install-deps.sh --with bench
+make --no-print-directory build >/dev/null
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+cat >"$work/haproxy.cfg" <<CFG
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+  option splice-auto
+frontend fe
+  bind 127.0.0.1:${ports[haproxy]}
+  default_backend be
+backend be
+  server s1 127.0.0.1:${server_port}
+CFG
+
+cat >"$work/nginx.conf" <<CFG
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+stream {
+  server {
+    listen 127.0.0.1:${ports[nginx]};
+    proxy_pass 127.0.0.1:${server_port};
+    proxy_buffer_size 64k;
+  }
+}
+CFG
+
+taskset -c "$load_cpu" iperf3 -s -p "$server_port" >/dev/null 2>&1 &
+pids+=($!)
+taskset -c "$proxy_cpu" build/release/bin/lb_forward_server --workers 1 \
+  --listen "127.0.0.1:${ports[gatehouse-splice]}" --upstream "127.0.0.1:$server_port" >/dev/null &
+pids+=($!)
+taskset -c "$proxy_cpu" build/release/bin/lb_forward_server --workers 1 --copy \
+  --listen "127.0.0.1:${ports[gatehouse-copy]}" --upstream "127.0.0.1:$server_port" >/dev/null &
+pids+=($!)
+taskset -c "$proxy_cpu" haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 &
+pids+=($!)
+taskset -c "$proxy_cpu" nginx -c "$work/nginx.conf" >/dev/null 2>&1 &
+pids+=($!)
+for port in "$server_port" "${ports[@]}"; do wait_for_port "$port"; done
+
+# One iperf3 run; prints received Gbit/s.
+measure() {
+  local port=$1 streams=$2
+  taskset -c "$load_cpu" iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -P "$streams" -J |
+    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A result
+targets=(direct gatehouse-splice gatehouse-copy haproxy nginx)
+for streams in 1 16; do
+  for target in "${targets[@]}"; do
+    port=$server_port
+    [[ $target != direct ]] && port=${ports[$target]}
+    runs=()
+    for _ in $(seq 1 "$reps"); do runs+=("$(measure "$port" "$streams")"); done
+    result[$target,$streams]=$(median "${runs[@]}")
+    echo "$target, $streams connection(s): ${runs[*]} Gbit/s -> median ${result[$target,$streams]}" >&2
+  done
+done
+
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+best_peer() { python3 -c "print(max($1, $2))"; }
+
+{
+  echo "| connections | direct | gatehouse splice | gatehouse copy | HAProxy 2.6 | nginx 1.22 | splice / best peer | copy / best peer | splice / direct |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for streams in 1 16; do
+    best=$(best_peer "${result[haproxy,$streams]}" "${result[nginx,$streams]}")
+    echo "| $streams | ${result[direct,$streams]} | ${result[gatehouse-splice,$streams]} | ${result[gatehouse-copy,$streams]} | ${result[haproxy,$streams]} | ${result[nginx,$streams]} | $(ratio "${result[gatehouse-splice,$streams]}" "$best") | $(ratio "${result[gatehouse-copy,$streams]}" "$best") | $(ratio "${result[gatehouse-splice,$streams]}" "${result[direct,$streams]}") |"
+  done
+  echo
+  echo "Gbit/s received by iperf3, median of $reps runs of ${seconds} s; $(nproc) CPUs; $(uname -r); $(date -u +%Y-%m-%d)."
+} | tee bench/results/forwarder-throughput.md

@@ -1,0 +1,81 @@
+#include "lb/dialer.h"
+
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <variant>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "asio/experimental/as_tuple.hpp"
+#include "asio/experimental/awaitable_operators.hpp"
+#include "asio/steady_timer.hpp"
+#include "asio/this_coro.hpp"
+#include "asio/use_awaitable.hpp"
+#include "spdlog/spdlog.h"
+
+namespace gatehouse::lb {
+namespace {
+
+using asio::ip::tcp;
+
+constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+std::error_code OpenCloexecSocket(tcp::socket& socket, const tcp::endpoint& endpoint) {
+  const int fd =
+      ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {errno, std::system_category()};
+  std::error_code error;
+  socket.assign(endpoint.protocol(), fd, error);
+  if (error) ::close(fd);
+  return error;
+}
+
+// Connects `socket` to `endpoint`, giving up after `timeout`.
+asio::awaitable<std::error_code> ConnectWithTimeout(tcp::socket& socket,
+                                                    const tcp::endpoint& endpoint,
+                                                    std::chrono::nanoseconds timeout) {
+  using asio::experimental::awaitable_operators::operator||;
+  if (std::error_code error = OpenCloexecSocket(socket, endpoint)) co_return error;
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  auto outcome = co_await (socket.async_connect(endpoint, kAsTuple) || timer.async_wait(kAsTuple));
+  if (outcome.index() == 1) co_return asio::error::timed_out;
+  auto [error] = std::get<0>(outcome);
+  co_return error;
+}
+
+}  // namespace
+
+asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOptions options) {
+  std::vector<const Upstream*> tried;
+  std::string failures;
+  const auto executor = co_await asio::this_coro::executor;
+  for (uint32_t attempt = 1; attempt <= options.max_attempts; ++attempt) {
+    std::optional<UpstreamLease> lease = balancer.Pick(tried);
+    if (!lease.has_value()) break;
+    Upstream& upstream = lease->upstream();
+    tried.push_back(&upstream);
+    tcp::socket socket(executor);
+    const std::error_code error =
+        co_await ConnectWithTimeout(socket, upstream.endpoint(), options.connect_timeout);
+    if (!error) {
+      upstream.RecordDialSuccess();
+      std::error_code ignored;  // latency tweak only; the connection works without it
+      socket.set_option(tcp::no_delay(true), ignored);
+      co_return DialedUpstream{std::move(socket), *std::move(lease), attempt};
+    }
+    absl::StrAppend(&failures, failures.empty() ? "" : ", ", upstream.name(), ": ",
+                    error.message());
+    if (upstream.RecordDialFailure(options.eject_after_failures)) {
+      spdlog::warn("upstream {} ejected after {} consecutive dial failures (last: {})",
+                   upstream.name(), options.eject_after_failures, error.message());
+    }
+  }
+  if (failures.empty()) co_return absl::UnavailableError("no healthy upstream");
+  co_return absl::UnavailableError(
+      absl::StrCat("no upstream accepted the connection (", failures, ")"));
+}
+
+}  // namespace gatehouse::lb

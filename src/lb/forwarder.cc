@@ -1,0 +1,248 @@
+#include "lb/forwarder.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <variant>
+
+#include "asio/experimental/as_tuple.hpp"
+#include "asio/experimental/awaitable_operators.hpp"
+#include "asio/post.hpp"
+#include "asio/read.hpp"
+#include "asio/steady_timer.hpp"
+#include "asio/this_coro.hpp"
+#include "asio/use_awaitable.hpp"
+#include "asio/write.hpp"
+#include "base/unique_fd.h"
+
+namespace gatehouse::lb {
+namespace {
+
+using asio::ip::tcp;
+using std::chrono::steady_clock;
+
+constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// State shared by the two directions and the idle watchdog of one connection. All three run
+// as coroutines on the same worker thread, so none of this needs a lock.
+struct Session {
+  Session(tcp::socket& client_socket, tcp::socket& upstream_socket)
+      : client(client_socket), upstream(upstream_socket) {}
+
+  tcp::socket& client;
+  tcp::socket& upstream;
+  steady_clock::time_point last_activity = steady_clock::now();
+  bool is_closed = false;
+  bool idle_expired = false;
+  std::error_code first_error;
+
+  void Touch() { last_activity = steady_clock::now(); }
+
+  void CloseBoth() {
+    if (is_closed) return;
+    is_closed = true;
+    std::error_code ignored;  // closing is best effort: the connection is over either way
+    client.close(ignored);
+    upstream.close(ignored);
+  }
+
+  void Fail(std::error_code error) {
+    if (is_closed) return;  // an error caused by our own close is not the cause
+    if (!first_error) first_error = error;
+    CloseBoth();
+  }
+};
+
+std::error_code LastError() { return {errno, std::system_category()}; }
+
+void ShutdownSend(Session& session, tcp::socket& socket) {
+  std::error_code error;
+  socket.shutdown(tcp::socket::shutdown_send, error);
+  // ENOTCONN: the peer already reset; the other direction will report it.
+  if (error && error != asio::error::not_connected) session.Fail(error);
+}
+
+// Yields to the worker's other coroutines once `budget` bytes have moved without a wait.
+asio::awaitable<void> MaybeYield(uint64_t* since_yield, uint32_t budget) {
+  if (*since_yield < budget) co_return;
+  *since_yield = 0;
+  co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+}
+
+struct Pipe {
+  base::UniqueFd read_end;
+  base::UniqueFd write_end;
+};
+
+std::error_code MakePipe(uint32_t capacity, Pipe* pipe) {
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return LastError();
+  pipe->read_end.Reset(fds[0]);
+  pipe->write_end.Reset(fds[1]);
+  // A larger pipe means fewer splice calls per byte. Failure (EPERM above pipe-max-size for
+  // unprivileged users) leaves the default 64 KiB, which still works.
+  ::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(capacity));
+  return {};
+}
+
+// One direction, zero copy: from -> pipe -> to.
+//
+// splice(socket -> pipe) returning EAGAIN is ambiguous: the socket is empty, or the pipe is
+// full (a pipe holds a fixed number of buffer slots, and one slot can carry a partial page, so
+// "full" can come long before `pipe_bytes`). The loop never waits on the source while the pipe
+// holds data: it drains the pipe first, and waits for the source only when the pipe is empty,
+// when EAGAIN can only mean the socket is.
+asio::awaitable<void> SpliceDirection(Session& session, tcp::socket& from, tcp::socket& to,
+                                      uint64_t* bytes, const ForwarderOptions& options) {
+  Pipe pipe;
+  if (std::error_code error = MakePipe(options.pipe_bytes, &pipe)) {
+    session.Fail(error);
+    co_return;
+  }
+  const int pipe_capacity = ::fcntl(pipe.write_end.get(), F_GETPIPE_SZ);
+  const size_t chunk = pipe_capacity > 0 ? static_cast<size_t>(pipe_capacity) : 65536;
+  size_t in_pipe = 0;
+  bool source_done = false;
+  uint64_t since_yield = 0;
+  while (!session.is_closed) {
+    bool moved = false;
+    if (!source_done) {
+      const ssize_t n = ::splice(from.native_handle(), nullptr, pipe.write_end.get(), nullptr,
+                                 chunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        in_pipe += static_cast<size_t>(n);
+        moved = true;
+        session.Touch();
+      } else if (n == 0) {
+        source_done = true;
+      } else if (errno != EAGAIN && errno != EINTR) {
+        session.Fail(LastError());
+        co_return;
+      }
+    }
+    if (in_pipe > 0) {
+      const ssize_t n = ::splice(pipe.read_end.get(), nullptr, to.native_handle(), nullptr, in_pipe,
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        in_pipe -= static_cast<size_t>(n);
+        *bytes += static_cast<uint64_t>(n);
+        since_yield += static_cast<uint64_t>(n);
+        moved = true;
+        session.Touch();
+      } else if (n < 0 && errno == EAGAIN) {
+        // The destination is full: wait for it, and read nothing more meanwhile (backpressure).
+        auto [error] = co_await to.async_wait(tcp::socket::wait_write, kAsTuple);
+        if (error) session.Fail(error);
+        continue;
+      } else if (n < 0 && errno != EINTR) {
+        session.Fail(LastError());
+        co_return;
+      }
+    }
+    if (source_done && in_pipe == 0) {
+      ShutdownSend(session, to);
+      co_return;
+    }
+    if (!moved) {
+      // The pipe is empty here, so the EAGAIN above meant the source socket is empty.
+      auto [error] = co_await from.async_wait(tcp::socket::wait_read, kAsTuple);
+      if (error) session.Fail(error);
+      continue;
+    }
+    co_await MaybeYield(&since_yield, options.yield_after_bytes);
+  }
+}
+
+// One direction through a user-space buffer.
+asio::awaitable<void> CopyDirection(Session& session, tcp::socket& from, tcp::socket& to,
+                                    uint64_t* bytes, const ForwarderOptions& options) {
+  auto buffer = std::make_unique<char[]>(options.buffer_bytes);
+  uint64_t since_yield = 0;
+  while (!session.is_closed) {
+    auto [read_error, n] =
+        co_await from.async_read_some(asio::buffer(buffer.get(), options.buffer_bytes), kAsTuple);
+    if (read_error == asio::error::eof) {
+      ShutdownSend(session, to);
+      co_return;
+    }
+    if (read_error) {
+      session.Fail(read_error);
+      co_return;
+    }
+    session.Touch();
+    auto [write_error, written] =
+        co_await asio::async_write(to, asio::buffer(buffer.get(), n), kAsTuple);
+    if (write_error) {
+      session.Fail(write_error);
+      co_return;
+    }
+    *bytes += written;
+    since_yield += written;
+    session.Touch();
+    co_await MaybeYield(&since_yield, options.yield_after_bytes);
+  }
+}
+
+asio::awaitable<void> IdleWatchdog(Session& session, std::chrono::nanoseconds idle_timeout) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!session.is_closed) {
+    timer.expires_at(session.last_activity + idle_timeout);
+    auto [error] = co_await timer.async_wait(kAsTuple);
+    if (error || session.is_closed) co_return;  // cancelled: the connection ended first
+    if (steady_clock::now() - session.last_activity >= idle_timeout) {
+      session.idle_expired = true;
+      session.CloseBoth();
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> Direction(Session& session, tcp::socket& from, tcp::socket& to,
+                                uint64_t* bytes, const ForwarderOptions& options) {
+  if (options.use_splice) {
+    co_await SpliceDirection(session, from, to, bytes, options);
+  } else {
+    co_await CopyDirection(session, from, to, bytes, options);
+  }
+}
+
+}  // namespace
+
+absl::string_view ForwardEndName(ForwardEnd end) {
+  switch (end) {
+    case ForwardEnd::kClosed:
+      return "closed";
+    case ForwardEnd::kIdleTimeout:
+      return "idle_timeout";
+    case ForwardEnd::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+asio::awaitable<ForwardResult> Forward(tcp::socket client, tcp::socket upstream,
+                                       ForwarderOptions options) {
+  using asio::experimental::awaitable_operators::operator&&;
+  using asio::experimental::awaitable_operators::operator||;
+  ForwardResult result;
+  std::error_code ignored;
+  client.native_non_blocking(true, ignored);
+  upstream.native_non_blocking(true, ignored);
+  Session session(client, upstream);
+  // Both directions run to their end; the watchdog is cancelled by `||` once they have.
+  co_await ((Direction(session, client, upstream, &result.client_to_upstream_bytes, options) &&
+             Direction(session, upstream, client, &result.upstream_to_client_bytes, options)) ||
+            IdleWatchdog(session, options.idle_timeout));
+  if (session.idle_expired) {
+    result.end = ForwardEnd::kIdleTimeout;
+  } else if (session.first_error) {
+    result.end = ForwardEnd::kError;
+    result.error = session.first_error;
+  }
+  session.CloseBoth();
+  co_return result;
+}
+
+}  // namespace gatehouse::lb
