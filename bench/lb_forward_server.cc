@@ -68,6 +68,8 @@ int Run(int argc, char** argv) {
   app.add_option("--workers", workers_count, "worker threads")->check(CLI::Range(1, 64));
   app.add_flag("--copy", copy, "copy through a user-space buffer instead of splice(2)");
   CLI11_PARSE(app, argc, argv);
+  // Required by lb::Forward: splice(2) to a closed peer raises SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
 
   auto balancer = gatehouse::lb::MakeBalancer(
       gatehouse::lb::BalancingAlgorithm::kRoundRobin,

@@ -18,6 +18,9 @@
 //
 // Both sockets must belong to the executor the coroutine runs on (one worker); the sockets
 // are closed when it returns. Confined to its worker.
+//
+// The process must ignore SIGPIPE (gatehoused does, as HAProxy and Envoy do): splice(2) into a
+// socket whose peer has gone raises SIGPIPE, and unlike send(2) it has no MSG_NOSIGNAL flag.
 #ifndef GATEHOUSE_LB_FORWARDER_H_
 #define GATEHOUSE_LB_FORWARDER_H_
 

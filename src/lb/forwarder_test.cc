@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -39,6 +40,8 @@ class TestProxy {
  public:
   TestProxy(uint16_t upstream_port, ForwarderOptions options, int threads = 1)
       : upstream_(asio::ip::make_address("127.0.0.1"), upstream_port), options_(options) {
+    // Required by Forward (see forwarder.h): a peer that resets must not kill the test.
+    std::signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < threads; ++i) {
       workers_.push_back(std::make_unique<asio::io_context>(1));
       // Without outstanding work a worker's run() returns at once, before any connection.
