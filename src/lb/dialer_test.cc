@@ -31,17 +31,25 @@ std::shared_ptr<Upstream> At(uint16_t port) {
   return std::make_shared<Upstream>(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
 }
 
-// A port where nothing listens: bound and released, so connecting to it is refused.
-uint16_t RefusingPort() {
-  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
-  return ntohs(address.sin_port);
-}
+// A port that refuses connections: bound but never listening (connecting gets a reset). The
+// socket stays bound for the object's lifetime, so no two RefusingPorts share a port.
+class RefusingPort {
+ public:
+  RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    EXPECT_EQ(::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
+    port_ = ntohs(address.sin_port);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  base::UniqueFd fd_;
+  uint16_t port_ = 0;
+};
 
 // Runs Dial to completion on a private io_context.
 absl::StatusOr<DialedUpstream> RunDial(asio::io_context& io, Balancer& balancer,
@@ -58,7 +66,8 @@ absl::StatusOr<DialedUpstream> RunDial(asio::io_context& io, Balancer& balancer,
 
 TEST(DialerTest, RefusedUpstreamIsSkippedForTheNextOne) {
   LoopbackServer echo;
-  auto refusing = At(RefusingPort());
+  RefusingPort refusing_port;
+  auto refusing = At(refusing_port.port());
   auto serving = At(echo.port());
   auto balancer = MakeBalancer(BalancingAlgorithm::kRoundRobin, {refusing, serving});
   asio::io_context io;
@@ -73,8 +82,10 @@ TEST(DialerTest, RefusedUpstreamIsSkippedForTheNextOne) {
 }
 
 TEST(DialerTest, AllRefusingIsUnavailableWithEveryReason) {
-  auto a = At(RefusingPort());
-  auto b = At(RefusingPort());
+  RefusingPort a_port;
+  RefusingPort b_port;
+  auto a = At(a_port.port());
+  auto b = At(b_port.port());
   auto balancer = MakeBalancer(BalancingAlgorithm::kLeastConnections, {a, b});
   asio::io_context io;
   EXPECT_THAT(RunDial(io, *balancer, DialOptions{}),
@@ -106,9 +117,11 @@ TEST(DialerTest, ConnectTimeoutMovesOnToTheNextUpstream) {
   ASSERT_EQ(::listen(stuck.get(), 0), 0);
   ASSERT_EQ(::getsockname(stuck.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
   std::vector<base::UniqueFd> fillers;
+  fillers.reserve(4);
   for (int i = 0; i < 4; ++i) {
     fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    ::connect(fillers.back().get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    // Non-blocking: EINPROGRESS is expected; all that matters is that the queue fills.
+    (void)::connect(fillers.back().get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
   }
   LoopbackServer echo;
   auto blackhole = At(ntohs(address.sin_port));
@@ -129,7 +142,8 @@ TEST(DialerTest, ConnectTimeoutMovesOnToTheNextUpstream) {
 
 TEST(DialerTest, RepeatedFailuresEjectUntilAnActiveCheckPasses) {
   LoopbackServer echo;
-  auto refusing = At(RefusingPort());
+  RefusingPort refusing_port;
+  auto refusing = At(refusing_port.port());
   auto serving = At(echo.port());
   auto balancer = MakeBalancer(BalancingAlgorithm::kRoundRobin, {refusing, serving});
   DialOptions options;
@@ -150,8 +164,10 @@ TEST(DialerTest, RepeatedFailuresEjectUntilAnActiveCheckPasses) {
 }
 
 TEST(DialerTest, MaxAttemptsBoundsFailover) {
+  std::vector<RefusingPort> ports(5);
   std::vector<std::shared_ptr<Upstream>> refusing;
-  for (int i = 0; i < 5; ++i) refusing.push_back(At(RefusingPort()));
+  refusing.reserve(ports.size());
+  for (const RefusingPort& port : ports) refusing.push_back(At(port.port()));
   auto balancer = MakeBalancer(BalancingAlgorithm::kRoundRobin, refusing);
   DialOptions options;
   options.max_attempts = 2;
@@ -160,10 +176,11 @@ TEST(DialerTest, MaxAttemptsBoundsFailover) {
   auto dialed = RunDial(io, *balancer, options);
   ASSERT_FALSE(dialed.ok());
   // Two attempts: the message lists exactly two upstreams.
-  const std::string message(dialed.status().message());
+  const auto message = static_cast<std::string>(dialed.status().message());
   int listed = 0;
-  for (const auto& upstream : refusing)
-    listed += message.find(upstream->name()) != std::string::npos;
+  for (const auto& upstream : refusing) {
+    listed += message.find(upstream->name()) != std::string::npos ? 1 : 0;
+  }
   EXPECT_EQ(listed, 2) << message;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <tuple>
 #include <variant>
 
 #include "asio/experimental/as_tuple.hpp"
@@ -87,71 +88,101 @@ std::error_code MakePipe(uint32_t capacity, Pipe* pipe) {
   return {};
 }
 
-// One direction, zero copy: from -> pipe -> to.
-//
-// splice(socket -> pipe) returning EAGAIN is ambiguous: the socket is empty, or the pipe is
-// full (a pipe holds a fixed number of buffer slots, and one slot can carry a partial page, so
-// "full" can come long before `pipe_bytes`). The loop never waits on the source while the pipe
-// holds data: it drains the pipe first, and waits for the source only when the pipe is empty,
-// when EAGAIN can only mean the socket is.
-asio::awaitable<void> SpliceDirection(Session& session, tcp::socket& from, tcp::socket& to,
-                                      uint64_t* bytes, const ForwarderOptions& options) {
-  Pipe pipe;
-  if (std::error_code error = MakePipe(options.pipe_bytes, &pipe)) {
-    session.Fail(error);
-    co_return;
+// The outcome of one non-blocking splice(2) call.
+enum class Step { kMoved, kWouldBlock, kEndOfStream, kFailed };
+
+Step SpliceOnce(int from_fd, int to_fd, size_t max_bytes, size_t* moved) {
+  const ssize_t n =
+      ::splice(from_fd, nullptr, to_fd, nullptr, max_bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (n > 0) {
+    *moved = static_cast<size_t>(n);
+    return Step::kMoved;
   }
-  const int pipe_capacity = ::fcntl(pipe.write_end.get(), F_GETPIPE_SZ);
-  const size_t chunk = pipe_capacity > 0 ? static_cast<size_t>(pipe_capacity) : 65536;
+  if (n == 0) return Step::kEndOfStream;
+  return errno == EAGAIN || errno == EINTR ? Step::kWouldBlock : Step::kFailed;
+}
+
+struct SpliceState {
+  Pipe pipe;
+  size_t chunk = 0;
   size_t in_pipe = 0;
   bool source_done = false;
   uint64_t since_yield = 0;
+};
+
+enum class NextWait { kNone, kSourceReadable, kDestinationWritable, kDone };
+
+// One round of one direction, zero copy: source -> pipe -> destination, without waiting.
+// Says what the direction must wait for before the next round.
+//
+// splice(socket -> pipe) returning EAGAIN is ambiguous: the socket is empty, or the pipe is
+// full (a pipe holds a fixed number of buffer slots, and one slot can carry a partial page, so
+// "full" can come long before `pipe_bytes`). A round never waits on the source while the pipe
+// holds data: it drains the pipe first, and waits for the source only when the pipe is empty,
+// when EAGAIN can only mean the socket is.
+NextWait SpliceRound(Session& session, tcp::socket& from, tcp::socket& to, SpliceState& state,
+                     uint64_t* bytes) {
+  size_t moved = 0;
+  if (!state.source_done) {
+    const Step in =
+        SpliceOnce(from.native_handle(), state.pipe.write_end.get(), state.chunk, &moved);
+    if (in == Step::kFailed) {
+      session.Fail(LastError());
+      return NextWait::kDone;
+    }
+    state.source_done = in == Step::kEndOfStream;
+    state.in_pipe += moved;
+    if (moved > 0) session.Touch();
+  }
+  size_t sent = 0;
+  if (state.in_pipe > 0) {
+    const Step out =
+        SpliceOnce(state.pipe.read_end.get(), to.native_handle(), state.in_pipe, &sent);
+    if (out == Step::kFailed) {
+      session.Fail(LastError());
+      return NextWait::kDone;
+    }
+    // The destination is full: wait for it, and read nothing more meanwhile (backpressure).
+    if (out == Step::kWouldBlock) return NextWait::kDestinationWritable;
+    state.in_pipe -= sent;
+    *bytes += sent;
+    state.since_yield += sent;
+    session.Touch();
+  }
+  if (state.source_done && state.in_pipe == 0) {
+    ShutdownSend(session, to);
+    return NextWait::kDone;
+  }
+  // Nothing moved, so the pipe is empty and the source's EAGAIN meant the socket is empty.
+  if (moved == 0 && sent == 0) return NextWait::kSourceReadable;
+  return NextWait::kNone;
+}
+
+asio::awaitable<void> SpliceDirection(Session& session, tcp::socket& from, tcp::socket& to,
+                                      uint64_t* bytes, const ForwarderOptions& options) {
+  SpliceState state;
+  if (std::error_code error = MakePipe(options.pipe_bytes, &state.pipe)) {
+    session.Fail(error);
+    co_return;
+  }
+  const int pipe_capacity = ::fcntl(state.pipe.write_end.get(), F_GETPIPE_SZ);
+  state.chunk = pipe_capacity > 0 ? static_cast<size_t>(pipe_capacity) : 65536;
   while (!session.is_closed) {
-    bool moved = false;
-    if (!source_done) {
-      const ssize_t n = ::splice(from.native_handle(), nullptr, pipe.write_end.get(), nullptr,
-                                 chunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n > 0) {
-        in_pipe += static_cast<size_t>(n);
-        moved = true;
-        session.Touch();
-      } else if (n == 0) {
-        source_done = true;
-      } else if (errno != EAGAIN && errno != EINTR) {
-        session.Fail(LastError());
+    std::error_code error;
+    switch (SpliceRound(session, from, to, state, bytes)) {
+      case NextWait::kDone:
         co_return;
-      }
+      case NextWait::kSourceReadable:
+        std::tie(error) = co_await from.async_wait(tcp::socket::wait_read, kAsTuple);
+        break;
+      case NextWait::kDestinationWritable:
+        std::tie(error) = co_await to.async_wait(tcp::socket::wait_write, kAsTuple);
+        break;
+      case NextWait::kNone:
+        co_await MaybeYield(&state.since_yield, options.yield_after_bytes);
+        break;
     }
-    if (in_pipe > 0) {
-      const ssize_t n = ::splice(pipe.read_end.get(), nullptr, to.native_handle(), nullptr, in_pipe,
-                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n > 0) {
-        in_pipe -= static_cast<size_t>(n);
-        *bytes += static_cast<uint64_t>(n);
-        since_yield += static_cast<uint64_t>(n);
-        moved = true;
-        session.Touch();
-      } else if (n < 0 && errno == EAGAIN) {
-        // The destination is full: wait for it, and read nothing more meanwhile (backpressure).
-        auto [error] = co_await to.async_wait(tcp::socket::wait_write, kAsTuple);
-        if (error) session.Fail(error);
-        continue;
-      } else if (n < 0 && errno != EINTR) {
-        session.Fail(LastError());
-        co_return;
-      }
-    }
-    if (source_done && in_pipe == 0) {
-      ShutdownSend(session, to);
-      co_return;
-    }
-    if (!moved) {
-      // The pipe is empty here, so the EAGAIN above meant the source socket is empty.
-      auto [error] = co_await from.async_wait(tcp::socket::wait_read, kAsTuple);
-      if (error) session.Fail(error);
-      continue;
-    }
-    co_await MaybeYield(&since_yield, options.yield_after_bytes);
+    if (error) session.Fail(error);
   }
 }
 

@@ -5,14 +5,15 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "asio/co_spawn.hpp"
 #include "asio/detached.hpp"
 #include "asio/executor_work_guard.hpp"
@@ -121,7 +122,7 @@ base::UniqueFd ConnectTo(uint16_t port) {
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0)
-      << std::strerror(errno);
+      << absl::ErrnoToStatus(errno, "connect");
   return fd;
 }
 
@@ -136,7 +137,7 @@ uint8_t PatternByte(uint64_t seed, uint64_t offset) {
 
 // Reads until EOF; returns bytes read, or -1 on the first byte that differs from the pattern.
 int64_t ReadAndVerify(int fd, uint64_t seed) {
-  std::vector<uint8_t> buffer(128 * 1024);
+  std::vector<uint8_t> buffer(size_t{128} * 1024);
   uint64_t offset = 0;
   while (true) {
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
@@ -299,7 +300,7 @@ INSTANTIATE_TEST_SUITE_P(SpliceAndCopy, ForwarderTest, ::testing::Bool(),
 TEST(ForwarderStressTest, ManyConcurrentConnectionsOnTwoWorkers) {
   constexpr int kClientThreads = 6;
   constexpr int kConnectionsPerThread = 40;
-  constexpr uint64_t kBytes = 64 * 1024;
+  constexpr uint64_t kBytes = uint64_t{64} * 1024;
   LoopbackServer echo;
   TestProxy proxy(echo.port(), ForwarderOptions{}, /*threads=*/2);
   std::atomic<int> failures{0};
@@ -309,7 +310,7 @@ TEST(ForwarderStressTest, ManyConcurrentConnectionsOnTwoWorkers) {
     clients.emplace_back([&, t] {
       for (int c = 0; c < kConnectionsPerThread; ++c) {
         base::UniqueFd fd = ConnectTo(proxy.port());
-        const uint64_t seed = static_cast<uint64_t>(t * 1000 + c);
+        const auto seed = static_cast<uint64_t>(t) * 1000 + static_cast<uint64_t>(c);
         int64_t received = 0;
         std::thread reader([&] { received = ReadAndVerify(fd.get(), seed); });
         const bool wrote = WritePattern(fd.get(), seed, kBytes, 8192);
@@ -321,7 +322,8 @@ TEST(ForwarderStressTest, ManyConcurrentConnectionsOnTwoWorkers) {
   }
   for (auto& client : clients) client.join();
   EXPECT_EQ(failures.load(), 0);
-  const auto results = proxy.WaitForResults(kClientThreads * kConnectionsPerThread);
+  const auto results =
+      proxy.WaitForResults(static_cast<size_t>(kClientThreads) * kConnectionsPerThread);
   ASSERT_EQ(results.size(), static_cast<size_t>(kClientThreads * kConnectionsPerThread));
   for (const ForwardResult& result : results) {
     EXPECT_EQ(result.end, ForwardEnd::kClosed) << result.error.message();

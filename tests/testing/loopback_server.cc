@@ -29,7 +29,7 @@ bool WriteAll(int fd, const void* data, size_t size) {
 
 LoopbackServer::Handler LoopbackServer::Echo() {
   return [](int fd) {
-    std::vector<char> buffer(256 * 1024);
+    std::vector<char> buffer(size_t{256} * 1024);
     while (true) {
       const ssize_t n = ::read(fd, buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
