@@ -10,27 +10,22 @@
 namespace gatehouse::base {
 namespace {
 
+using ::gatehouse::testing::FileMode;
 using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::ReadFileOrFail;
 using ::gatehouse::testing::StatusIs;
 using ::gatehouse::testing::TempDir;
 using ::testing::HasSubstr;
 
-mode_t ModeOf(const std::string& path) {
-  struct stat info {};
-  EXPECT_EQ(::stat(path.c_str(), &info), 0) << path;
-  return info.st_mode & 07777;
-}
-
 TEST(WriteFileAtomicallyTest, WritesContentsWithExactMode) {
   TempDir dir;
   const std::string path = dir.File("key.pem");
   ASSERT_THAT(WriteFileAtomically(path, "secret", 0600, ExistingFile::kKeep), IsOk());
   EXPECT_EQ(ReadFileOrFail(path), "secret");
-  EXPECT_EQ(ModeOf(path), 0600U);
+  EXPECT_EQ(FileMode(path), 0600U);
   ASSERT_THAT(WriteFileAtomically(dir.File("cert.pem"), "public", 0644, ExistingFile::kKeep),
               IsOk());
-  EXPECT_EQ(ModeOf(dir.File("cert.pem")), 0644U);
+  EXPECT_EQ(FileMode(dir.File("cert.pem")), 0644U);
 }
 
 TEST(WriteFileAtomicallyTest, KeepRefusesToOverwriteAndLeavesNoTempFiles) {
@@ -59,7 +54,7 @@ TEST(MakeDirectoriesTest, CreatesParentsAndRejectsAFileInTheWay) {
   TempDir dir;
   const std::string nested = dir.File("a/b/c");
   ASSERT_THAT(MakeDirectories(nested, 0700), IsOk());
-  EXPECT_EQ(ModeOf(nested), 0700U);
+  EXPECT_EQ(FileMode(nested), 0700U);
   EXPECT_THAT(MakeDirectories(nested, 0700), IsOk());
   const std::string file = dir.WriteFile("plain", "x");
   EXPECT_THAT(MakeDirectories(file, 0700),

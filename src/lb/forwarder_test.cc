@@ -24,12 +24,14 @@
 #include "base/unique_fd.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/loopback.h"
 #include "testing/loopback_server.h"
 
 namespace gatehouse::lb {
 namespace {
 
 using asio::ip::tcp;
+using ::gatehouse::testing::ConnectLoopback;
 using ::gatehouse::testing::LoopbackServer;
 using ::gatehouse::testing::WriteAll;
 
@@ -112,20 +114,6 @@ class TestProxy {
   std::vector<ForwardResult> results_ ABSL_GUARDED_BY(mu_);
 };
 
-base::UniqueFd ConnectTo(uint16_t port) {
-  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const timeval timeout{20, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0)
-      << absl::ErrnoToStatus(errno, "connect");
-  return fd;
-}
-
 // Deterministic bytes: the same (seed, offset) always gives the same byte.
 uint8_t PatternByte(uint64_t seed, uint64_t offset) {
   uint64_t x = seed ^ (offset / 8 + 1) * 0x9E3779B97F4A7C15ULL;
@@ -174,7 +162,7 @@ TEST_P(ForwarderIntegrityTest, HundredMebibytesEachWayArriveIntact) {
   ForwarderOptions options;
   options.use_splice = GetParam().use_splice;
   TestProxy proxy(echo.port(), options);
-  base::UniqueFd client = ConnectTo(proxy.port());
+  base::UniqueFd client = ConnectLoopback(proxy.port(), std::chrono::seconds(20));
   int64_t received = 0;
   std::thread reader([&] { received = ReadAndVerify(client.get(), 42); });
   EXPECT_TRUE(WritePattern(client.get(), 42, kTotal, GetParam().write_size));
@@ -218,7 +206,7 @@ TEST_P(ForwarderTest, HalfCloseStillDeliversTheUpstreamReply) {
     WriteAll(fd, reply.data(), reply.size());
   });
   TestProxy proxy(upstream.port(), Options());
-  base::UniqueFd client = ConnectTo(proxy.port());
+  base::UniqueFd client = ConnectLoopback(proxy.port(), std::chrono::seconds(20));
   ASSERT_TRUE(WritePattern(client.get(), 7, 300000, 4096));
   ASSERT_EQ(::shutdown(client.get(), SHUT_WR), 0);
   std::string reply;
@@ -240,7 +228,7 @@ TEST_P(ForwarderTest, IdleConnectionIsClosedAfterTheTimeout) {
   ForwarderOptions options = Options();
   options.idle_timeout = std::chrono::milliseconds(200);
   TestProxy proxy(echo.port(), options);
-  base::UniqueFd client = ConnectTo(proxy.port());
+  base::UniqueFd client = ConnectLoopback(proxy.port(), std::chrono::seconds(20));
   char byte = 0;
   EXPECT_EQ(::read(client.get(), &byte, 1), 0) << "expected EOF from the idle timeout";
   const auto results = proxy.WaitForResults(1);
@@ -260,7 +248,7 @@ TEST_P(ForwarderTest, TrafficInOneDirectionKeepsTheConnectionAlive) {
   ForwarderOptions options = Options();
   options.idle_timeout = std::chrono::milliseconds(200);
   TestProxy proxy(talker.port(), options);
-  base::UniqueFd client = ConnectTo(proxy.port());
+  base::UniqueFd client = ConnectLoopback(proxy.port(), std::chrono::seconds(20));
   std::string received;
   char buffer[64];
   ssize_t n = 0;
@@ -282,7 +270,7 @@ TEST_P(ForwarderTest, UpstreamResetClosesTheClient) {
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
   });
   TestProxy proxy(resetter.port(), Options());
-  base::UniqueFd client = ConnectTo(proxy.port());
+  base::UniqueFd client = ConnectLoopback(proxy.port(), std::chrono::seconds(20));
   ASSERT_TRUE(WriteAll(client.get(), "hello", 5));
   char byte = 0;
   EXPECT_LE(::read(client.get(), &byte, 1), 0);
@@ -309,7 +297,7 @@ TEST(ForwarderStressTest, ManyConcurrentConnectionsOnTwoWorkers) {
   for (int t = 0; t < kClientThreads; ++t) {
     clients.emplace_back([&, t] {
       for (int c = 0; c < kConnectionsPerThread; ++c) {
-        base::UniqueFd fd = ConnectTo(proxy.port());
+        base::UniqueFd fd = ConnectLoopback(proxy.port(), std::chrono::seconds(20));
         const auto seed = static_cast<uint64_t>(t) * 1000 + static_cast<uint64_t>(c);
         int64_t received = 0;
         std::thread reader([&] { received = ReadAndVerify(fd.get(), seed); });

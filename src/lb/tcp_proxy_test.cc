@@ -16,6 +16,7 @@
 #include "base/unique_fd.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/loopback.h"
 #include "testing/loopback_server.h"
 #include "testing/wait_for.h"
 
@@ -23,6 +24,7 @@ namespace gatehouse::lb {
 namespace {
 
 using asio::ip::tcp;
+using ::gatehouse::testing::ConnectLoopback;
 using ::gatehouse::testing::LoopbackServer;
 using ::gatehouse::testing::WaitFor;
 using ::gatehouse::testing::WriteAll;
@@ -77,18 +79,6 @@ class ProxyUnderTest {
   std::thread thread_;
 };
 
-base::UniqueFd Connect(uint16_t port) {
-  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const timeval timeout{10, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  return fd;
-}
-
 std::shared_ptr<Upstream> At(uint16_t port) {
   return std::make_shared<Upstream>(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
 }
@@ -96,7 +86,7 @@ std::shared_ptr<Upstream> At(uint16_t port) {
 TEST(ProxyConnectionTest, NoReachableUpstreamClosesTheClientAtOnceAndCountsIt) {
   auto upstream = At(1);  // port 1 on loopback: nothing listens, connects are refused
   ProxyUnderTest proxy({upstream});
-  base::UniqueFd client = Connect(proxy.port());
+  base::UniqueFd client = ConnectLoopback(proxy.port());
   const auto start = std::chrono::steady_clock::now();
   char byte = 0;
   EXPECT_EQ(::read(client.get(), &byte, 1), 0) << "the client must see end-of-stream";
@@ -112,7 +102,7 @@ TEST(ProxyConnectionTest, ForwardsCountsBytesAndReleasesTheUpstreamSlot) {
   auto upstream = At(echo.port());
   ProxyUnderTest proxy({upstream});
   {
-    base::UniqueFd client = Connect(proxy.port());
+    base::UniqueFd client = ConnectLoopback(proxy.port());
     ASSERT_TRUE(WriteAll(client.get(), "hello", 5));
     char reply[5];
     ASSERT_EQ(::recv(client.get(), reply, sizeof(reply), MSG_WAITALL), 5);

@@ -14,6 +14,7 @@
 namespace gatehouse::security {
 namespace {
 
+using ::gatehouse::testing::FileMode;
 using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::ReadFileOrFail;
 using ::gatehouse::testing::RunProcess;
@@ -22,22 +23,16 @@ using ::gatehouse::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-mode_t ModeOf(const std::string& path) {
-  struct stat info {};
-  EXPECT_EQ(::stat(path.c_str(), &info), 0) << path;
-  return info.st_mode & 07777;
-}
-
 TEST(DevPkiTest, InitWritesCaAndServerFilesWithSafeModes) {
   TempDir tmp;
   const std::string dir = tmp.File("pki");
   ASSERT_THAT(InitDevPki(dir, /*force=*/false), IsOk());
   const DevPkiPaths paths = DevPkiPathsIn(dir);
-  EXPECT_EQ(ModeOf(dir), 0700U);
-  EXPECT_EQ(ModeOf(paths.ca_key), 0600U);
-  EXPECT_EQ(ModeOf(paths.server_key), 0600U);
-  EXPECT_EQ(ModeOf(paths.ca_cert), 0644U);
-  EXPECT_EQ(ModeOf(paths.server_cert), 0644U);
+  EXPECT_EQ(FileMode(dir), 0700U);
+  EXPECT_EQ(FileMode(paths.ca_key), 0600U);
+  EXPECT_EQ(FileMode(paths.server_key), 0600U);
+  EXPECT_EQ(FileMode(paths.ca_cert), 0644U);
+  EXPECT_EQ(FileMode(paths.server_cert), 0644U);
   EXPECT_THAT(ReadFileOrFail(paths.ca_key), HasSubstr("BEGIN PRIVATE KEY"));
 }
 
@@ -74,7 +69,7 @@ TEST(DevPkiTest, IssuedCertificateCarriesNameAndRolesAsIdentity) {
       IssueDevClientCertificate(
           dir, {.name = "bob", .roles = {"dev", "admin"}, .validity = kDevLeafValidity}, false),
       IsOk());
-  EXPECT_EQ(ModeOf(dir + "/bob.key"), 0600U);
+  EXPECT_EQ(FileMode(dir + "/bob.key"), 0600U);
   auto cert = ReadCertificateFile(dir + "/bob.pem");
   ASSERT_THAT(cert, IsOk());
   auto identity = IdentityFromCertificate(cert->get());
@@ -144,7 +139,7 @@ TEST_P(BadRequestTest, IsRejectedBeforeWritingAnything) {
   ASSERT_THAT(InitDevPki(dir, false), IsOk());
   EXPECT_THAT(IssueDevClientCertificate(dir, GetParam().request, /*force=*/true),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(GetParam().error)));
-  EXPECT_EQ(ModeOf(DevPkiPathsIn(dir).ca_key), 0600U) << "CA untouched";
+  EXPECT_EQ(FileMode(DevPkiPathsIn(dir).ca_key), 0600U) << "CA untouched";
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -194,7 +189,7 @@ TEST(DevPkiTest, EnsureCreatesOnceThenReusesAndRefusesPartialState) {
   auto created = EnsureDevPki(dir);
   ASSERT_THAT(created, IsOk());
   EXPECT_TRUE(*created);
-  EXPECT_EQ(ModeOf(dir + "/admin.key"), 0600U);
+  EXPECT_EQ(FileMode(dir + "/admin.key"), 0600U);
   auto again = EnsureDevPki(dir);
   ASSERT_THAT(again, IsOk());
   EXPECT_FALSE(*again);

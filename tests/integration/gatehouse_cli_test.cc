@@ -12,6 +12,7 @@ namespace gatehouse {
 namespace {
 
 using ::gatehouse::testing::BuiltProgram;
+using ::gatehouse::testing::FileMode;
 using ::gatehouse::testing::ProcessResult;
 using ::gatehouse::testing::RunProcess;
 using ::gatehouse::testing::TempDir;
@@ -20,12 +21,6 @@ using ::testing::HasSubstr;
 ProcessResult Gatehouse(std::vector<std::string> args) {
   args.insert(args.begin(), BuiltProgram("gatehouse"));
   return RunProcess(args);
-}
-
-mode_t ModeOf(const std::string& path) {
-  struct stat info {};
-  EXPECT_EQ(::stat(path.c_str(), &info), 0) << path;
-  return info.st_mode & 07777;
 }
 
 TEST(GatehouseCertsTest, InitAndIssueWriteVerifiableFilesWithPrivateKeys) {
@@ -38,7 +33,7 @@ TEST(GatehouseCertsTest, InitAndIssueWriteVerifiableFilesWithPrivateKeys) {
                                    "dev", "--role", "ops", "--days", "30"});
   ASSERT_EQ(issue.exit_code, 0) << issue.output;
   for (const char* key : {"ca.key", "server.key", "alice.key"}) {
-    EXPECT_EQ(ModeOf(dir + "/" + key), 0600U) << key;
+    EXPECT_EQ(FileMode(dir + "/" + key), 0600U) << key;
   }
   ProcessResult verify = RunProcess({"/usr/bin/openssl", "verify", "-CAfile", dir + "/ca.pem",
                                      "-purpose", "sslclient", dir + "/alice.pem"});

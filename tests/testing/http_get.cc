@@ -8,20 +8,17 @@
 #include <cstdlib>
 
 #include "base/unique_fd.h"
+#include "testing/loopback.h"
 
 namespace gatehouse::testing {
 
 HttpResponse HttpGet(uint16_t port, const std::string& path) {
   HttpResponse response;
+  const sockaddr_in address = LoopbackAddress(port);
   base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const timeval timeout{5, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+  SetSocketTimeouts(fd.get(), std::chrono::seconds(5));
+  // No ConnectLoopback: a refused connection is an answer here (status 0), not a test failure.
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
     return response;
   }
   const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";

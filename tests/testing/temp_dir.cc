@@ -1,5 +1,7 @@
 #include "testing/temp_dir.h"
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -34,6 +36,15 @@ std::string TempDir::WriteFile(std::string_view name, std::string_view contents)
   out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   if (!out) ADD_FAILURE() << "cannot write " << file;
   return file;
+}
+
+unsigned FileMode(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    ADD_FAILURE() << "cannot stat " << path;
+    return 0;
+  }
+  return info.st_mode & 07777;
 }
 
 std::string ReadFileOrFail(const std::string& path) {

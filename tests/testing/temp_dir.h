@@ -28,6 +28,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Permission bits of `path` (e.g. 0600); fails the current test if it cannot stat it.
+unsigned FileMode(const std::string& path);
+
 // Reads a whole file; fails the current test and returns "" if it cannot.
 std::string ReadFileOrFail(const std::string& path);
 

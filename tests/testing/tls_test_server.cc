@@ -15,31 +15,19 @@
 #include "security/identity.h"
 #include "security/openssl_error.h"
 #include "security/tls_context.h"
+#include "testing/loopback.h"
 
 namespace gatehouse::testing {
 namespace {
 
-constexpr timeval kSocketTimeout{5, 0};
-
-void SetTimeouts(int fd) {
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &kSocketTimeout, sizeof(kSocketTimeout));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &kSocketTimeout, sizeof(kSocketTimeout));
-}
-
-sockaddr_in Loopback(uint16_t port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return address;
-}
+constexpr std::chrono::seconds kSocketTimeout(5);
 
 }  // namespace
 
 TlsTestServer::TlsTestServer(std::function<std::shared_ptr<SSL_CTX>()> context)
     : context_(std::move(context)) {
   listener_.Reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address = Loopback(0);
+  sockaddr_in address = LoopbackAddress(0);
   socklen_t length = sizeof(address);
   if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
       ::listen(listener_.get(), 16) != 0 ||
@@ -64,7 +52,7 @@ void TlsTestServer::Serve() {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;
     }
-    SetTimeouts(client.get());
+    SetSocketTimeouts(client.get(), kSocketTimeout);
     HandshakeOutcome outcome = HandleOne(client.get());
     base::MutexLock lock(&mu_);
     outcomes_.push_back(std::move(outcome));
@@ -109,12 +97,8 @@ std::vector<HandshakeOutcome> TlsTestServer::WaitForOutcomes(size_t count,
 }
 
 absl::StatusOr<std::string> TlsConnect(SSL_CTX* ctx, uint16_t port, const std::string& host) {
-  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  SetTimeouts(fd.get());
-  sockaddr_in address = Loopback(port);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    return absl::ErrnoToStatus(errno, "connect");
-  }
+  base::UniqueFd fd = ConnectLoopback(port, kSocketTimeout);
+  if (!fd.is_valid()) return absl::UnavailableError("connect failed");
   security::SslPtr ssl(SSL_new(ctx));
   SSL_set_fd(ssl.get(), fd.get());
   if (absl::Status status = security::ExpectServerName(ssl.get(), host); !status.ok()) {
