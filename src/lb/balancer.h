@@ -64,19 +64,6 @@ std::unique_ptr<Balancer> MakeBalancer(BalancingAlgorithm algorithm,
 // searched linearly; it holds at most the dialer's few attempts.
 bool IsPickable(const Upstream& upstream, absl::Span<const Upstream* const> exclude);
 
-namespace internal {
-
-// The balancers' source of random offsets and samples: one generator per thread (SplitMix64,
-// seeded once per thread from getrandom(2)), so the pick path shares no state and takes no lock.
-// It gives spread, not secrecy. Only the balancers use it.
-//
-// A uniform index below `count` (> 0); the bias is below `count` / 2^64.
-size_t RandomIndex(size_t count);
-// Reseeds the calling thread's generator, so a single-threaded test sees a fixed sequence.
-void SeedRandomIndexForTest(uint64_t seed);
-
-}  // namespace internal
-
 }  // namespace gatehouse::lb
 
 #endif  // GATEHOUSE_LB_BALANCER_H_

@@ -21,6 +21,7 @@
 #include "asio/ip/tcp.hpp"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lb/internal/random_index.h"
 #include "lb/least_connections_balancer.h"
 #include "lb/power_of_two_choices_balancer.h"
 #include "lb/round_robin_balancer.h"

@@ -11,12 +11,11 @@
 #include "asio/experimental/as_tuple.hpp"
 #include "asio/experimental/awaitable_operators.hpp"
 #include "asio/post.hpp"
-#include "asio/read.hpp"
 #include "asio/steady_timer.hpp"
 #include "asio/this_coro.hpp"
 #include "asio/use_awaitable.hpp"
-#include "asio/write.hpp"
 #include "base/unique_fd.h"
+#include "lb/internal/byte_stream.h"
 
 namespace gatehouse::lb {
 namespace {
@@ -34,6 +33,8 @@ struct Session {
 
   tcp::socket& client;
   tcp::socket& upstream;
+  uint64_t client_to_upstream_bytes = 0;
+  uint64_t upstream_to_client_bytes = 0;
   steady_clock::time_point last_activity = steady_clock::now();
   bool is_closed = false;
   bool idle_expired = false;
@@ -58,11 +59,15 @@ struct Session {
 
 std::error_code LastError() { return {errno, std::system_category()}; }
 
+// ENOTCONN from a half-close: the peer already reset; the other direction will report it.
+void FailUnlessNotConnected(Session& session, std::error_code error) {
+  if (error && error != asio::error::not_connected) session.Fail(error);
+}
+
 void ShutdownSend(Session& session, tcp::socket& socket) {
   std::error_code error;
   socket.shutdown(tcp::socket::shutdown_send, error);
-  // ENOTCONN: the peer already reset; the other direction will report it.
-  if (error && error != asio::error::not_connected) session.Fail(error);
+  FailUnlessNotConnected(session, error);
 }
 
 // Yields to the worker's other coroutines once `budget` bytes have moved without a wait.
@@ -186,31 +191,29 @@ asio::awaitable<void> SpliceDirection(Session& session, tcp::socket& from, tcp::
   }
 }
 
-// One direction through a user-space buffer.
-asio::awaitable<void> CopyDirection(Session& session, tcp::socket& from, tcp::socket& to,
-                                    uint64_t* bytes, const ForwarderOptions& options) {
+// One direction through a user-space buffer: plain sockets, or TLS on either side.
+asio::awaitable<void> CopyDirection(Session& session, internal::ByteStream& from,
+                                    internal::ByteStream& to, uint64_t* bytes,
+                                    const ForwarderOptions& options) {
   auto buffer = std::make_unique<char[]>(options.buffer_bytes);
   uint64_t since_yield = 0;
   while (!session.is_closed) {
-    auto [read_error, n] =
-        co_await from.async_read_some(asio::buffer(buffer.get(), options.buffer_bytes), kAsTuple);
-    if (read_error == asio::error::eof) {
-      ShutdownSend(session, to);
+    const StreamRead read = co_await from.ReadSome(buffer.get(), options.buffer_bytes);
+    if (read.end_of_stream) {
+      FailUnlessNotConnected(session, co_await to.ShutdownSend());
       co_return;
     }
-    if (read_error) {
-      session.Fail(read_error);
+    if (read.error) {
+      session.Fail(read.error);
       co_return;
     }
     session.Touch();
-    auto [write_error, written] =
-        co_await asio::async_write(to, asio::buffer(buffer.get(), n), kAsTuple);
-    if (write_error) {
-      session.Fail(write_error);
+    if (std::error_code error = co_await to.WriteAll(buffer.get(), read.bytes)) {
+      session.Fail(error);
       co_return;
     }
-    *bytes += written;
-    since_yield += written;
+    *bytes += read.bytes;
+    since_yield += read.bytes;
     session.Touch();
     co_await MaybeYield(&since_yield, options.yield_after_bytes);
   }
@@ -230,13 +233,26 @@ asio::awaitable<void> IdleWatchdog(Session& session, std::chrono::nanoseconds id
   }
 }
 
-asio::awaitable<void> Direction(Session& session, tcp::socket& from, tcp::socket& to,
-                                uint64_t* bytes, const ForwarderOptions& options) {
-  if (options.use_splice) {
-    co_await SpliceDirection(session, from, to, bytes, options);
-  } else {
-    co_await CopyDirection(session, from, to, bytes, options);
+// Runs both directions to their end under the idle watchdog and says how the connection ended.
+asio::awaitable<ForwardResult> Run(Session& session, asio::awaitable<void> client_to_upstream,
+                                   asio::awaitable<void> upstream_to_client,
+                                   std::chrono::nanoseconds idle_timeout) {
+  using asio::experimental::awaitable_operators::operator&&;
+  using asio::experimental::awaitable_operators::operator||;
+  // Both directions run to their end; the watchdog is cancelled by `||` once they have.
+  co_await ((std::move(client_to_upstream) && std::move(upstream_to_client)) ||
+            IdleWatchdog(session, idle_timeout));
+  ForwardResult result;
+  result.client_to_upstream_bytes = session.client_to_upstream_bytes;
+  result.upstream_to_client_bytes = session.upstream_to_client_bytes;
+  if (session.idle_expired) {
+    result.end = ForwardEnd::kIdleTimeout;
+  } else if (session.first_error) {
+    result.end = ForwardEnd::kError;
+    result.error = session.first_error;
   }
+  session.CloseBoth();
+  co_return result;
 }
 
 }  // namespace
@@ -255,25 +271,40 @@ absl::string_view ForwardEndName(ForwardEnd end) {
 
 asio::awaitable<ForwardResult> Forward(tcp::socket client, tcp::socket upstream,
                                        ForwarderOptions options) {
-  using asio::experimental::awaitable_operators::operator&&;
-  using asio::experimental::awaitable_operators::operator||;
-  ForwardResult result;
   std::error_code ignored;
   client.native_non_blocking(true, ignored);
   upstream.native_non_blocking(true, ignored);
   Session session(client, upstream);
-  // Both directions run to their end; the watchdog is cancelled by `||` once they have.
-  co_await ((Direction(session, client, upstream, &result.client_to_upstream_bytes, options) &&
-             Direction(session, upstream, client, &result.upstream_to_client_bytes, options)) ||
-            IdleWatchdog(session, options.idle_timeout));
-  if (session.idle_expired) {
-    result.end = ForwardEnd::kIdleTimeout;
-  } else if (session.first_error) {
-    result.end = ForwardEnd::kError;
-    result.error = session.first_error;
+  if (options.use_splice) {
+    co_return co_await Run(
+        session,
+        SpliceDirection(session, client, upstream, &session.client_to_upstream_bytes, options),
+        SpliceDirection(session, upstream, client, &session.upstream_to_client_bytes, options),
+        options.idle_timeout);
   }
-  session.CloseBoth();
-  co_return result;
+  internal::SocketByteStream client_stream(client);
+  internal::SocketByteStream upstream_stream(upstream);
+  co_return co_await Run(session,
+                         CopyDirection(session, client_stream, upstream_stream,
+                                       &session.client_to_upstream_bytes, options),
+                         CopyDirection(session, upstream_stream, client_stream,
+                                       &session.upstream_to_client_bytes, options),
+                         options.idle_timeout);
+}
+
+asio::awaitable<ForwardResult> Forward(TlsStream client, tcp::socket upstream,
+                                       ForwarderOptions options) {
+  std::error_code ignored;
+  upstream.native_non_blocking(true, ignored);
+  Session session(client.socket(), upstream);
+  internal::TlsByteStream client_stream(client);
+  internal::SocketByteStream upstream_stream(upstream);
+  co_return co_await Run(session,
+                         CopyDirection(session, client_stream, upstream_stream,
+                                       &session.client_to_upstream_bytes, options),
+                         CopyDirection(session, upstream_stream, client_stream,
+                                       &session.upstream_to_client_bytes, options),
+                         options.idle_timeout);
 }
 
 }  // namespace gatehouse::lb

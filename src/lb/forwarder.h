@@ -10,9 +10,9 @@
 // - Bounded memory: each direction holds at most one pipe (splice path) or one buffer (copy
 //   path). A slow reader is not read for: its sender's socket buffer fills and TCP flow control
 //   pushes back on the fast writer.
-// - Zero copy: with `use_splice`, bytes move socket -> pipe -> socket with splice(2) and never
-//   enter user space. The copy path (read/write through a buffer) is kept for measurement and
-//   for peers that cannot splice.
+// - Zero copy: between plain sockets with `use_splice`, bytes move socket -> pipe -> socket
+//   with splice(2) and never enter user space. The copy path (read/write through a buffer) is
+//   kept for measurement, and is the path of a TLS side.
 // - Fairness: a direction that always has data yields to its worker's other work after a
 //   bounded number of bytes.
 //
@@ -31,6 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "asio/awaitable.hpp"
 #include "asio/ip/tcp.hpp"
+#include "lb/tls_stream.h"
 
 namespace gatehouse::lb {
 
@@ -62,6 +63,13 @@ struct ForwardResult {
 };
 
 asio::awaitable<ForwardResult> Forward(asio::ip::tcp::socket client, asio::ip::tcp::socket upstream,
+                                       ForwarderOptions options);
+
+// The same with a TLS client whose handshake is done (the server terminates TLS). Always the
+// copy path, through `buffer_bytes` per direction: TLS records are decrypted straight into
+// the buffer and encrypted from it, with no other copy. End-of-stream is close_notify each way
+// (see tls_stream.h); a client that drops TCP without it ends the connection as an error.
+asio::awaitable<ForwardResult> Forward(TlsStream client, asio::ip::tcp::socket upstream,
                                        ForwarderOptions options);
 
 }  // namespace gatehouse::lb

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/status_macros.h"
+#include "lb/internal/random_index.h"
 
 namespace gatehouse::lb {
 
