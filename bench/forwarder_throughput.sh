@@ -6,7 +6,11 @@
 # `proxy_buffer_size 64k` (the size of our copy buffer).
 #
 #   bench/forwarder_throughput.sh [seconds-per-run] [repetitions]
-# Prints a Markdown table (median Gbit/s of the repetitions, ratios) and writes it to
+# Repetitions are interleaved (every target once, then again), so a noisy stretch on the shared
+# VM hits every target alike. Besides Gbit/s, the script reads each proxy's CPU time from
+# /proc/PID/stat during its runs: with one iperf3 core as the load, the iperf3 core saturates
+# first and Gbit/s alone understates a proxy that still has CPU to spare.
+# Prints Markdown tables (medians of the repetitions, ratios) and writes them to
 # bench/results/forwarder-throughput.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -74,44 +78,71 @@ CFG
 
 taskset -c "$load_cpu" iperf3 -s -p "$server_port" >/dev/null 2>&1 &
 pids+=($!)
+declare -A proxy_pid
 taskset -c "$proxy_cpu" build/release/bin/lb_forward_server --workers 1 \
   --listen "127.0.0.1:${ports[gatehouse-splice]}" --upstream "127.0.0.1:$server_port" >/dev/null &
 pids+=($!)
+proxy_pid[gatehouse-splice]=$!
 taskset -c "$proxy_cpu" build/release/bin/lb_forward_server --workers 1 --copy \
   --listen "127.0.0.1:${ports[gatehouse-copy]}" --upstream "127.0.0.1:$server_port" >/dev/null &
 pids+=($!)
+proxy_pid[gatehouse-copy]=$!
 taskset -c "$proxy_cpu" haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 &
 pids+=($!)
+proxy_pid[haproxy]=$!
 taskset -c "$proxy_cpu" nginx -c "$work/nginx.conf" >/dev/null 2>&1 &
 pids+=($!)
+proxy_pid[nginx]=$!
 for port in "$server_port" "${ports[@]}"; do wait_for_port "$port"; done
 
-# One iperf3 run; prints received Gbit/s.
+# CPU time (clock ticks, user + system) of a process and its children (nginx's worker).
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1"); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+
+# One iperf3 run; prints received Gbit/s and the proxy's CPU use in % of one core.
 measure() {
-  local port=$1 streams=$2
-  taskset -c "$load_cpu" iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -P "$streams" -J |
-    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'
+  local target=$1 streams=$2 port=$server_port before=0 after=0 gbits
+  [[ $target != direct ]] && port=${ports[$target]} && before=$(cpu_ticks "${proxy_pid[$target]}")
+  gbits=$(taskset -c "$load_cpu" iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -P "$streams" ${IPERF_CLIENT_FLAGS:-} -J |
+    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))')
+  [[ $target != direct ]] && after=$(cpu_ticks "${proxy_pid[$target]}")
+  echo "$gbits $(( (after - before) * 100 / $(getconf CLK_TCK) / seconds ))"
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A result
+declare -A runs cpu result cpu_median
 targets=(direct gatehouse-splice gatehouse-copy haproxy nginx)
 for streams in 1 16; do
+  for _ in $(seq 1 "$reps"); do
+    for target in "${targets[@]}"; do
+      read -r gbits percent < <(measure "$target" "$streams")
+      runs[$target,$streams]+="$gbits "
+      cpu[$target,$streams]+="$percent "
+    done
+  done
   for target in "${targets[@]}"; do
-    port=$server_port
-    [[ $target != direct ]] && port=${ports[$target]}
-    runs=()
-    for _ in $(seq 1 "$reps"); do runs+=("$(measure "$port" "$streams")"); done
-    result[$target,$streams]=$(median "${runs[@]}")
-    echo "$target, $streams connection(s): ${runs[*]} Gbit/s -> median ${result[$target,$streams]}" >&2
+    # shellcheck disable=SC2086  # word splitting of the space-separated run lists is intended
+    result[$target,$streams]=$(median ${runs[$target,$streams]})
+    # shellcheck disable=SC2086
+    cpu_median[$target,$streams]=$(median ${cpu[$target,$streams]})
+    echo "$target, $streams connection(s): ${runs[$target,$streams]}Gbit/s -> median ${result[$target,$streams]}; proxy CPU ${cpu[$target,$streams]}%" >&2
   done
 done
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 best_peer() { python3 -c "print(max($1, $2))"; }
+# Gbit forwarded per CPU-second of the proxy.
+per_cpu() { python3 -c "print('%.1f' % ($1 / max($2, 1) * 100))"; }
 
 {
+  echo "Gbit/s received by iperf3 (median of $reps interleaved runs of ${seconds} s):"
+  echo
   echo "| connections | direct | gatehouse splice | gatehouse copy | HAProxy 2.6 | nginx 1.22 | splice / best peer | copy / best peer | splice / direct |"
   echo "|---|---|---|---|---|---|---|---|---|"
   for streams in 1 16; do
@@ -119,5 +150,17 @@ best_peer() { python3 -c "print(max($1, $2))"; }
     echo "| $streams | ${result[direct,$streams]} | ${result[gatehouse-splice,$streams]} | ${result[gatehouse-copy,$streams]} | ${result[haproxy,$streams]} | ${result[nginx,$streams]} | $(ratio "${result[gatehouse-splice,$streams]}" "$best") | $(ratio "${result[gatehouse-copy,$streams]}" "$best") | $(ratio "${result[gatehouse-splice,$streams]}" "${result[direct,$streams]}") |"
   done
   echo
-  echo "Gbit/s received by iperf3, median of $reps runs of ${seconds} s; $(nproc) CPUs; $(uname -r); $(date -u +%Y-%m-%d)."
+  echo "Proxy CPU in % of its one core (median), and Gbit forwarded per proxy CPU-second:"
+  echo
+  echo "| connections | gatehouse splice | gatehouse copy | HAProxy 2.6 | nginx 1.22 |"
+  echo "|---|---|---|---|---|"
+  for streams in 1 16; do
+    row="| $streams "
+    for target in gatehouse-splice gatehouse-copy haproxy nginx; do
+      row+="| ${cpu_median[$target,$streams]} % / $(per_cpu "${result[$target,$streams]}" "${cpu_median[$target,$streams]}") "
+    done
+    echo "$row|"
+  done
+  echo
+  echo "$(nproc) CPUs; $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)."
 } | tee bench/results/forwarder-throughput.md

@@ -5,6 +5,7 @@
 //
 //   lb_forward_server --listen 127.0.0.1:9000 --upstream 127.0.0.1:5201 [--workers 1]
 //                     [--copy]   # read/write through a buffer instead of splice(2)
+//                     [--pipe-bytes N]  # pipe capacity per direction on the splice path
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -63,10 +64,13 @@ int Run(int argc, char** argv) {
   std::string upstream = "127.0.0.1:5201";
   int workers_count = 1;
   bool copy = false;
+  uint32_t pipe_bytes = gatehouse::lb::ForwarderOptions{}.pipe_bytes;
   app.add_option("--listen", listen, "IP:PORT to accept on");
   app.add_option("--upstream", upstream, "IP:PORT to forward to");
   app.add_option("--workers", workers_count, "worker threads")->check(CLI::Range(1, 64));
   app.add_flag("--copy", copy, "copy through a user-space buffer instead of splice(2)");
+  app.add_option("--pipe-bytes", pipe_bytes, "pipe capacity per direction (splice)")
+      ->check(CLI::Range(4096U, 16U << 20U));
   CLI11_PARSE(app, argc, argv);
   // Required by lb::Forward: splice(2) to a closed peer raises SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
@@ -76,6 +80,7 @@ int Run(int argc, char** argv) {
       {std::make_shared<gatehouse::lb::Upstream>(ParseEndpoint(upstream))});
   gatehouse::lb::ForwarderOptions options;
   options.use_splice = !copy;
+  options.pipe_bytes = pipe_bytes;
 
   std::vector<std::unique_ptr<asio::io_context>> workers;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;

@@ -15,7 +15,7 @@
 #include "asio/this_coro.hpp"
 #include "asio/use_awaitable.hpp"
 #include "base/unique_fd.h"
-#include "lb/internal/byte_stream.h"
+#include "net/byte_stream.h"
 
 namespace gatehouse::lb {
 namespace {
@@ -192,13 +192,12 @@ asio::awaitable<void> SpliceDirection(Session& session, tcp::socket& from, tcp::
 }
 
 // One direction through a user-space buffer: plain sockets, or TLS on either side.
-asio::awaitable<void> CopyDirection(Session& session, internal::ByteStream& from,
-                                    internal::ByteStream& to, uint64_t* bytes,
-                                    const ForwarderOptions& options) {
+asio::awaitable<void> CopyDirection(Session& session, net::ByteStream& from, net::ByteStream& to,
+                                    uint64_t* bytes, const ForwarderOptions& options) {
   auto buffer = std::make_unique<char[]>(options.buffer_bytes);
   uint64_t since_yield = 0;
   while (!session.is_closed) {
-    const StreamRead read = co_await from.ReadSome(buffer.get(), options.buffer_bytes);
+    const net::StreamRead read = co_await from.ReadSome(buffer.get(), options.buffer_bytes);
     if (read.end_of_stream) {
       FailUnlessNotConnected(session, co_await to.ShutdownSend());
       co_return;
@@ -282,8 +281,8 @@ asio::awaitable<ForwardResult> Forward(tcp::socket client, tcp::socket upstream,
         SpliceDirection(session, upstream, client, &session.upstream_to_client_bytes, options),
         options.idle_timeout);
   }
-  internal::SocketByteStream client_stream(client);
-  internal::SocketByteStream upstream_stream(upstream);
+  net::SocketByteStream client_stream(client);
+  net::SocketByteStream upstream_stream(upstream);
   co_return co_await Run(session,
                          CopyDirection(session, client_stream, upstream_stream,
                                        &session.client_to_upstream_bytes, options),
@@ -292,13 +291,13 @@ asio::awaitable<ForwardResult> Forward(tcp::socket client, tcp::socket upstream,
                          options.idle_timeout);
 }
 
-asio::awaitable<ForwardResult> Forward(TlsStream client, tcp::socket upstream,
+asio::awaitable<ForwardResult> Forward(std::unique_ptr<net::TlsStream> client, tcp::socket upstream,
                                        ForwarderOptions options) {
   std::error_code ignored;
   upstream.native_non_blocking(true, ignored);
-  Session session(client.socket(), upstream);
-  internal::TlsByteStream client_stream(client);
-  internal::SocketByteStream upstream_stream(upstream);
+  Session session(client->socket(), upstream);
+  net::TlsStream& client_stream = *client;
+  net::SocketByteStream upstream_stream(upstream);
   co_return co_await Run(session,
                          CopyDirection(session, client_stream, upstream_stream,
                                        &session.client_to_upstream_bytes, options),

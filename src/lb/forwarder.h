@@ -26,12 +26,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <system_error>
 
 #include "absl/strings/string_view.h"
 #include "asio/awaitable.hpp"
 #include "asio/ip/tcp.hpp"
-#include "lb/tls_stream.h"
+#include "net/tls_stream.h"
 
 namespace gatehouse::lb {
 
@@ -69,8 +70,8 @@ asio::awaitable<ForwardResult> Forward(asio::ip::tcp::socket client, asio::ip::t
 // copy path, through `buffer_bytes` per direction: TLS records are decrypted straight into
 // the buffer and encrypted from it, with no other copy. End-of-stream is close_notify each way
 // (see tls_stream.h); a client that drops TCP without it ends the connection as an error.
-asio::awaitable<ForwardResult> Forward(TlsStream client, asio::ip::tcp::socket upstream,
-                                       ForwarderOptions options);
+asio::awaitable<ForwardResult> Forward(std::unique_ptr<net::TlsStream> client,
+                                       asio::ip::tcp::socket upstream, ForwarderOptions options);
 
 }  // namespace gatehouse::lb
 

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,7 +25,7 @@
 #include "gtest/gtest.h"
 #include "lb/forwarder.h"
 #include "lb/testing/test_proxy.h"
-#include "lb/tls_stream.h"
+#include "net/tls_stream.h"
 #include "security/openssl_error.h"
 #include "security/openssl_ptr.h"
 #include "security/tls_context.h"
@@ -52,8 +53,8 @@ using std::chrono::seconds;
 asio::awaitable<ForwardResult> HandshakeThenForward(tcp::socket client, tcp::socket upstream,
                                                     SSL_CTX* context, ForwarderOptions options,
                                                     std::chrono::nanoseconds handshake_timeout) {
-  TlsStream stream(std::move(client), context);
-  if (std::error_code error = co_await stream.Handshake(handshake_timeout)) {
+  auto stream = std::make_unique<net::TlsStream>(std::move(client), context);
+  if (std::error_code error = co_await stream->Handshake(handshake_timeout)) {
     ForwardResult refused;
     refused.end = ForwardEnd::kError;
     refused.error = error;
@@ -374,8 +375,7 @@ TEST_F(TlsForwarderTest, ClientWithoutCertificateOrFromAnotherCaIsRefused) {
   ASSERT_EQ(results.size(), 2U);
   for (const ForwardResult& result : results) {
     EXPECT_EQ(result.end, ForwardEnd::kError);
-    EXPECT_EQ(&result.error.category(), &asio::error::get_ssl_category())
-        << result.error.message();
+    EXPECT_EQ(&result.error.category(), &asio::error::get_ssl_category()) << result.error.message();
     EXPECT_EQ(result.client_to_upstream_bytes, 0U);
   }
 }

@@ -114,7 +114,11 @@ absl::StatusOr<SslCtxPtr> BuildTlsContext(TlsRole role, const TlsFiles& files) {
   SslCtxPtr ctx(SSL_CTX_new(role == TlsRole::kServer ? TLS_server_method() : TLS_client_method()));
   if (!ctx) return OpensslError(absl::StatusCode::kInternal, "create TLS context");
   GH_RETURN_IF_ERROR(ApplyProtocolPolicy(ctx.get()));
-  GH_RETURN_IF_ERROR(LoadOwnCertificate(ctx.get(), files));
+  // A client may go without a certificate of its own (for servers that ask for none); a server
+  // never does.
+  if (role == TlsRole::kServer || !files.cert_file.empty() || !files.key_file.empty()) {
+    GH_RETURN_IF_ERROR(LoadOwnCertificate(ctx.get(), files));
+  }
   GH_RETURN_IF_ERROR(LoadTrust(ctx.get(), role, files));
   if (role == TlsRole::kServer) {
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);

@@ -34,7 +34,8 @@ struct TlsFiles {
 };
 
 // Builds a context for `role` from `files`. InvalidArgument naming the file and OpenSSL's reason
-// when a file is missing, unreadable, malformed, or the key does not match the certificate.
+// when a file is missing, unreadable, malformed, or the key does not match the certificate. A
+// client context may leave cert_file and key_file both empty: it then presents no certificate.
 absl::StatusOr<SslCtxPtr> BuildTlsContext(TlsRole role, const TlsFiles& files);
 
 // For a client connection: the server certificate must be valid for `host` (a DNS name checked

@@ -202,6 +202,16 @@ TEST_F(TlsHandshakeTest, ClientChecksTheServerNameAndAddress) {
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("certificate verify failed")));
 }
 
+TEST_F(TlsHandshakeTest, ClientWithoutCertificateIsBuiltButRefusedByOurServer) {
+  TlsFiles ca_only;
+  ca_only.ca_file = pki_.ca_file();
+  auto anonymous = BuildTlsContext(TlsRole::kClient, ca_only);
+  ASSERT_THAT(anonymous, IsOk());
+  EXPECT_FALSE(TlsConnect(anonymous->get(), server_.port()).ok());
+  EXPECT_THAT(BuildTlsContext(TlsRole::kServer, ca_only),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("load certificate chain")));
+}
+
 TEST_F(TlsHandshakeTest, ServerKeepsNoSessionsForResumption) {
   EXPECT_EQ(SSL_CTX_get_session_cache_mode(server_ctx_.get()), SSL_SESS_CACHE_OFF);
   EXPECT_EQ(SSL_CTX_get_num_tickets(server_ctx_.get()), 0U);

@@ -42,8 +42,8 @@ class TestProxy {
 
   // Waits up to `timeout` for `count` connections to end; returns the results so far. A failed
   // upstream connect is recorded as kError with the connect error.
-  std::vector<ForwardResult> WaitForResults(size_t count,
-                                            std::chrono::seconds timeout = std::chrono::seconds(60));
+  std::vector<ForwardResult> WaitForResults(
+      size_t count, std::chrono::seconds timeout = std::chrono::seconds(60));
 
  private:
   asio::awaitable<void> AcceptLoop();

@@ -1,4 +1,5 @@
-// TlsStream: the server side of a TLS connection on an Asio TCP socket, for the forwarder.
+// TlsStream: a TLS connection on an Asio TCP socket, server side (the forwarder) or client side
+// (the load generator).
 //
 // OpenSSL reads and writes the socket itself (SSL_set_fd); the stream only waits for
 // readiness with async_wait when OpenSSL asks for it. Unlike asio::ssl::stream, which moves
@@ -15,8 +16,8 @@
 //
 // Confined to the worker that owns its socket: the two directions of a forwarded connection
 // may use one stream from two coroutines of that worker, never from two threads.
-#ifndef GATEHOUSE_LB_TLS_STREAM_H_
-#define GATEHOUSE_LB_TLS_STREAM_H_
+#ifndef GATEHOUSE_NET_TLS_STREAM_H_
+#define GATEHOUSE_NET_TLS_STREAM_H_
 
 #include <openssl/ssl.h>
 
@@ -26,29 +27,27 @@
 
 #include "asio/awaitable.hpp"
 #include "asio/ip/tcp.hpp"
+#include "net/byte_stream.h"
 #include "security/openssl_ptr.h"
 
-namespace gatehouse::lb {
+namespace gatehouse::net {
 
-// What one read returned: bytes, or end-of-stream (close_notify), or an error.
-struct StreamRead {
-  std::error_code error;
-  size_t bytes = 0;
-  bool end_of_stream = false;
-};
+enum class TlsSide { kServer, kClient };
 
-class TlsStream {
+class TlsStream final : public ByteStream {
  public:
-  // Takes the accepted socket; `context` must be a server context (security::BuildTlsContext).
-  // An SSL object that cannot be created is reported by Handshake().
-  TlsStream(asio::ip::tcp::socket socket, SSL_CTX* context);
-  TlsStream(TlsStream&&) noexcept = default;
-  TlsStream& operator=(TlsStream&&) noexcept = default;
+  // Takes the connected socket; `context` is a server or client context
+  // (security::BuildTlsContext) matching `side`. A client sets the expected server name with
+  // security::ExpectServerName(ssl(), host) before Handshake(). An SSL object that cannot be
+  // created is reported by Handshake().
+  TlsStream(asio::ip::tcp::socket socket, SSL_CTX* context, TlsSide side = TlsSide::kServer);
+  TlsStream(TlsStream&&) = delete;
+  TlsStream& operator=(TlsStream&&) = delete;
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
-  ~TlsStream() = default;
+  ~TlsStream() override = default;
 
-  // Runs the server handshake, giving up after `timeout` (a client that connects and says
+  // Runs the handshake, giving up after `timeout` (a client that connects and says
   // nothing must not hold a connection slot). The error says why: OpenSSL's reason for a
   // refused certificate, asio::error::timed_out, or the socket error.
   asio::awaitable<std::error_code> Handshake(std::chrono::nanoseconds timeout);
@@ -56,13 +55,13 @@ class TlsStream {
   // Reads at least one byte unless the stream ends or fails, then keeps reading records that
   // are already available without waiting, up to `size` bytes: a 64 KiB buffer gets four
   // 16 KiB records per call rather than one.
-  asio::awaitable<StreamRead> ReadSome(char* data, size_t size);
+  asio::awaitable<StreamRead> ReadSome(char* data, size_t size) override;
 
   // Writes all `size` bytes (waits while the socket is full) or fails.
-  asio::awaitable<std::error_code> WriteAll(const char* data, size_t size);
+  asio::awaitable<std::error_code> WriteAll(const char* data, size_t size) override;
 
   // Sends close_notify; the peer sees end-of-stream, and this side can still read.
-  asio::awaitable<std::error_code> ShutdownSend();
+  asio::awaitable<std::error_code> ShutdownSend() override;
 
   // The connection after the handshake: peer certificate, version, cipher.
   SSL* ssl() const { return ssl_.get(); }
@@ -77,6 +76,6 @@ class TlsStream {
   security::SslPtr ssl_;
 };
 
-}  // namespace gatehouse::lb
+}  // namespace gatehouse::net
 
-#endif  // GATEHOUSE_LB_TLS_STREAM_H_
+#endif  // GATEHOUSE_NET_TLS_STREAM_H_

@@ -1,4 +1,4 @@
-#include "lb/internal/byte_stream.h"
+#include "net/byte_stream.h"
 
 #include <tuple>
 
@@ -6,7 +6,7 @@
 #include "asio/use_awaitable.hpp"
 #include "asio/write.hpp"
 
-namespace gatehouse::lb::internal {
+namespace gatehouse::net {
 namespace {
 
 constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
@@ -36,4 +36,4 @@ asio::awaitable<std::error_code> SocketByteStream::ShutdownSend() {
   co_return error;
 }
 
-}  // namespace gatehouse::lb::internal
+}  // namespace gatehouse::net

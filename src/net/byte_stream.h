@@ -1,17 +1,23 @@
-// ByteStream: what the forwarder's copy path needs from either side of a connection (read
-// some, write all, half-close), so one copy loop serves plain sockets and TLS. The splice path
-// does not use it: it needs both sides to be plain sockets.
-#ifndef GATEHOUSE_LB_INTERNAL_BYTE_STREAM_H_
-#define GATEHOUSE_LB_INTERNAL_BYTE_STREAM_H_
+// ByteStream: what a byte pump needs from one side of a connection (read some, write all,
+// half-close), so one loop serves plain sockets and TLS: the forwarder's copy path and the
+// load generator's requests both run over it.
+#ifndef GATEHOUSE_NET_BYTE_STREAM_H_
+#define GATEHOUSE_NET_BYTE_STREAM_H_
 
 #include <cstddef>
 #include <system_error>
 
 #include "asio/awaitable.hpp"
 #include "asio/ip/tcp.hpp"
-#include "lb/tls_stream.h"
 
-namespace gatehouse::lb::internal {
+namespace gatehouse::net {
+
+// What one read returned: bytes, or end-of-stream, or an error.
+struct StreamRead {
+  std::error_code error;
+  size_t bytes = 0;
+  bool end_of_stream = false;
+};
 
 class ByteStream {
  public:
@@ -22,7 +28,9 @@ class ByteStream {
   ByteStream& operator=(ByteStream&&) = delete;
   virtual ~ByteStream() = default;
 
+  // At least one byte unless the stream ends or fails.
   virtual asio::awaitable<StreamRead> ReadSome(char* data, size_t size) = 0;
+  // All `size` bytes, or an error.
   virtual asio::awaitable<std::error_code> WriteAll(const char* data, size_t size) = 0;
   // Ends this side's sending; reading goes on.
   virtual asio::awaitable<std::error_code> ShutdownSend() = 0;
@@ -40,22 +48,6 @@ class SocketByteStream final : public ByteStream {
   asio::ip::tcp::socket& socket_;
 };
 
-// A TLS stream after its handshake (borrowed; it must outlive the byte stream).
-class TlsByteStream final : public ByteStream {
- public:
-  explicit TlsByteStream(TlsStream& stream) : stream_(stream) {}
-  asio::awaitable<StreamRead> ReadSome(char* data, size_t size) override {
-    return stream_.ReadSome(data, size);
-  }
-  asio::awaitable<std::error_code> WriteAll(const char* data, size_t size) override {
-    return stream_.WriteAll(data, size);
-  }
-  asio::awaitable<std::error_code> ShutdownSend() override { return stream_.ShutdownSend(); }
+}  // namespace gatehouse::net
 
- private:
-  TlsStream& stream_;
-};
-
-}  // namespace gatehouse::lb::internal
-
-#endif  // GATEHOUSE_LB_INTERNAL_BYTE_STREAM_H_
+#endif  // GATEHOUSE_NET_BYTE_STREAM_H_

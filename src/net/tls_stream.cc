@@ -1,4 +1,4 @@
-#include "lb/tls_stream.h"
+#include "net/tls_stream.h"
 
 #include <openssl/err.h>
 
@@ -14,7 +14,7 @@
 #include "asio/this_coro.hpp"
 #include "asio/use_awaitable.hpp"
 
-namespace gatehouse::lb {
+namespace gatehouse::net {
 namespace {
 
 using asio::ip::tcp;
@@ -40,7 +40,7 @@ std::error_code FailureOf(int ssl_error) {
 
 }  // namespace
 
-TlsStream::TlsStream(tcp::socket socket, SSL_CTX* context)
+TlsStream::TlsStream(tcp::socket socket, SSL_CTX* context, TlsSide side)
     : socket_(std::move(socket)), ssl_(SSL_new(context)) {
   std::error_code ignored;  // a closed socket fails the handshake, which reports it
   socket_.native_non_blocking(true, ignored);
@@ -51,7 +51,11 @@ TlsStream::TlsStream(tcp::socket socket, SSL_CTX* context)
     ssl_.reset();
     return;
   }
-  SSL_set_accept_state(ssl_.get());
+  if (side == TlsSide::kServer) {
+    SSL_set_accept_state(ssl_.get());
+  } else {
+    SSL_set_connect_state(ssl_.get());
+  }
 }
 
 asio::awaitable<std::error_code> TlsStream::WaitFor(int ssl_error) {
@@ -146,4 +150,4 @@ asio::awaitable<std::error_code> TlsStream::ShutdownSend() {
   co_return asio::error::bad_descriptor;
 }
 
-}  // namespace gatehouse::lb
+}  // namespace gatehouse::net
