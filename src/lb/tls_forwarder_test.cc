@@ -50,25 +50,9 @@ using ::gatehouse::testing::WriteAll;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-asio::awaitable<ForwardResult> HandshakeThenForward(tcp::socket client, tcp::socket upstream,
-                                                    SSL_CTX* context, ForwarderOptions options,
-                                                    std::chrono::nanoseconds handshake_timeout) {
-  auto stream = std::make_unique<net::TlsStream>(std::move(client), context);
-  if (std::error_code error = co_await stream->Handshake(handshake_timeout)) {
-    ForwardResult refused;
-    refused.end = ForwardEnd::kError;
-    refused.error = error;
-    co_return refused;
-  }
-  co_return co_await Forward(std::move(stream), std::move(upstream), options);
-}
-
 TestProxy::ServeFn TlsServe(SSL_CTX* context, ForwarderOptions options = {},
                             std::chrono::nanoseconds handshake_timeout = seconds(10)) {
-  return [=](tcp::socket client, tcp::socket upstream) {
-    return HandshakeThenForward(std::move(client), std::move(upstream), context, options,
-                                handshake_timeout);
-  };
+  return TestProxy::Tls(context, options, handshake_timeout);
 }
 
 security::SslCtxPtr ContextOrDie(security::TlsRole role, const security::TlsFiles& files) {

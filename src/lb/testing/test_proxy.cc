@@ -15,7 +15,28 @@ using asio::ip::tcp;
 
 constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
 
+asio::awaitable<ForwardResult> HandshakeThenForward(tcp::socket client, tcp::socket upstream,
+                                                    SSL_CTX* context, ForwarderOptions options,
+                                                    std::chrono::nanoseconds handshake_timeout) {
+  auto stream = std::make_unique<net::TlsStream>(std::move(client), context);
+  if (std::error_code error = co_await stream->Handshake(handshake_timeout)) {
+    ForwardResult refused;
+    refused.end = ForwardEnd::kError;
+    refused.error = error;
+    co_return refused;
+  }
+  co_return co_await Forward(std::move(stream), std::move(upstream), options);
+}
+
 }  // namespace
+
+TestProxy::ServeFn TestProxy::Tls(SSL_CTX* context, ForwarderOptions options,
+                                  std::chrono::nanoseconds handshake_timeout) {
+  return [=](tcp::socket client, tcp::socket upstream) {
+    return HandshakeThenForward(std::move(client), std::move(upstream), context, options,
+                                handshake_timeout);
+  };
+}
 
 TestProxy::ServeFn TestProxy::Plain(ForwarderOptions options) {
   return [options](tcp::socket client, tcp::socket upstream) {

@@ -19,6 +19,7 @@
 #include "asio/ip/tcp.hpp"
 #include "base/mutex.h"
 #include "lb/forwarder.h"
+#include "net/tls_stream.h"
 
 namespace gatehouse::lb::testing {
 
@@ -30,6 +31,10 @@ class TestProxy {
 
   // Plain Forward with `options`.
   static ServeFn Plain(ForwarderOptions options);
+  // A TLS server handshake with `context` (within `handshake_timeout`), then Forward; a failed
+  // handshake is recorded as kError with its error.
+  static ServeFn Tls(SSL_CTX* context, ForwarderOptions options = {},
+                     std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10));
 
   TestProxy(uint16_t upstream_port, ServeFn serve, int threads = 1);
   TestProxy(const TestProxy&) = delete;
