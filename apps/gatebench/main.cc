@@ -81,9 +81,9 @@ absl::StatusOr<RunOptions> BuildOptions(const CommandLine& line, RunOptions opti
   options.mode = *mode;
   if (absl::Status status = ApplyTarget(line.target, &options); !status.ok()) return status;
   if (absl::Status status = ApplyPayload(line, &options); !status.ok()) return status;
-  for (const auto& [text, field] : {std::pair{&line.duration, &options.duration},
-                                    std::pair{&line.timeout, &options.timeout},
-                                    std::pair{&line.interval, &options.interval}}) {
+  for (const auto& [text, field] :
+       {std::pair{&line.duration, &options.duration}, std::pair{&line.timeout, &options.timeout},
+        std::pair{&line.interval, &options.interval}}) {
     auto parsed = gatehouse::config::ParseDuration(*text);
     if (!parsed.ok()) return parsed.status();
     *field = *parsed;
@@ -94,8 +94,8 @@ absl::StatusOr<RunOptions> BuildOptions(const CommandLine& line, RunOptions opti
   if (!line.rate.empty()) {
     double rate = 0;
     if (!absl::SimpleAtod(absl::StripSuffix(line.rate, "/s"), &rate) || !(rate > 0)) {
-      return absl::InvalidArgumentError(absl::StrCat("--rate \"", line.rate,
-                                                     "\" is not a positive number per second"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rate \"", line.rate, "\" is not a positive number per second"));
     }
     options.shape =
         gatehouse::loadgen::LoadShape::Constant(gatehouse::loadgen::ShapedQuantity::kRate, rate);
@@ -179,4 +179,11 @@ int Main(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& error) {  // allocation failure or a stream error
+    std::cerr << "gatebench: " << error.what() << "\n";
+    return 1;
+  }
+}

@@ -38,7 +38,6 @@
 namespace gatehouse::lb {
 namespace {
 
-using asio::ip::tcp;
 using ::gatehouse::lb::testing::TestProxy;
 using ::gatehouse::testing::ConnectLoopback;
 using ::gatehouse::testing::FillPattern;

@@ -17,15 +17,14 @@ namespace gatehouse::loadgen {
 namespace {
 
 using asio::ip::tcp;
-using asio::experimental::awaitable_operators::operator||;
-using asio::experimental::awaitable_operators::operator&&;
 
 constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
-constexpr size_t kReadBufferBytes = 64 * 1024;
+constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 
 }  // namespace
 
 asio::awaitable<std::optional<ErrorKind>> ClientConnection::Open(const ConnectTarget& target) {
+  using asio::experimental::awaitable_operators::operator||;
   Close();
   auto socket = std::make_unique<tcp::socket>(executor_);
   asio::steady_timer timer(executor_);
@@ -43,8 +42,7 @@ asio::awaitable<std::optional<ErrorKind>> ClientConnection::Open(const ConnectTa
   }
   auto tls = std::make_unique<net::TlsStream>(std::move(*socket), target.tls_context,
                                               net::TlsSide::kClient);
-  if (tls->ssl() == nullptr ||
-      !security::ExpectServerName(tls->ssl(), target.server_name).ok()) {
+  if (tls->ssl() == nullptr || !security::ExpectServerName(tls->ssl(), target.server_name).ok()) {
     co_return ErrorKind::kTls;
   }
   if (target.resume_sessions && last_session_ != nullptr) {
@@ -66,6 +64,7 @@ void ClientConnection::Close() {
 asio::awaitable<ExchangeResult> ClientConnection::ExchangeOnce(absl::string_view payload,
                                                                uint64_t expected_bytes,
                                                                bool is_echo) {
+  using asio::experimental::awaitable_operators::operator||;
   ExchangeResult result;
   std::optional<ErrorKind> write_error;
   bool write_done = false;
@@ -96,8 +95,8 @@ asio::awaitable<ExchangeResult> ClientConnection::ExchangeOnce(absl::string_view
         result.error = ClassifyError(chunk.error, false);
         co_return;
       }
-      if (is_echo && std::memcmp(buffer.data(), payload.data() + result.bytes_received,
-                                 chunk.bytes) != 0) {
+      if (is_echo &&
+          std::memcmp(buffer.data(), payload.data() + result.bytes_received, chunk.bytes) != 0) {
         result.error = ErrorKind::kWrongData;
         co_return;
       }
@@ -116,6 +115,7 @@ asio::awaitable<ExchangeResult> ClientConnection::ExchangeOnce(absl::string_view
 asio::awaitable<ExchangeResult> ClientConnection::Exchange(absl::string_view payload,
                                                            uint64_t expected_bytes, bool is_echo,
                                                            std::chrono::nanoseconds timeout) {
+  using asio::experimental::awaitable_operators::operator||;
   asio::steady_timer timer(executor_);
   timer.expires_after(timeout);
   auto outcome =
@@ -132,6 +132,7 @@ asio::awaitable<ExchangeResult> ClientConnection::Exchange(absl::string_view pay
 
 asio::awaitable<std::optional<ErrorKind>> ClientConnection::Stream(
     absl::string_view payload, const std::function<bool()>& keep_going, StatsSink& stats) {
+  using asio::experimental::awaitable_operators::operator||;
   std::optional<ErrorKind> failure;
   auto write = [&]() -> asio::awaitable<void> {
     while (keep_going()) {

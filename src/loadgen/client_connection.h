@@ -63,8 +63,8 @@ class ClientConnection {
   void Close();
 
  private:
-  asio::awaitable<ExchangeResult> ExchangeOnce(absl::string_view payload,
-                                               uint64_t expected_bytes, bool is_echo);
+  asio::awaitable<ExchangeResult> ExchangeOnce(absl::string_view payload, uint64_t expected_bytes,
+                                               bool is_echo);
 
   asio::any_io_executor executor_;
   std::unique_ptr<asio::ip::tcp::socket> socket_;  // plain connections

@@ -47,7 +47,8 @@ TEST(LatencyHistogramTest, HighPercentilesOfASkewedDistribution) {
   for (int i = 0; i < 900; ++i) histogram.Record(50000000);
   for (int i = 0; i < 100; ++i) histogram.Record(2000000000);
   const auto near = [](uint64_t reported, uint64_t expected) {
-    return reported >= expected && static_cast<double>(reported) <= expected * 1.001;
+    return reported >= expected &&
+           static_cast<double>(reported) <= static_cast<double>(expected) * 1.001;
   };
   EXPECT_TRUE(near(histogram.ValueAtPercentile(50), 1000000));
   EXPECT_TRUE(near(histogram.ValueAtPercentile(99), 1000000));

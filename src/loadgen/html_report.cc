@@ -19,7 +19,8 @@ constexpr double kBottom = 45;
 constexpr int kTicks = 5;
 
 std::string Escape(absl::string_view text) {
-  return absl::StrReplaceAll(text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
+  return absl::StrReplaceAll(text,
+                             {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
 }
 
 std::string Tick(double value) {
@@ -30,8 +31,8 @@ std::string Tick(double value) {
 
 }  // namespace
 
-std::string SvgChart(absl::string_view title, absl::string_view x_label,
-                     absl::string_view y_label, const std::vector<ChartSeries>& series) {
+std::string SvgChart(absl::string_view title, absl::string_view x_label, absl::string_view y_label,
+                     const std::vector<ChartSeries>& series) {
   double x_max = 0;
   double y_max = 0;
   for (const ChartSeries& one : series) {
@@ -57,13 +58,13 @@ std::string SvgChart(absl::string_view title, absl::string_view x_label,
   for (int i = 0; i <= kTicks; ++i) {
     const double x_value = x_max * i / kTicks;
     const double y_value = y_max * i / kTicks;
-    absl::StrAppendFormat(&svg,
-                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
-                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n"
-                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
-                          sx(x_value), kTop + plot_height + 15, Tick(x_value), kLeft - 5,
-                          sy(y_value) + 4, Tick(y_value), kLeft, sy(y_value), kLeft + plot_width,
-                          sy(y_value));
+    absl::StrAppendFormat(
+        &svg,
+        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
+        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n"
+        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
+        sx(x_value), kTop + plot_height + 15, Tick(x_value), kLeft - 5, sy(y_value) + 4,
+        Tick(y_value), kLeft, sy(y_value), kLeft + plot_width, sy(y_value));
   }
   absl::StrAppendFormat(&svg,
                         "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"

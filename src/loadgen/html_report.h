@@ -21,8 +21,8 @@ struct ChartSeries {
 };
 
 // An SVG chart with axes from 0 to the data's maxima, tick labels and a legend.
-std::string SvgChart(absl::string_view title, absl::string_view x_label,
-                     absl::string_view y_label, const std::vector<ChartSeries>& series);
+std::string SvgChart(absl::string_view title, absl::string_view x_label, absl::string_view y_label,
+                     const std::vector<ChartSeries>& series);
 
 std::string RenderHtmlReport(const RunReport& report);
 

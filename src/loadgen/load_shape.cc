@@ -51,8 +51,8 @@ absl::StatusOr<double> NumberParameter(absl::string_view spec, const Parameters&
                                        const std::string& key) {
   double value = 0;
   if (!absl::SimpleAtod(parameters.at(key), &value) || !std::isfinite(value) || value < 0) {
-    return ShapeError(spec, absl::StrCat(key, "=", parameters.at(key),
-                                         " is not a non-negative number"));
+    return ShapeError(spec,
+                      absl::StrCat(key, "=", parameters.at(key), " is not a non-negative number"));
   }
   return value;
 }
@@ -94,66 +94,77 @@ absl::StatusOr<LoadShape> LoadShape::Parse(absl::string_view spec) {
   } else if (quantity == "rate") {
     shape.quantity_ = ShapedQuantity::kRate;
   } else {
-    return ShapeError(spec, absl::StrCat("quantity \"", quantity,
-                                         "\" is not one of: connections, rate"));
+    return ShapeError(spec,
+                      absl::StrCat("quantity \"", quantity, "\" is not one of: connections, rate"));
   }
-  if (kind == "constant") {
-    auto parameters = ParseParameters(spec, parameters_text, {"value"});
-    if (!parameters.ok()) return parameters.status();
-    shape.kind_ = Kind::kConstant;
-    auto value = NumberParameter(spec, *parameters, "value");
-    if (!value.ok()) return value.status();
-    shape.first_ = *value;
-    return shape;
-  }
-  if (kind == "step") {
-    auto parameters = ParseParameters(spec, parameters_text, {"start", "step", "every"}, {"max"});
-    if (!parameters.ok()) return parameters.status();
-    shape.kind_ = Kind::kStep;
-    auto start = NumberParameter(spec, *parameters, "start");
-    auto step = NumberParameter(spec, *parameters, "step");
-    auto every = PeriodParameter(spec, *parameters, "every");
-    for (const absl::Status& status : {start.status(), step.status(), every.status()}) {
-      if (!status.ok()) return status;
-    }
-    shape.first_ = *start;
-    shape.second_ = *step;
-    shape.period_ = *every;
-    if (parameters->contains("max")) {
-      auto cap = NumberParameter(spec, *parameters, "max");
-      if (!cap.ok()) return cap.status();
-      if (*cap < *start) return ShapeError(spec, "max is below start");
-      shape.cap_ = *cap;
-    }
-    return shape;
-  }
+  if (kind == "constant") return ParseConstant(spec, parameters_text, std::move(shape));
+  if (kind == "step") return ParseStep(spec, parameters_text, std::move(shape));
   if (kind == "sine" || kind == "sawtooth") {
-    const bool sine = kind == "sine";
-    const std::string low_key = sine ? "base" : "min";
-    const std::string high_key = sine ? "amplitude" : "max";
-    auto parameters = ParseParameters(spec, parameters_text, {low_key, high_key, "period"});
-    if (!parameters.ok()) return parameters.status();
-    shape.kind_ = sine ? Kind::kSine : Kind::kSawtooth;
-    auto low = NumberParameter(spec, *parameters, low_key);
-    auto high = NumberParameter(spec, *parameters, high_key);
-    auto period = PeriodParameter(spec, *parameters, "period");
-    for (const absl::Status& status : {low.status(), high.status(), period.status()}) {
-      if (!status.ok()) return status;
-    }
-    if (sine && *high > *low) return ShapeError(spec, "amplitude exceeds base");
-    if (!sine && *high < *low) return ShapeError(spec, "max is below min");
-    shape.first_ = *low;
-    shape.second_ = *high;
-    shape.period_ = *period;
-    return shape;
+    return ParseWave(spec, kind == "sine", parameters_text, std::move(shape));
   }
-  return ShapeError(spec, absl::StrCat("kind \"", kind,
-                                       "\" is not one of: constant, step, sine, sawtooth"));
+  return ShapeError(
+      spec, absl::StrCat("kind \"", kind, "\" is not one of: constant, step, sine, sawtooth"));
+}
+
+absl::StatusOr<LoadShape> LoadShape::ParseConstant(absl::string_view spec,
+                                                   absl::string_view parameters_text,
+                                                   LoadShape shape) {
+  auto parameters = ParseParameters(spec, parameters_text, {"value"});
+  if (!parameters.ok()) return parameters.status();
+  shape.kind_ = Kind::kConstant;
+  auto value = NumberParameter(spec, *parameters, "value");
+  if (!value.ok()) return value.status();
+  shape.first_ = *value;
+  return shape;
+}
+
+absl::StatusOr<LoadShape> LoadShape::ParseStep(absl::string_view spec,
+                                               absl::string_view parameters_text, LoadShape shape) {
+  auto parameters = ParseParameters(spec, parameters_text, {"start", "step", "every"}, {"max"});
+  if (!parameters.ok()) return parameters.status();
+  shape.kind_ = Kind::kStep;
+  auto start = NumberParameter(spec, *parameters, "start");
+  auto step = NumberParameter(spec, *parameters, "step");
+  auto every = PeriodParameter(spec, *parameters, "every");
+  for (const absl::Status& status : {start.status(), step.status(), every.status()}) {
+    if (!status.ok()) return status;
+  }
+  shape.first_ = *start;
+  shape.second_ = *step;
+  shape.period_ = *every;
+  if (parameters->contains("max")) {
+    auto cap = NumberParameter(spec, *parameters, "max");
+    if (!cap.ok()) return cap.status();
+    if (*cap < *start) return ShapeError(spec, "max is below start");
+    shape.cap_ = *cap;
+  }
+  return shape;
+}
+
+absl::StatusOr<LoadShape> LoadShape::ParseWave(absl::string_view spec, bool sine,
+                                               absl::string_view parameters_text, LoadShape shape) {
+  const std::string low_key = sine ? "base" : "min";
+  const std::string high_key = sine ? "amplitude" : "max";
+  auto parameters = ParseParameters(spec, parameters_text, {low_key, high_key, "period"});
+  if (!parameters.ok()) return parameters.status();
+  shape.kind_ = sine ? Kind::kSine : Kind::kSawtooth;
+  auto low = NumberParameter(spec, *parameters, low_key);
+  auto high = NumberParameter(spec, *parameters, high_key);
+  auto period = PeriodParameter(spec, *parameters, "period");
+  for (const absl::Status& status : {low.status(), high.status(), period.status()}) {
+    if (!status.ok()) return status;
+  }
+  if (sine && *high > *low) return ShapeError(spec, "amplitude exceeds base");
+  if (!sine && *high < *low) return ShapeError(spec, "max is below min");
+  shape.first_ = *low;
+  shape.second_ = *high;
+  shape.period_ = *period;
+  return shape;
 }
 
 double LoadShape::ValueAt(std::chrono::nanoseconds elapsed) const {
-  const double t = std::chrono::duration<double>(std::max(elapsed, std::chrono::nanoseconds(0)))
-                       .count();
+  const double t =
+      std::chrono::duration<double>(std::max(elapsed, std::chrono::nanoseconds(0))).count();
   const double period = std::chrono::duration<double>(period_).count();
   switch (kind_) {
     case Kind::kConstant:

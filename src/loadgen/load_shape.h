@@ -39,11 +39,20 @@ class LoadShape {
   const std::string& spec() const { return spec_; }
 
  private:
+  // Parse() after QUANTITY=KIND: fill `shape` from the KEY=VALUE list of one kind.
+  static absl::StatusOr<LoadShape> ParseConstant(absl::string_view spec,
+                                                 absl::string_view parameters_text,
+                                                 LoadShape shape);
+  static absl::StatusOr<LoadShape> ParseStep(absl::string_view spec,
+                                             absl::string_view parameters_text, LoadShape shape);
+  static absl::StatusOr<LoadShape> ParseWave(absl::string_view spec, bool sine,
+                                             absl::string_view parameters_text, LoadShape shape);
+
   ShapedQuantity quantity_ = ShapedQuantity::kConnections;
   Kind kind_ = Kind::kConstant;
-  double first_ = 0;   // constant value, step start, sine base, sawtooth min
-  double second_ = 0;  // step increment, sine amplitude, sawtooth max
-  double cap_ = 0;     // step max (0 = none)
+  double first_ = 0;                    // constant value, step start, sine base, sawtooth min
+  double second_ = 0;                   // step increment, sine amplitude, sawtooth max
+  double cap_ = 0;                      // step max (0 = none)
   std::chrono::nanoseconds period_{0};  // step every, sine and sawtooth period
   std::string spec_;
 };

@@ -11,9 +11,9 @@ namespace gatehouse::loadgen {
 namespace {
 
 using ::gatehouse::testing::StatusIs;
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
 
 TEST(LoadShapeTest, ConstantStepSineAndSawtooth) {
   auto constant = LoadShape::Parse("connections=constant:value=8");

@@ -20,16 +20,15 @@ double PerSecond(uint64_t count, double seconds) {
 }
 
 nlohmann::json LatencyToJson(const LatencySummary& latency) {
-  return {{"count", latency.count},   {"min_ns", latency.min_ns},   {"mean_ns", latency.mean_ns},
-          {"p50_ns", latency.p50_ns}, {"p90_ns", latency.p90_ns},   {"p99_ns", latency.p99_ns},
+  return {{"count", latency.count},     {"min_ns", latency.min_ns}, {"mean_ns", latency.mean_ns},
+          {"p50_ns", latency.p50_ns},   {"p90_ns", latency.p90_ns}, {"p99_ns", latency.p99_ns},
           {"p999_ns", latency.p999_ns}, {"max_ns", latency.max_ns}};
 }
 
 nlohmann::json CountersToJson(const Counters& counters, double seconds) {
   nlohmann::json errors = nlohmann::json::object();
   for (size_t i = 0; i < kErrorKindCount; ++i) {
-    errors[static_cast<std::string>(ErrorKindName(static_cast<ErrorKind>(i)))] =
-        counters.errors[i];
+    errors[static_cast<std::string>(ErrorKindName(static_cast<ErrorKind>(i)))] = counters.errors[i];
   }
   return {{"requests", counters.requests},
           {"requests_per_second", PerSecond(counters.requests, seconds)},
@@ -51,9 +50,9 @@ std::string FormatSummary(const RunReport& report) {
   const LatencySummary latency = LatencySummary::Of(report.latency);
   const double seconds = report.elapsed_seconds;
   std::string text = absl::StrFormat(
-      "gatebench %s %s:%d%s: %d connection(s) on %d thread(s), %.2fs%s\n",
-      ModeName(options.mode), options.target_host, options.target_port,
-      options.tls.enabled ? " (TLS)" : "", options.connections, options.threads, seconds,
+      "gatebench %s %s:%d%s: %d connection(s) on %d thread(s), %.2fs%s\n", ModeName(options.mode),
+      options.target_host, options.target_port, options.tls.enabled ? " (TLS)" : "",
+      options.connections, options.threads, seconds,
       options.shape ? absl::StrCat(", shape ", options.shape->spec()) : "");
   absl::StrAppendFormat(&text, "  requests   %d (%.1f/s), connections opened %d\n", total.requests,
                         PerSecond(total.requests, seconds), total.connections_opened);
@@ -61,8 +60,7 @@ std::string FormatSummary(const RunReport& report) {
                         PerSecond(total.bytes_sent, seconds) * 8 / 1e9,
                         PerSecond(total.bytes_received, seconds) * 8 / 1e9);
   if (latency.count > 0) {
-    absl::StrAppendFormat(&text,
-                          "  latency    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s\n",
+    absl::StrAppendFormat(&text, "  latency    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s\n",
                           FormatLatency(latency.p50_ns), FormatLatency(latency.p90_ns),
                           FormatLatency(latency.p99_ns), FormatLatency(latency.p999_ns),
                           FormatLatency(latency.max_ns),
@@ -81,12 +79,12 @@ std::string FormatSummary(const RunReport& report) {
 
 std::string FormatProgress(const IntervalReport& interval) {
   const double seconds = std::max(1e-9, interval.end_seconds - interval.start_seconds);
-  return absl::StrFormat("[%6.1fs] %10.1f req/s  %8.3f Gbit/s  p99 %-9s  conns %d  errors %d",
-                         interval.end_seconds, PerSecond(interval.counters.requests, seconds),
-                         PerSecond(interval.counters.bytes_sent + interval.counters.bytes_received,
-                                   seconds) * 8 / 1e9,
-                         FormatLatency(interval.latency.p99_ns), interval.open_connections,
-                         interval.counters.TotalErrors());
+  return absl::StrFormat(
+      "[%6.1fs] %10.1f req/s  %8.3f Gbit/s  p99 %-9s  conns %d  errors %d", interval.end_seconds,
+      PerSecond(interval.counters.requests, seconds),
+      PerSecond(interval.counters.bytes_sent + interval.counters.bytes_received, seconds) * 8 / 1e9,
+      FormatLatency(interval.latency.p99_ns), interval.open_connections,
+      interval.counters.TotalErrors());
 }
 
 nlohmann::json ReportToJson(const RunReport& report) {
@@ -101,23 +99,22 @@ nlohmann::json ReportToJson(const RunReport& report) {
                          {"counters", CountersToJson(interval.counters, seconds)},
                          {"latency", LatencyToJson(interval.latency)}});
   }
-  return {
-      {"options",
-       {{"mode", ModeName(options.mode)},
-        {"target", absl::StrCat(options.target_host, ":", options.target_port)},
-        {"connections", options.connections},
-        {"threads", options.threads},
-        {"duration_seconds", std::chrono::duration<double>(options.duration).count()},
-        {"requests", options.requests},
-        {"payload_bytes", options.payload.size()},
-        {"response_bytes", options.response_size.value_or(options.payload.size())},
-        {"shape", options.shape ? options.shape->spec() : ""},
-        {"tls", options.tls.enabled},
-        {"client_certificate", !options.tls.cert_file.empty()}}},
-      {"elapsed_seconds", report.elapsed_seconds},
-      {"total", CountersToJson(report.total, report.elapsed_seconds)},
-      {"latency", LatencyToJson(LatencySummary::Of(report.latency))},
-      {"intervals", intervals}};
+  return {{"options",
+           {{"mode", ModeName(options.mode)},
+            {"target", absl::StrCat(options.target_host, ":", options.target_port)},
+            {"connections", options.connections},
+            {"threads", options.threads},
+            {"duration_seconds", std::chrono::duration<double>(options.duration).count()},
+            {"requests", options.requests},
+            {"payload_bytes", options.payload.size()},
+            {"response_bytes", options.response_size.value_or(options.payload.size())},
+            {"shape", options.shape ? options.shape->spec() : ""},
+            {"tls", options.tls.enabled},
+            {"client_certificate", !options.tls.cert_file.empty()}}},
+          {"elapsed_seconds", report.elapsed_seconds},
+          {"total", CountersToJson(report.total, report.elapsed_seconds)},
+          {"latency", LatencyToJson(LatencySummary::Of(report.latency))},
+          {"intervals", intervals}};
 }
 
 }  // namespace gatehouse::loadgen

@@ -40,16 +40,18 @@ absl::Status ValidateRunOptions(const RunOptions& options) {
     return absl::InvalidArgumentError("--interval must be at least 10ms");
   }
   if (options.payload.empty() && options.mode != Mode::kConnectRate) {
-    return absl::InvalidArgumentError("the payload is empty: give --size above 0 or a non-empty "
-                                      "--payload file");
+    return absl::InvalidArgumentError(
+        "the payload is empty: give --size above 0 or a non-empty "
+        "--payload file");
   }
   if (options.mode == Mode::kThroughput) {
     if (options.requests > 0) {
       return absl::InvalidArgumentError("--requests does not apply to tput (use --duration)");
     }
     if (options.shape && options.shape->quantity() == ShapedQuantity::kRate) {
-      return absl::InvalidArgumentError("tput streams as fast as it can: a rate shape or --rate "
-                                        "does not apply");
+      return absl::InvalidArgumentError(
+          "tput streams as fast as it can: a rate shape or --rate "
+          "does not apply");
     }
   }
   if (options.tls.enabled && options.tls.ca_file.empty()) {

@@ -29,7 +29,8 @@ struct TlsClientOptions {
   std::string cert_file;  // empty with key_file: no client certificate
   std::string key_file;
   std::string server_name;  // checked against the server certificate; default: the target host
-  bool resume_sessions = false;  // connrate: resume the previous session instead of a full handshake
+  bool resume_sessions =
+      false;  // connrate: resume the previous session instead of a full handshake
 };
 
 struct RunOptions {
@@ -47,7 +48,7 @@ struct RunOptions {
   // the run open loop: requests are due at times fixed in advance, and latency counts from the
   // due time, so a stalled server shows as latency, not as fewer requests.
   std::optional<LoadShape> shape;
-  std::chrono::nanoseconds timeout = std::chrono::seconds(5);  // connect, handshake, reply
+  std::chrono::nanoseconds timeout = std::chrono::seconds(5);   // connect, handshake, reply
   std::chrono::nanoseconds interval = std::chrono::seconds(1);  // report granularity
   TlsClientOptions tls;
 };

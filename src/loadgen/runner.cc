@@ -66,7 +66,7 @@ class LoadRun {
     start_ = start;
     live_ = slots_;
     for (int slot = 0; slot < slots_; ++slot) {
-      const size_t thread = static_cast<size_t>(slot % options_.threads);
+      const auto thread = static_cast<size_t>(slot % options_.threads);
       asio::co_spawn(*workers_[thread], Slot(slot, sinks_[thread]), asio::detached);
     }
     for (auto& worker : workers_) threads_.emplace_back([io = worker.get()] { io->run(); });
@@ -75,9 +75,8 @@ class LoadRun {
   // Waits until every slot has finished (true) or `deadline` passes (false).
   bool WaitUntilDoneOr(Clock::time_point deadline) {
     base::MutexLock lock(&mu_);
-    return finished_.WaitUntil(&mu_, deadline, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return live_.load() == 0;
-    });
+    return finished_.WaitUntil(
+        &mu_, deadline, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_.load() == 0; });
   }
 
   // Drains every thread's measurements into one interval.
@@ -105,9 +104,7 @@ class LoadRun {
   bool Stopping() const { return stopping_.load(std::memory_order_relaxed); }
 
   // False once --requests requests have been taken (never false without --requests).
-  bool TakeRequest() {
-    return options_.requests == 0 || remaining_requests_.fetch_sub(1) > 0;
-  }
+  bool TakeRequest() { return options_.requests == 0 || remaining_requests_.fetch_sub(1) > 0; }
 
   bool ShapedOut(int slot, Clock::time_point now) const {
     return options_.shape && options_.shape->quantity() == ShapedQuantity::kConnections &&
@@ -162,7 +159,9 @@ class LoadRun {
         co_await SleepUntil(timer, Clock::now() + kIdlePoll);
         continue;
       }
-      const auto keep_going = [this, slot] { return !Stopping() && !ShapedOut(slot, Clock::now()); };
+      const auto keep_going = [this, slot] {
+        return !Stopping() && !ShapedOut(slot, Clock::now());
+      };
       if (std::optional<ErrorKind> error =
               co_await connection.Stream(options_.payload, keep_going, stats)) {
         stats.RecordError(*error);
@@ -173,8 +172,7 @@ class LoadRun {
 
   asio::awaitable<void> RequestSlot(int slot, ClientConnection& connection, StatsSink& stats,
                                     asio::steady_timer& timer) {
-    const bool open_loop =
-        options_.shape && options_.shape->quantity() == ShapedQuantity::kRate;
+    const bool open_loop = options_.shape && options_.shape->quantity() == ShapedQuantity::kRate;
     Clock::time_point due = start_;
     if (open_loop) {
       // Spread the slots' first requests evenly over one period of the starting rate.
@@ -210,8 +208,7 @@ class LoadRun {
       const bool was_open = connection.is_open();
       co_await Request(connection, stats, started);
       // A closed loop whose connect failed waits a little instead of spinning on the refusal.
-      if (!open_loop && !was_open && !connection.is_open() &&
-          options_.mode != Mode::kConnectRate) {
+      if (!open_loop && !was_open && !connection.is_open() && options_.mode != Mode::kConnectRate) {
         co_await SleepUntil(timer, Clock::now() + kIdlePoll);
       }
     }
@@ -261,8 +258,8 @@ absl::StatusOr<tcp::endpoint> Resolve(const std::string& host, uint16_t port) {
 
 int SlotCount(const RunOptions& options) {
   if (options.shape && options.shape->quantity() == ShapedQuantity::kConnections) {
-    return static_cast<int>(std::clamp<double>(
-        std::ceil(options.shape->PeakWithin(options.duration)), 1, kMaxSlots));
+    return static_cast<int>(
+        std::clamp<double>(std::ceil(options.shape->PeakWithin(options.duration)), 1, kMaxSlots));
   }
   return options.connections;
 }
@@ -308,7 +305,7 @@ absl::StatusOr<RunReport> Run(const RunOptions& options,
     report.total.Add(interval.counters);
     report.latency.Merge(interval_latency);
     if (on_interval) on_interval(interval);
-    report.intervals.push_back(std::move(interval));
+    report.intervals.push_back(interval);
     if (all_done || now >= end) {
       report.elapsed_seconds = Seconds(now - start);
       break;

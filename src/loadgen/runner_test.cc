@@ -68,7 +68,10 @@ LoopbackServer::Handler DelayedResponder(milliseconds delay,
 }
 
 std::string Echo(const std::string& request) { return request; }
-std::string Garbage(const std::string& request) { return std::string(request.size(), 'y'); }
+std::string Garbage(const std::string& request) {
+  std::string garbage(request.size(), 'y');
+  return garbage;
+}
 
 TEST(RunnerTest, RequestCountsAndBytesAddUp) {
   LoopbackServer echo;
