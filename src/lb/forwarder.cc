@@ -254,6 +254,15 @@ asio::awaitable<ForwardResult> Run(Session& session, asio::awaitable<void> clien
   co_return result;
 }
 
+// Both directions through the copy loop, over streams on the sockets behind `session`.
+asio::awaitable<ForwardResult> RunCopy(Session& session, net::ByteStream& client,
+                                       net::ByteStream& upstream, const ForwarderOptions& options) {
+  co_return co_await Run(
+      session, CopyDirection(session, client, upstream, &session.client_to_upstream_bytes, options),
+      CopyDirection(session, upstream, client, &session.upstream_to_client_bytes, options),
+      options.idle_timeout);
+}
+
 }  // namespace
 
 absl::string_view ForwardEndName(ForwardEnd end) {
@@ -283,12 +292,7 @@ asio::awaitable<ForwardResult> Forward(tcp::socket client, tcp::socket upstream,
   }
   net::SocketByteStream client_stream(client);
   net::SocketByteStream upstream_stream(upstream);
-  co_return co_await Run(session,
-                         CopyDirection(session, client_stream, upstream_stream,
-                                       &session.client_to_upstream_bytes, options),
-                         CopyDirection(session, upstream_stream, client_stream,
-                                       &session.upstream_to_client_bytes, options),
-                         options.idle_timeout);
+  co_return co_await RunCopy(session, client_stream, upstream_stream, options);
 }
 
 asio::awaitable<ForwardResult> Forward(std::unique_ptr<net::TlsStream> client, tcp::socket upstream,
@@ -296,14 +300,8 @@ asio::awaitable<ForwardResult> Forward(std::unique_ptr<net::TlsStream> client, t
   std::error_code ignored;
   upstream.native_non_blocking(true, ignored);
   Session session(client->socket(), upstream);
-  net::TlsStream& client_stream = *client;
   net::SocketByteStream upstream_stream(upstream);
-  co_return co_await Run(session,
-                         CopyDirection(session, client_stream, upstream_stream,
-                                       &session.client_to_upstream_bytes, options),
-                         CopyDirection(session, upstream_stream, client_stream,
-                                       &session.upstream_to_client_bytes, options),
-                         options.idle_timeout);
+  co_return co_await RunCopy(session, *client, upstream_stream, options);
 }
 
 }  // namespace gatehouse::lb

@@ -33,6 +33,7 @@
 #include "testing/loopback.h"
 #include "testing/loopback_server.h"
 #include "testing/test_pki.h"
+#include "testing/tls_test_server.h"
 #include "testing/wait_for.h"
 
 namespace gatehouse::lb {
@@ -40,19 +41,16 @@ namespace {
 
 using ::gatehouse::lb::testing::TestProxy;
 using ::gatehouse::testing::ConnectLoopback;
+using ::gatehouse::testing::ConnectTlsClient;
 using ::gatehouse::testing::FillPattern;
 using ::gatehouse::testing::LoopbackServer;
 using ::gatehouse::testing::PatternChecker;
 using ::gatehouse::testing::TestPki;
+using ::gatehouse::testing::TlsClient;
 using ::gatehouse::testing::WaitFor;
 using ::gatehouse::testing::WriteAll;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-TestProxy::ServeFn TlsServe(SSL_CTX* context, ForwarderOptions options = {},
-                            std::chrono::nanoseconds handshake_timeout = seconds(10)) {
-  return TestProxy::Tls(context, options, handshake_timeout);
-}
 
 security::SslCtxPtr ContextOrDie(security::TlsRole role, const security::TlsFiles& files) {
   auto context = security::BuildTlsContext(role, files);
@@ -60,25 +58,12 @@ security::SslCtxPtr ContextOrDie(security::TlsRole role, const security::TlsFile
   return context.ok() ? std::move(*context) : nullptr;
 }
 
-// A connected client whose handshake has completed; the socket is non-blocking afterwards.
-struct TlsClient {
-  base::UniqueFd fd;
-  security::SslPtr ssl;
-};
-
+// A connected client whose handshake has completed, its socket switched to non-blocking.
 absl::StatusOr<TlsClient> ConnectTls(SSL_CTX* context, uint16_t port) {
-  TlsClient client{ConnectLoopback(port, seconds(20)), security::SslPtr(SSL_new(context))};
-  if (!client.fd.is_valid()) return absl::UnavailableError("connect failed");
-  SSL_set_fd(client.ssl.get(), client.fd.get());
-  if (absl::Status status = security::ExpectServerName(client.ssl.get(), "localhost");
-      !status.ok()) {
-    return status;
+  absl::StatusOr<TlsClient> client = ConnectTlsClient(context, port);
+  if (client.ok()) {
+    ::fcntl(client->fd.get(), F_SETFL, ::fcntl(client->fd.get(), F_GETFL) | O_NONBLOCK);
   }
-  ERR_clear_error();
-  if (SSL_connect(client.ssl.get()) != 1) {
-    return security::OpensslError(absl::StatusCode::kUnavailable, "TLS handshake");
-  }
-  ::fcntl(client.fd.get(), F_SETFL, ::fcntl(client.fd.get(), F_GETFL) | O_NONBLOCK);
   return client;
 }
 
@@ -205,7 +190,7 @@ class TlsForwarderTest : public ::testing::Test {
 TEST_F(TlsForwarderTest, ThirtyTwoMebibytesEachWayArriveIntactWithSmallAndLargeWrites) {
   constexpr uint64_t kTotal = 32ULL << 20;
   LoopbackServer echo;
-  TestProxy proxy(echo.port(), TlsServe(server_context_.get()));
+  TestProxy proxy(echo.port(), TestProxy::Tls(server_context_.get()));
   for (const size_t write_size : {size_t{1000}, size_t{1} << 20}) {
     auto client = ConnectTls(client_context_.get(), proxy.port());
     ASSERT_TRUE(client.ok()) << client.status();
@@ -238,7 +223,7 @@ TEST_F(TlsForwarderTest, ClientCloseNotifyIsEndOfStreamAndTheReplyStillArrives) 
     const std::string reply = "got " + std::to_string(total) + " bytes";
     WriteAll(fd, reply.data(), reply.size());
   });
-  TestProxy proxy(upstream.port(), TlsServe(server_context_.get()));
+  TestProxy proxy(upstream.port(), TestProxy::Tls(server_context_.get()));
   auto client = ConnectTls(client_context_.get(), proxy.port());
   ASSERT_TRUE(client.ok()) << client.status();
   const PumpResult pumped =
@@ -263,7 +248,7 @@ TEST_F(TlsForwarderTest, UpstreamHalfCloseSendsCloseNotifyAndTheClientCanStillSe
     while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) total += n;
     upstream_received = total;
   });
-  TestProxy proxy(upstream.port(), TlsServe(server_context_.get()));
+  TestProxy proxy(upstream.port(), TestProxy::Tls(server_context_.get()));
   auto client = ConnectTls(client_context_.get(), proxy.port());
   ASSERT_TRUE(client.ok()) << client.status();
   const PumpResult pumped =
@@ -283,7 +268,7 @@ TEST_F(TlsForwarderTest, TcpCloseWithoutCloseNotifyIsATruncationError) {
     while (::read(fd, buffer, sizeof(buffer)) > 0) {
     }
   });
-  TestProxy proxy(sink.port(), TlsServe(server_context_.get()));
+  TestProxy proxy(sink.port(), TestProxy::Tls(server_context_.get()));
   auto client = ConnectTls(client_context_.get(), proxy.port());
   ASSERT_TRUE(client.ok()) << client.status();
   size_t written = 0;
@@ -299,7 +284,7 @@ TEST_F(TlsForwarderTest, IdleTlsConnectionIsClosedAfterTheTimeout) {
   LoopbackServer echo;
   ForwarderOptions options;
   options.idle_timeout = milliseconds(200);
-  TestProxy proxy(echo.port(), TlsServe(server_context_.get(), options));
+  TestProxy proxy(echo.port(), TestProxy::Tls(server_context_.get(), options));
   auto client = ConnectTls(client_context_.get(), proxy.port());
   ASSERT_TRUE(client.ok()) << client.status();
   const auto results = proxy.WaitForResults(1, seconds(10));
@@ -310,7 +295,7 @@ TEST_F(TlsForwarderTest, IdleTlsConnectionIsClosedAfterTheTimeout) {
 // A client that never speaks TLS must not hold its connection beyond the handshake timeout.
 TEST_F(TlsForwarderTest, SilentClientTimesOutInTheHandshake) {
   LoopbackServer echo;
-  TestProxy proxy(echo.port(), TlsServe(server_context_.get(), {}, milliseconds(200)));
+  TestProxy proxy(echo.port(), TestProxy::Tls(server_context_.get(), {}, milliseconds(200)));
   base::UniqueFd silent = ConnectLoopback(proxy.port(), seconds(20));
   const auto results = proxy.WaitForResults(1, seconds(10));
   ASSERT_EQ(results.size(), 1U);
@@ -321,7 +306,7 @@ TEST_F(TlsForwarderTest, SilentClientTimesOutInTheHandshake) {
 
 TEST_F(TlsForwarderTest, PlainTextClientIsRefusedInTheHandshake) {
   LoopbackServer echo;
-  TestProxy proxy(echo.port(), TlsServe(server_context_.get()));
+  TestProxy proxy(echo.port(), TestProxy::Tls(server_context_.get()));
   base::UniqueFd plain = ConnectLoopback(proxy.port(), seconds(20));
   const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_TRUE(WriteAll(plain.get(), request.data(), request.size()));
@@ -334,7 +319,7 @@ TEST_F(TlsForwarderTest, PlainTextClientIsRefusedInTheHandshake) {
 
 TEST_F(TlsForwarderTest, ClientWithoutCertificateOrFromAnotherCaIsRefused) {
   LoopbackServer echo;
-  TestProxy proxy(echo.port(), TlsServe(server_context_.get()));
+  TestProxy proxy(echo.port(), TestProxy::Tls(server_context_.get()));
   // Trusts the server but has no certificate of its own.
   security::SslCtxPtr anonymous(SSL_CTX_new(TLS_client_method()));
   ASSERT_EQ(SSL_CTX_load_verify_locations(anonymous.get(), pki_.ca_file().c_str(), nullptr), 1);

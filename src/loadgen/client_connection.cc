@@ -51,12 +51,23 @@ asio::awaitable<std::optional<ErrorKind>> ClientConnection::Open(const ConnectTa
   if (std::error_code error = co_await tls->Handshake(target.timeout)) {
     co_return error == asio::error::timed_out ? ErrorKind::kTls : ClassifyError(error, false);
   }
-  if (target.resume_sessions) last_session_.reset(SSL_get1_session(tls->ssl()));
+  if (target.resume_sessions) tls_ = tls.get();
   stream_ = std::move(tls);
   co_return std::nullopt;
 }
 
 void ClientConnection::Close() {
+  // TLS 1.3 delivers the session ticket after the handshake, with the first reply, so the
+  // session to resume is the one the connection holds at its end.
+  if (tls_ != nullptr) {
+    SSL_SESSION* session = SSL_get1_session(tls_->ssl());
+    if (session != nullptr && SSL_SESSION_is_resumable(session) == 1) {
+      last_session_.reset(session);
+    } else {
+      SSL_SESSION_free(session);
+    }
+    tls_ = nullptr;
+  }
   stream_.reset();
   socket_.reset();  // after the stream that borrows it
 }

@@ -69,7 +69,8 @@ class ClientConnection {
   asio::any_io_executor executor_;
   std::unique_ptr<asio::ip::tcp::socket> socket_;  // plain connections
   std::unique_ptr<net::ByteStream> stream_;        // over socket_, or a TlsStream
-  security::SslSessionPtr last_session_;           // for resumption, when asked
+  net::TlsStream* tls_ = nullptr;                  // stream_, when TLS with resumption asked for
+  security::SslSessionPtr last_session_;           // the session to resume on the next Open
 };
 
 }  // namespace gatehouse::loadgen

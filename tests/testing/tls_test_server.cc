@@ -96,26 +96,32 @@ std::vector<HandshakeOutcome> TlsTestServer::WaitForOutcomes(size_t count,
   return outcomes_;
 }
 
-absl::StatusOr<std::string> TlsConnect(SSL_CTX* ctx, uint16_t port, const std::string& host) {
-  base::UniqueFd fd = ConnectLoopback(port, kSocketTimeout);
-  if (!fd.is_valid()) return absl::UnavailableError("connect failed");
-  security::SslPtr ssl(SSL_new(ctx));
-  SSL_set_fd(ssl.get(), fd.get());
-  if (absl::Status status = security::ExpectServerName(ssl.get(), host); !status.ok()) {
+absl::StatusOr<TlsClient> ConnectTlsClient(SSL_CTX* ctx, uint16_t port, const std::string& host) {
+  TlsClient client{ConnectLoopback(port, kSocketTimeout), security::SslPtr(SSL_new(ctx))};
+  if (!client.fd.is_valid()) return absl::UnavailableError("connect failed");
+  SSL_set_fd(client.ssl.get(), client.fd.get());
+  if (absl::Status status = security::ExpectServerName(client.ssl.get(), host); !status.ok()) {
     return status;
   }
   ERR_clear_error();
-  if (SSL_connect(ssl.get()) != 1) {
+  if (SSL_connect(client.ssl.get()) != 1) {
     return security::OpensslError(absl::StatusCode::kUnavailable, "TLS handshake");
   }
+  return client;
+}
+
+absl::StatusOr<std::string> TlsConnect(SSL_CTX* ctx, uint16_t port, const std::string& host) {
+  absl::StatusOr<TlsClient> client = ConnectTlsClient(ctx, port, host);
+  if (!client.ok()) return client.status();
+  SSL* ssl = client->ssl.get();
   // In TLS 1.3 the server checks the client certificate after the client's handshake is done,
   // so a refusal shows up here, as an alert instead of data.
   std::string received;
   std::array<char, 256> buffer{};
   while (true) {
-    const int n = SSL_read(ssl.get(), buffer.data(), static_cast<int>(buffer.size()));
+    const int n = SSL_read(ssl, buffer.data(), static_cast<int>(buffer.size()));
     if (n <= 0) {
-      if (SSL_get_error(ssl.get(), n) == SSL_ERROR_ZERO_RETURN) break;
+      if (SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN) break;
       return security::OpensslError(absl::StatusCode::kUnavailable,
                                     absl::StrCat("TLS read after \"", received, "\""));
     }

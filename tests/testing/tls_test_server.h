@@ -58,6 +58,18 @@ class TlsTestServer {
   std::thread thread_;
 };
 
+// A client connection whose handshake has completed (blocking socket with 5 s timeouts).
+struct TlsClient {
+  base::UniqueFd fd;
+  security::SslPtr ssl;
+};
+
+// Connects to 127.0.0.1:port with `ctx` and completes the handshake, expecting the server
+// certificate to be valid for `host`. In TLS 1.3 a server refusing the client's certificate
+// says so after this returns, on the first read.
+absl::StatusOr<TlsClient> ConnectTlsClient(SSL_CTX* ctx, uint16_t port,
+                                           const std::string& host = "localhost");
+
 // Connects to 127.0.0.1:port with `ctx`, expecting the server certificate to be valid for
 // `host`, and returns what the server sent until it closed. An error when the handshake fails.
 absl::StatusOr<std::string> TlsConnect(SSL_CTX* ctx, uint16_t port,
