@@ -26,7 +26,7 @@ constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
 std::error_code OpenCloexecSocket(tcp::socket& socket, const tcp::endpoint& endpoint) {
   const int fd =
       ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return {errno, std::system_category()};
+  if (fd < 0) return {errno, asio::error::get_system_category()};
   std::error_code error;
   socket.assign(endpoint.protocol(), fd, error);
   if (error) ::close(fd);

@@ -57,7 +57,8 @@ struct Session {
   }
 };
 
-std::error_code LastError() { return {errno, std::system_category()}; }
+// In Asio's category, so that errors compare equal to asio::error values whichever path failed.
+std::error_code LastError() { return {errno, asio::error::get_system_category()}; }
 
 // ENOTCONN from a half-close: the peer already reset; the other direction will report it.
 void FailUnlessNotConnected(Session& session, std::error_code error) {

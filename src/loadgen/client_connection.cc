@@ -83,7 +83,8 @@ asio::awaitable<ExchangeResult> ClientConnection::ExchangeOnce(absl::string_view
   // exchange at once.
   auto write = [&]() -> asio::awaitable<void> {
     if (std::error_code error = co_await stream_->WriteAll(payload.data(), payload.size())) {
-      write_error = ClassifyError(error, false);
+      // Cancelled: the reply ended first, and its outcome stands.
+      if (error != asio::error::operation_aborted) write_error = ClassifyError(error, false);
       co_return;
     }
     write_done = true;
@@ -103,7 +104,10 @@ asio::awaitable<ExchangeResult> ClientConnection::ExchangeOnce(absl::string_view
         co_return;
       }
       if (chunk.error) {
-        result.error = ClassifyError(chunk.error, false);
+        // Cancelled: the write failed first, and its error stands.
+        if (chunk.error != asio::error::operation_aborted) {
+          result.error = ClassifyError(chunk.error, false);
+        }
         co_return;
       }
       if (is_echo &&
@@ -159,7 +163,10 @@ asio::awaitable<std::optional<ErrorKind>> ClientConnection::Stream(
     while (true) {
       const net::StreamRead chunk = co_await stream_->ReadSome(buffer.data(), buffer.size());
       if (chunk.end_of_stream || chunk.error) {
-        if (chunk.error) failure = ClassifyError(chunk.error, false);
+        // Cancelled: the writer has finished and its outcome stands.
+        if (chunk.error && chunk.error != asio::error::operation_aborted) {
+          failure = ClassifyError(chunk.error, false);
+        }
         co_return;
       }
       stats.RecordBytes(0, chunk.bytes);

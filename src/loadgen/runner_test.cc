@@ -255,7 +255,7 @@ TEST_F(TlsRunnerTest, MissingClientCertificateIsATlsError) {
   auto report = loadgen::Run(options);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->total.requests, 0U);
-  EXPECT_EQ(Errors(*report, ErrorKind::kTls), 5U);
+  EXPECT_EQ(Errors(*report, ErrorKind::kTls), 5U) << ReportToJson(*report)["total"].dump();
 }
 
 TEST(ReportTest, JsonAndHtmlReportsParseAndAgree) {

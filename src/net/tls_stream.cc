@@ -28,7 +28,7 @@ std::error_code FailureOf(int ssl_error) {
   if (ssl_error == SSL_ERROR_SYSCALL && queued == 0) {
     // errno set: the socket failed (reset, broken pipe). errno 0: the peer closed TCP without
     // close_notify.
-    if (errno != 0) return {errno, std::system_category()};
+    if (errno != 0) return {errno, asio::error::get_system_category()};
     return asio::ssl::error::stream_truncated;
   }
   if (ERR_GET_REASON(queued) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -39,6 +39,23 @@ std::error_code FailureOf(int ssl_error) {
 }
 
 }  // namespace
+
+std::error_code TlsStream::PeerAlertOr(std::error_code socket_error) {
+  if (socket_error != asio::error::connection_reset && socket_error != asio::error::broken_pipe) {
+    return socket_error;
+  }
+  // A TLS 1.3 server checks the client's certificate after the client's handshake is done, so
+  // its refusal (an alert, then a close) can meet the client's first write. The alert is
+  // already in the receive buffer; peeking makes OpenSSL read it, and the alert says why.
+  ERR_clear_error();
+  char byte = 0;
+  size_t n = 0;
+  const int result = SSL_peek_ex(ssl_.get(), &byte, 1, &n);
+  if (result == 1) return socket_error;
+  const int ssl_error = SSL_get_error(ssl_.get(), result);
+  if (ssl_error != SSL_ERROR_SSL) return socket_error;
+  return FailureOf(ssl_error);
+}
 
 TlsStream::TlsStream(tcp::socket socket, SSL_CTX* context, TlsSide side)
     : socket_(std::move(socket)), ssl_(SSL_new(context)) {
@@ -131,7 +148,7 @@ asio::awaitable<std::error_code> TlsStream::WriteAll(const char* data, size_t si
       continue;
     }
     if (std::error_code error = co_await WaitFor(SSL_get_error(ssl_.get(), result))) {
-      co_return error;
+      co_return PeerAlertOr(error);
     }
   }
   co_return std::error_code();

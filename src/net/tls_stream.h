@@ -71,6 +71,8 @@ class TlsStream final : public ByteStream {
   // Waits for what OpenSSL asked for after a call returned `ssl_error`. Returns an error when
   // `ssl_error` was a failure rather than a request to wait.
   asio::awaitable<std::error_code> WaitFor(int ssl_error);
+  // `socket_error` from a failed write, or the reason in an alert the peer sent before it closed.
+  std::error_code PeerAlertOr(std::error_code socket_error);
 
   asio::ip::tcp::socket socket_;
   security::SslPtr ssl_;
