@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/command_line.h"
 #include "config/value_parsers.h"
 #include "loadgen/html_report.h"
 #include "loadgen/report.h"
@@ -149,13 +150,15 @@ int Main(int argc, char** argv) {
   app.add_option("--json", line.json_file, "write the JSON report here");
   app.add_option("--html", line.html_file, "write the HTML report here");
   app.add_flag("--quiet", line.quiet, "no live progress line");
-  CLI11_PARSE(app, argc, argv);
+  if (std::optional<int> exit_code = gatehouse::apps::ParseCommandLine(app, argc, argv)) {
+    return *exit_code;
+  }
   if (response_size > 0) options.response_size = response_size;
 
   auto built = BuildOptions(line, options);
   if (!built.ok()) {
     std::cerr << "gatebench: " << built.status().message() << "\n";
-    return 2;
+    return gatehouse::apps::kExitUsage;
   }
   const bool live = !line.quiet && ::isatty(STDERR_FILENO) == 1;
   auto report = gatehouse::loadgen::Run(*built, [live](const auto& interval) {
@@ -164,7 +167,7 @@ int Main(int argc, char** argv) {
   if (live) std::cerr << "\n";
   if (!report.ok()) {
     std::cerr << "gatebench: " << report.status().message() << "\n";
-    return 1;
+    return gatehouse::apps::kExitFailure;
   }
   std::cout << gatehouse::loadgen::FormatSummary(*report);
   bool written = true;
@@ -174,7 +177,7 @@ int Main(int argc, char** argv) {
   if (!line.html_file.empty()) {
     written &= WriteFile(line.html_file, gatehouse::loadgen::RenderHtmlReport(*report));
   }
-  return written ? 0 : 1;
+  return written ? 0 : gatehouse::apps::kExitFailure;
 }
 
 }  // namespace
@@ -184,6 +187,6 @@ int main(int argc, char** argv) {
     return Main(argc, argv);
   } catch (const std::exception& error) {  // allocation failure or a stream error
     std::cerr << "gatebench: " << error.what() << "\n";
-    return 1;
+    return gatehouse::apps::kExitFailure;
   }
 }

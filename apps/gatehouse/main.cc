@@ -3,17 +3,19 @@
 // Exit codes: 0 success, 1 the operation failed (the message says why), 2 usage error.
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "common/command_line.h"
 #include "security/dev_pki.h"
 
 namespace {
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
+using gatehouse::apps::kExitFailure;
+using gatehouse::apps::kExitUsage;
 
 struct CertsInitFlags {
   std::string dir;
@@ -84,13 +86,8 @@ int Main(int argc, char** argv) {
   issue->add_option("--days", issue_flags.days, "Validity in days")->capture_default_str();
   issue->add_flag("--force", issue_flags.force, "Replace existing files");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& success) {  // --help
-    return app.exit(success);
-  } catch (const CLI::ParseError& error) {
-    app.exit(error);
-    return kExitUsage;
+  if (std::optional<int> exit_code = gatehouse::apps::ParseCommandLine(app, argc, argv)) {
+    return *exit_code;
   }
 
   if (init->parsed()) return RunCertsInit(init_flags);

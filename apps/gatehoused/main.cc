@@ -12,11 +12,13 @@
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "base/logging.h"
+#include "common/command_line.h"
 #include "config/config_loader.h"
 #include "config/default_config.h"
 #include "node/node.h"
@@ -24,8 +26,7 @@
 
 namespace {
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
+using gatehouse::apps::kExitFailure;
 
 absl::StatusOr<gatehouse::config::Config> LoadConfig(const std::string& path) {
   if (path.empty()) {
@@ -94,13 +95,8 @@ int Main(int argc, char** argv) {
   app.add_option("--config", config_path,
                  "YAML config file (default: the embedded loopback-only config)");
   app.add_flag("--check", check_only, "Check the config, print the result and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& success) {
-    return app.exit(success);
-  } catch (const CLI::ParseError& error) {
-    app.exit(error);
-    return kExitUsage;
+  if (std::optional<int> exit_code = gatehouse::apps::ParseCommandLine(app, argc, argv)) {
+    return *exit_code;
   }
 
   absl::StatusOr<gatehouse::config::Config> config = LoadConfig(config_path);

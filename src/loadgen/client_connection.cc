@@ -20,6 +20,9 @@ using asio::ip::tcp;
 
 constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr size_t kReadBufferBytes = size_t{64} * 1024;
+// A request this small always fits in the socket's send buffer, so writing it before reading
+// the reply cannot deadlock against a server that echoes while it reads.
+constexpr size_t kSequentialWriteBytes = size_t{16} * 1024;
 
 }  // namespace
 
@@ -72,11 +75,52 @@ void ClientConnection::Close() {
   socket_.reset();  // after the stream that borrows it
 }
 
+asio::awaitable<void> ClientConnection::ReadReply(absl::string_view payload,
+                                                  uint64_t expected_bytes, bool is_echo,
+                                                  ExchangeResult& result) {
+  const size_t buffer_bytes = static_cast<size_t>(
+      std::min<uint64_t>(kReadBufferBytes, std::max<uint64_t>(1, expected_bytes)));
+  if (read_buffer_.size() < buffer_bytes) read_buffer_.resize(buffer_bytes);
+  while (result.bytes_received < expected_bytes) {
+    const size_t want = static_cast<size_t>(
+        std::min<uint64_t>(read_buffer_.size(), expected_bytes - result.bytes_received));
+    const net::StreamRead chunk = co_await stream_->ReadSome(read_buffer_.data(), want);
+    if (chunk.end_of_stream) {
+      result.error = ErrorKind::kClosedEarly;
+      co_return;
+    }
+    if (chunk.error) {
+      // Cancelled: the write failed first, and its error stands.
+      if (chunk.error != asio::error::operation_aborted) {
+        result.error = ClassifyError(chunk.error, false);
+      }
+      co_return;
+    }
+    if (is_echo && std::memcmp(read_buffer_.data(), payload.data() + result.bytes_received,
+                               chunk.bytes) != 0) {
+      result.error = ErrorKind::kWrongData;
+      co_return;
+    }
+    result.bytes_received += chunk.bytes;
+  }
+}
+
 asio::awaitable<ExchangeResult> ClientConnection::ExchangeOnce(absl::string_view payload,
                                                                uint64_t expected_bytes,
                                                                bool is_echo) {
   using asio::experimental::awaitable_operators::operator||;
   ExchangeResult result;
+  if (payload.size() <= kSequentialWriteBytes) {
+    // Fits in the socket buffers whatever the server does: write, then read, without the cost
+    // of running both at once.
+    if (std::error_code error = co_await stream_->WriteAll(payload.data(), payload.size())) {
+      result.error = ClassifyError(error, false);
+      co_return result;
+    }
+    result.bytes_sent = payload.size();
+    co_await ReadReply(payload, expected_bytes, is_echo, result);
+    co_return result;
+  }
   std::optional<ErrorKind> write_error;
   bool write_done = false;
   // Writes, then parks until the reply is complete (which cancels it); a failed write ends the
@@ -92,35 +136,9 @@ asio::awaitable<ExchangeResult> ClientConnection::ExchangeOnce(absl::string_view
     asio::steady_timer parked(executor_, asio::steady_timer::time_point::max());
     co_await parked.async_wait(kAsTuple);
   };
-  auto read = [&]() -> asio::awaitable<void> {
-    std::vector<char> buffer(
-        std::min<uint64_t>(kReadBufferBytes, std::max<uint64_t>(1, expected_bytes)));
-    while (result.bytes_received < expected_bytes) {
-      const size_t want = static_cast<size_t>(
-          std::min<uint64_t>(buffer.size(), expected_bytes - result.bytes_received));
-      const net::StreamRead chunk = co_await stream_->ReadSome(buffer.data(), want);
-      if (chunk.end_of_stream) {
-        result.error = ErrorKind::kClosedEarly;
-        co_return;
-      }
-      if (chunk.error) {
-        // Cancelled: the write failed first, and its error stands.
-        if (chunk.error != asio::error::operation_aborted) {
-          result.error = ClassifyError(chunk.error, false);
-        }
-        co_return;
-      }
-      if (is_echo &&
-          std::memcmp(buffer.data(), payload.data() + result.bytes_received, chunk.bytes) != 0) {
-        result.error = ErrorKind::kWrongData;
-        co_return;
-      }
-      result.bytes_received += chunk.bytes;
-    }
-  };
   // Both at once: a large payload echoed back would otherwise fill both socket buffers. A reply
   // that ends (or fails) before the write is done cancels the write.
-  co_await (read() || write());
+  co_await (ReadReply(payload, expected_bytes, is_echo, result) || write());
   if (!result.error && write_error) result.error = write_error;
   // A write cut short leaves the stream mid-record: the connection cannot carry another request.
   if (!result.error && !write_done) Close();

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "asio/any_io_executor.hpp"
@@ -65,12 +66,16 @@ class ClientConnection {
  private:
   asio::awaitable<ExchangeResult> ExchangeOnce(absl::string_view payload, uint64_t expected_bytes,
                                                bool is_echo);
+  // Reads the reply into `result` (bytes, or the error that ended it).
+  asio::awaitable<void> ReadReply(absl::string_view payload, uint64_t expected_bytes, bool is_echo,
+                                  ExchangeResult& result);
 
   asio::any_io_executor executor_;
   std::unique_ptr<asio::ip::tcp::socket> socket_;  // plain connections
   std::unique_ptr<net::ByteStream> stream_;        // over socket_, or a TlsStream
   net::TlsStream* tls_ = nullptr;                  // stream_, when TLS with resumption asked for
   security::SslSessionPtr last_session_;           // the session to resume on the next Open
+  std::vector<char> read_buffer_;                  // replies land here; grows to the largest
 };
 
 }  // namespace gatehouse::loadgen

@@ -94,6 +94,22 @@ TEST(RunnerTest, RequestCountsAndBytesAddUp) {
   EXPECT_EQ(interval_requests, 2000U) << "intervals must add up to the total";
 }
 
+// A request far larger than the socket buffers (32 MiB; loopback autotuning makes them a few
+// MiB): written while the echo is read, or the two sides would each wait for the other to read.
+TEST(RunnerTest, RequestsLargerThanTheSocketBuffersAreEchoedWhole) {
+  LoopbackServer echo;
+  RunOptions options = Options(echo.port());
+  options.payload = std::string(size_t{32} << 20, 'L');
+  options.connections = 2;
+  options.requests = 6;
+  options.timeout = std::chrono::seconds(10);
+  auto report = loadgen::Run(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->total.requests, 6U);
+  EXPECT_EQ(report->total.TotalErrors(), 0U) << ReportToJson(*report)["total"].dump();
+  EXPECT_EQ(report->total.bytes_received, 6U * (size_t{32} << 20));
+}
+
 TEST(RunnerTest, InjectedDelayShowsInThePercentiles) {
   LoopbackServer slow(DelayedResponder(milliseconds(20), &Echo));
   RunOptions options = Options(slow.port());

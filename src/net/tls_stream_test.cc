@@ -47,8 +47,8 @@ struct RefusedClient {
   int writes = 0;
 };
 
-asio::awaitable<void> WriteUntilRefused(tcp::socket socket, SSL_CTX* context,
-                                        TlsTestServer& server, RefusedClient& seen) {
+asio::awaitable<void> WriteUntilRefused(tcp::socket socket, SSL_CTX* context, TlsTestServer& server,
+                                        RefusedClient& seen) {
   TlsStream stream(std::move(socket), context, TlsSide::kClient);
   seen.handshake = co_await stream.Handshake(kDeadline);
   if (seen.handshake) co_return;
