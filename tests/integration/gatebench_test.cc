@@ -42,9 +42,9 @@ TEST(GatebenchTest, RunAgainstAnEchoServerWritesReportsThatAgree) {
   TempDir tmp;
   const std::string json_file = tmp.File("report.json");
   const std::string html_file = tmp.File("report.html");
-  ProcessResult run = Gatebench({"rr", "--target", absl::StrCat("127.0.0.1:", echo.port()),
-                                 "--connections", "4", "--requests", "400", "--size", "100",
-                                 "--json", json_file, "--html", html_file});
+  ProcessResult run =
+      Gatebench({"rr", "--target", absl::StrCat("127.0.0.1:", echo.port()), "--connections", "4",
+                 "--requests", "400", "--size", "100", "--json", json_file, "--html", html_file});
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_THAT(run.output, HasSubstr("requests   400"));
   EXPECT_THAT(run.output, HasSubstr("p99.9"));
@@ -73,9 +73,8 @@ TEST(GatebenchTest, RefusedTargetCompletesWithErrorsByKind) {
   }
   TempDir tmp;
   const std::string json_file = tmp.File("report.json");
-  ProcessResult run =
-      Gatebench({"rr", "--target", absl::StrCat("127.0.0.1:", closed_port), "--requests", "3",
-                 "--json", json_file});
+  ProcessResult run = Gatebench({"rr", "--target", absl::StrCat("127.0.0.1:", closed_port),
+                                 "--requests", "3", "--json", json_file});
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_THAT(run.output, HasSubstr("connect_refused=3"));
   const nlohmann::json report = nlohmann::json::parse(ReadFileOrFail(json_file));
@@ -115,31 +114,35 @@ INSTANTIATE_TEST_SUITE_P(
         BadInvocation{"TargetWithoutPort", {"rr", "--target", "localhost"}, 2, "HOST:PORT"},
         BadInvocation{"BadSize", {"rr", "--target", "127.0.0.1:9", "--size", "lots"}, 2, "lots"},
         BadInvocation{"BadRate", {"rr", "--target", "127.0.0.1:9", "--rate", "fast"}, 2, "fast"},
-        BadInvocation{"RateAndShape",
-                      {"rr", "--target", "127.0.0.1:9", "--rate", "10/s", "--shape",
-                       "rate=constant:value=5"},
-                      2,
-                      "not both"},
+        BadInvocation{
+            "RateAndShape",
+            {"rr", "--target", "127.0.0.1:9", "--rate", "10/s", "--shape", "rate=constant:value=5"},
+            2,
+            "not both"},
         BadInvocation{"BadShape",
                       {"rr", "--target", "127.0.0.1:9", "--shape", "rate=zigzag:x=1"},
                       2,
                       "zigzag"},
-        BadInvocation{"BadDuration", {"rr", "--target", "127.0.0.1:9", "--duration", "1x"}, 2,
-                      "1x"},
-        BadInvocation{"MissingPayload", {"rr", "--target", "127.0.0.1:9", "--payload", "MISSING"},
-                      2, "--payload"},
+        BadInvocation{
+            "BadDuration", {"rr", "--target", "127.0.0.1:9", "--duration", "1x"}, 2, "1x"},
+        BadInvocation{"MissingPayload",
+                      {"rr", "--target", "127.0.0.1:9", "--payload", "MISSING"},
+                      2,
+                      "--payload"},
         BadInvocation{"UnknownFlag", {"rr", "--target", "127.0.0.1:9", "--bogus"}, 2, "--bogus"},
-        BadInvocation{"MissingCa",
-                      {"rr", "--target", "127.0.0.1:9", "--tls", "--ca", "MISSING", "--requests",
-                       "1"},
-                      1,
-                      "missing"},
+        BadInvocation{
+            "MissingCa",
+            {"rr", "--target", "127.0.0.1:9", "--tls", "--ca", "MISSING", "--requests", "1"},
+            1,
+            "missing"},
         BadInvocation{"UnwritableReport",
-                      {"rr", "--target", "127.0.0.1:9", "--requests", "1", "--timeout", "2s", "--json",
-                       "UNWRITABLE"},
+                      {"rr", "--target", "127.0.0.1:9", "--requests", "1", "--timeout", "2s",
+                       "--json", "UNWRITABLE"},
                       1,
                       "cannot write"}),
-    [](const ::testing::TestParamInfo<BadInvocation>& param_info) { return param_info.param.name; });
+    [](const ::testing::TestParamInfo<BadInvocation>& param_info) {
+      return param_info.param.name;
+    });
 
 }  // namespace
 }  // namespace gatehouse

@@ -1,0 +1,834 @@
+#include "jobs/cgroup.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "base/status_macros.h"
+
+namespace gatehouse::jobs {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::array<absl::string_view, 4> kV2Controllers = {"cpu", "memory", "io", "pids"};
+constexpr std::array<absl::string_view, 5> kHybridControllers = {"cpu", "cpuacct", "memory",
+                                                                 "blkio", "pids"};
+// Without cgroup.kill, the freezer is what makes a kill reach every task of the job.
+constexpr std::array<absl::string_view, 6> kV1Controllers = {"cpu",   "cpuacct", "memory",
+                                                             "blkio", "pids",    "freezer"};
+
+constexpr int64_t kCpuPeriodMicros = 100000;
+constexpr uint64_t kNanosPerSecond = 1000000000;
+// Freezing waits for every task to reach a safe point; one stuck in the kernel must not stall a
+// kill for long.
+constexpr auto kFreezeTimeout = std::chrono::seconds(1);
+constexpr auto kFreezePollInterval = std::chrono::milliseconds(1);
+// A job that keeps forking while it is being killed is outrun after this many passes.
+constexpr int kMaxKillPasses = 10;
+// v1 has no notification when cgroup.procs empties, so it is polled at this interval.
+constexpr auto kProcsPollInterval = std::chrono::milliseconds(2);
+// cgroup.events raises POLLPRI when `populated` changes; re-reading it this often as well means a
+// missed notification only delays the wait instead of running it into its deadline.
+constexpr auto kEventsRecheckInterval = std::chrono::milliseconds(100);
+constexpr auto kStaleRemoveTimeout = std::chrono::seconds(5);
+
+std::string JoinPath(const std::string& directory, absl::string_view name) {
+  return absl::StrCat(directory, "/", name);
+}
+
+absl::StatusOr<std::string> ReadFromStart(int fd, const std::string& path) {
+  if (::lseek(fd, 0, SEEK_SET) < 0) return absl::ErrnoToStatus(errno, "seek " + path);
+  std::string contents;
+  std::array<char, 4096> buffer{};
+  while (true) {
+    const ssize_t count = ::read(fd, buffer.data(), buffer.size());
+    if (count == 0) return contents;
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, "read " + path);
+    }
+    contents.append(buffer.data(), static_cast<size_t>(count));
+  }
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  const base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.is_valid()) return absl::ErrnoToStatus(errno, "open " + path);
+  return ReadFromStart(fd.get(), path);
+}
+
+// A cgroup file takes one value per write(2), so `value` goes out in a single call.
+absl::Status WriteFile(const std::string& path, const std::string& value) {
+  const std::string what = absl::StrCat("write \"", value, "\" to ", path);
+  const base::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.is_valid()) return absl::ErrnoToStatus(errno, what);
+  ssize_t written = -1;
+  do {
+    written = ::write(fd.get(), value.data(), value.size());
+  } while (written < 0 && errno == EINTR);
+  if (written < 0) return absl::ErrnoToStatus(errno, what);
+  if (static_cast<size_t>(written) != value.size()) {
+    return absl::InternalError(absl::StrCat(what, ": short write of ", written, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+absl::StatusOr<uint64_t> ParseCount(absl::string_view text, const std::string& path) {
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) {
+    return absl::InternalError(absl::StrCat("unexpected value \"", text, "\" in ", path));
+  }
+  return value;
+}
+
+// The value of `key` in a flat keyed file ("key value" lines: cpu.stat, memory.events, ...).
+absl::StatusOr<uint64_t> FindKeyedValue(const std::string& contents, absl::string_view key,
+                                        const std::string& path) {
+  for (const absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipEmpty())) {
+    const std::pair<absl::string_view, absl::string_view> fields =
+        absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    if (fields.first == key) return ParseCount(fields.second, path);
+  }
+  return absl::InternalError(absl::StrCat(path, " has no \"", key, "\" line"));
+}
+
+// A file holding one number (memory.peak, memory.max_usage_in_bytes, ...).
+absl::StatusOr<uint64_t> ReadSingleValue(const std::string& path) {
+  GH_ASSIGN_OR_RETURN(const std::string contents, ReadFile(path));
+  return ParseCount(absl::StripAsciiWhitespace(contents), path);
+}
+
+absl::StatusOr<uint64_t> ReadKeyedValue(const std::string& path, absl::string_view key) {
+  GH_ASSIGN_OR_RETURN(const std::string contents, ReadFile(path));
+  return FindKeyedValue(contents, key, path);
+}
+
+// The sum over devices of `key` in io.stat ("M:m rbytes=N wbytes=N ..." lines).
+absl::StatusOr<uint64_t> SumNestedKeyedValues(const std::string& contents, absl::string_view key,
+                                              const std::string& path) {
+  uint64_t sum = 0;
+  for (const absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipEmpty())) {
+    for (const absl::string_view field : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+      const std::pair<absl::string_view, absl::string_view> pair =
+          absl::StrSplit(field, absl::MaxSplits('=', 1));
+      if (pair.first != key) continue;
+      GH_ASSIGN_OR_RETURN(const uint64_t value, ParseCount(pair.second, path));
+      sum += value;
+    }
+  }
+  return sum;
+}
+
+// The sum over devices of the `operation` lines ("M:m Read N") of blkio.throttle.*.
+absl::StatusOr<uint64_t> SumBlkioValues(const std::string& contents, absl::string_view operation,
+                                        const std::string& path) {
+  uint64_t sum = 0;
+  for (const absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipEmpty())) {
+    const std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (fields.size() != 3 || fields[1] != operation) continue;
+    GH_ASSIGN_OR_RETURN(const uint64_t value, ParseCount(fields[2], path));
+    sum += value;
+  }
+  return sum;
+}
+
+std::set<std::string> Words(absl::string_view text) {
+  return absl::StrSplit(text, absl::ByAnyChar(" \t\n"), absl::SkipEmpty());
+}
+
+template <typename Available>
+std::vector<std::string> MissingControllers(absl::Span<const absl::string_view> required,
+                                            const Available& available) {
+  std::vector<std::string> missing;
+  for (const absl::string_view controller : required) {
+    if (!available.contains(static_cast<std::string>(controller))) missing.emplace_back(controller);
+  }
+  return missing;
+}
+
+std::map<std::string, std::string> SelectControllers(
+    const std::map<std::string, std::string>& mounts, absl::Span<const absl::string_view> wanted) {
+  std::map<std::string, std::string> selected;
+  for (const absl::string_view controller : wanted) {
+    const std::string name(controller);
+    selected[name] = mounts.at(name);
+  }
+  return selected;
+}
+
+// Mount points in mountinfo escape space, tab, newline and backslash as \ooo (octal).
+std::string UnescapeMountPoint(absl::string_view field) {
+  const auto is_octal = [](char c) { return c >= '0' && c <= '7'; };
+  std::string path;
+  size_t i = 0;
+  while (i < field.size()) {
+    const absl::string_view rest = field.substr(i);
+    if (rest.size() >= 4 && rest[0] == '\\' && is_octal(rest[1]) && is_octal(rest[2]) &&
+        is_octal(rest[3])) {
+      path += static_cast<char>(((rest[1] - '0') << 6) | ((rest[2] - '0') << 3) | (rest[3] - '0'));
+      i += 4;
+    } else {
+      path += rest[0];
+      ++i;
+    }
+  }
+  return path;
+}
+
+struct CgroupMounts {
+  std::string unified_root;
+  std::map<std::string, std::string> v1_controllers;
+};
+
+// One mountinfo line: "id parent M:m root mount-point options [optional...] - fstype source
+// super-options". A v1 hierarchy's controllers are among its super options ("rw,cpu,cpuacct").
+void AddCgroupMount(absl::string_view line, CgroupMounts& mounts) {
+  const std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
+  constexpr size_t kFirstOptionalField = 6;
+  if (fields.size() <= kFirstOptionalField) return;
+  const auto separator =
+      std::find(fields.begin() + kFirstOptionalField, fields.end(), absl::string_view("-"));
+  if (fields.end() - separator < 4) return;
+  const absl::string_view filesystem_type = separator[1];
+  const std::string mount_point = UnescapeMountPoint(fields[4]);
+  if (filesystem_type == "cgroup2") {
+    if (mounts.unified_root.empty()) mounts.unified_root = mount_point;
+    return;
+  }
+  if (filesystem_type != "cgroup") return;
+  for (const absl::string_view option : absl::StrSplit(separator[3], ',')) {
+    const std::string controller(option);
+    const bool used =
+        std::find(kV1Controllers.begin(), kV1Controllers.end(), controller) != kV1Controllers.end();
+    if (used) mounts.v1_controllers.emplace(controller, mount_point);
+  }
+}
+
+absl::StatusOr<CgroupLayout> ChooseV1Layout(const CgroupMounts& mounts) {
+  const std::vector<std::string> missing =
+      MissingControllers(kV1Controllers, mounts.v1_controllers);
+  if (!missing.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no cgroup2 mount, and cgroup v1 lacks the controllers ", absl::StrJoin(missing, ", ")));
+  }
+  return CgroupLayout{CgroupMode::kV1, "",
+                      SelectControllers(mounts.v1_controllers, kV1Controllers)};
+}
+
+absl::StatusOr<CgroupLayout> ChooseLayout(const CgroupMounts& mounts,
+                                          const CgroupLayout::ControllersReader& read_controllers) {
+  if (mounts.unified_root.empty()) return ChooseV1Layout(mounts);
+  GH_ASSIGN_OR_RETURN(const std::string available, read_controllers(mounts.unified_root));
+  const std::vector<std::string> missing_v2 = MissingControllers(kV2Controllers, Words(available));
+  if (missing_v2.empty()) return CgroupLayout{CgroupMode::kV2, mounts.unified_root, {}};
+  const std::vector<std::string> missing_v1 =
+      MissingControllers(kHybridControllers, mounts.v1_controllers);
+  if (missing_v1.empty()) {
+    return CgroupLayout{CgroupMode::kHybrid, mounts.unified_root,
+                        SelectControllers(mounts.v1_controllers, kHybridControllers)};
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cgroup2 at ", mounts.unified_root, " lacks the controllers ",
+      absl::StrJoin(missing_v2, ", "), ", and cgroup v1 lacks ", absl::StrJoin(missing_v1, ", ")));
+}
+
+absl::Span<const absl::string_view> RequiredV1Controllers(CgroupMode mode) {
+  switch (mode) {
+    case CgroupMode::kV2:
+      return {};
+    case CgroupMode::kHybrid:
+      return kHybridControllers;
+    case CgroupMode::kV1:
+      return kV1Controllers;
+  }
+  return kV1Controllers;
+}
+
+// A layout built by hand must still name every hierarchy the mode uses.
+absl::Status ValidateLayout(const CgroupLayout& layout) {
+  if (layout.mode != CgroupMode::kV1 && layout.unified_root.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cgroup mode ", CgroupModeName(layout.mode), " needs a cgroup2 mount"));
+  }
+  const std::vector<std::string> missing =
+      MissingControllers(RequiredV1Controllers(layout.mode), layout.v1_controllers);
+  if (!missing.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("cgroup mode ", CgroupModeName(layout.mode),
+                                                      " lacks the v1 controllers ",
+                                                      absl::StrJoin(missing, ", ")));
+  }
+  return absl::OkStatus();
+}
+
+// The mount points of the v1 hierarchies in use, each once (cpu and cpuacct often share one).
+std::vector<std::string> V1Roots(const CgroupLayout& layout) {
+  if (layout.mode == CgroupMode::kV2) return {};
+  std::set<std::string> roots;
+  for (const auto& [controller, mount_point] : layout.v1_controllers) roots.insert(mount_point);
+  return {roots.begin(), roots.end()};
+}
+
+// Every hierarchy root the mode uses, the cgroup2 one first.
+std::vector<std::string> HierarchyRoots(const CgroupLayout& layout) {
+  std::vector<std::string> roots;
+  if (layout.mode != CgroupMode::kV1) roots.push_back(layout.unified_root);
+  for (std::string& root : V1Roots(layout)) roots.push_back(std::move(root));
+  return roots;
+}
+
+std::string V1Directory(const CgroupLayout& layout, absl::string_view controller,
+                        const std::string& relative_path) {
+  return JoinPath(layout.v1_controllers.at(static_cast<std::string>(controller)), relative_path);
+}
+
+// "a//b/" -> "a/b". Rejects "." and "..", which would leave the hierarchy.
+absl::StatusOr<std::string> CleanParent(const std::string& parent) {
+  const std::vector<absl::string_view> components = absl::StrSplit(parent, '/', absl::SkipEmpty());
+  const bool escapes = std::any_of(components.begin(), components.end(),
+                                   [](absl::string_view c) { return c == "." || c == ".."; });
+  if (components.empty() || escapes) {
+    return absl::InvalidArgumentError(absl::StrCat("bad cgroup parent \"", parent, "\""));
+  }
+  return absl::StrJoin(components, "/");
+}
+
+absl::Status CheckName(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("bad cgroup name \"", name, "\""));
+  }
+  return absl::OkStatus();
+}
+
+// Writes "+cpu +memory ..." for the v2 controllers `directory` does not pass on to its children
+// yet. Nothing is written when they all are, so an already delegated parent is left untouched.
+absl::Status EnableV2Controllers(const std::string& directory) {
+  const std::string path = JoinPath(directory, "cgroup.subtree_control");
+  GH_ASSIGN_OR_RETURN(const std::string enabled, ReadFile(path));
+  const std::vector<std::string> missing = MissingControllers(kV2Controllers, Words(enabled));
+  if (missing.empty()) return absl::OkStatus();
+  return WriteFile(path, absl::StrCat("+", absl::StrJoin(missing, " +")));
+}
+
+// Creates <root>/<parent> as needed. On v2 each level, from the root down, passes the controllers
+// on: a child can only enable what its parent's subtree_control grants it.
+absl::Status MakeParent(const std::string& root, const std::string& parent, bool enable_v2) {
+  std::string directory = root;
+  if (enable_v2) GH_RETURN_IF_ERROR(EnableV2Controllers(directory));
+  for (const absl::string_view component : absl::StrSplit(parent, '/')) {
+    absl::StrAppend(&directory, "/", component);
+    if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::ErrnoToStatus(errno, "create cgroup " + directory);
+    }
+    if (enable_v2) GH_RETURN_IF_ERROR(EnableV2Controllers(directory));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> CpuQuotaMicros(double cpus) {
+  if (!std::isfinite(cpus) || cpus <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("bad CPU limit ", cpus));
+  }
+  return std::llround(cpus * static_cast<double>(kCpuPeriodMicros));
+}
+
+// "M:m rbps=N wbps=N" for io.max; only the limits that are set.
+std::string IoMaxLine(const std::string& device, const Limits& limits) {
+  std::string line = device;
+  if (limits.io_read_bytes_per_second) {
+    absl::StrAppend(&line, " rbps=", *limits.io_read_bytes_per_second);
+  }
+  if (limits.io_write_bytes_per_second) {
+    absl::StrAppend(&line, " wbps=", *limits.io_write_bytes_per_second);
+  }
+  return line;
+}
+
+absl::Status WriteV2Limits(const std::string& directory, const Limits& limits,
+                           const std::vector<std::string>& io_devices) {
+  if (limits.cpus) {
+    GH_ASSIGN_OR_RETURN(const int64_t quota, CpuQuotaMicros(*limits.cpus));
+    GH_RETURN_IF_ERROR(
+        WriteFile(JoinPath(directory, "cpu.max"), absl::StrCat(quota, " ", kCpuPeriodMicros)));
+  }
+  if (limits.memory_bytes) {
+    GH_RETURN_IF_ERROR(
+        WriteFile(JoinPath(directory, "memory.max"), absl::StrCat(*limits.memory_bytes)));
+    // memory.swap.max exists only with swap accounting; without it there is no swap to forbid.
+    const std::string swap_max = JoinPath(directory, "memory.swap.max");
+    if (FileExists(swap_max)) GH_RETURN_IF_ERROR(WriteFile(swap_max, "0"));
+  }
+  if (limits.io_read_bytes_per_second || limits.io_write_bytes_per_second) {
+    for (const std::string& device : io_devices) {
+      GH_RETURN_IF_ERROR(WriteFile(JoinPath(directory, "io.max"), IoMaxLine(device, limits)));
+    }
+  }
+  if (limits.pids) {
+    GH_RETURN_IF_ERROR(WriteFile(JoinPath(directory, "pids.max"), absl::StrCat(*limits.pids)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteV1Throttle(const std::string& path, const std::vector<std::string>& io_devices,
+                             uint64_t bytes_per_second) {
+  for (const std::string& device : io_devices) {
+    GH_RETURN_IF_ERROR(WriteFile(path, absl::StrCat(device, " ", bytes_per_second)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteV1Memory(const std::string& directory, uint64_t bytes) {
+  // memsw (memory + swap) may never be below the memory limit, so the memory limit goes first.
+  GH_RETURN_IF_ERROR(WriteFile(JoinPath(directory, "memory.limit_in_bytes"), absl::StrCat(bytes)));
+  const std::string memsw = JoinPath(directory, "memory.memsw.limit_in_bytes");
+  if (FileExists(memsw)) GH_RETURN_IF_ERROR(WriteFile(memsw, absl::StrCat(bytes)));
+  return absl::OkStatus();
+}
+
+absl::Status WriteV1Limits(const CgroupLayout& layout, const std::string& relative_path,
+                           const Limits& limits, const std::vector<std::string>& io_devices) {
+  if (limits.cpus) {
+    GH_ASSIGN_OR_RETURN(const int64_t quota, CpuQuotaMicros(*limits.cpus));
+    const std::string cpu = V1Directory(layout, "cpu", relative_path);
+    GH_RETURN_IF_ERROR(
+        WriteFile(JoinPath(cpu, "cpu.cfs_period_us"), absl::StrCat(kCpuPeriodMicros)));
+    GH_RETURN_IF_ERROR(WriteFile(JoinPath(cpu, "cpu.cfs_quota_us"), absl::StrCat(quota)));
+  }
+  if (limits.memory_bytes) {
+    GH_RETURN_IF_ERROR(
+        WriteV1Memory(V1Directory(layout, "memory", relative_path), *limits.memory_bytes));
+  }
+  const std::string blkio = V1Directory(layout, "blkio", relative_path);
+  if (limits.io_read_bytes_per_second) {
+    GH_RETURN_IF_ERROR(WriteV1Throttle(JoinPath(blkio, "blkio.throttle.read_bps_device"),
+                                       io_devices, *limits.io_read_bytes_per_second));
+  }
+  if (limits.io_write_bytes_per_second) {
+    GH_RETURN_IF_ERROR(WriteV1Throttle(JoinPath(blkio, "blkio.throttle.write_bps_device"),
+                                       io_devices, *limits.io_write_bytes_per_second));
+  }
+  if (limits.pids) {
+    GH_RETURN_IF_ERROR(WriteFile(JoinPath(V1Directory(layout, "pids", relative_path), "pids.max"),
+                                 absl::StrCat(*limits.pids)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ReadV2PeakMemory(const std::string& directory) {
+  // memory.peak is new in Linux 5.19; before it, the current usage is the best there is.
+  absl::StatusOr<uint64_t> peak = ReadSingleValue(JoinPath(directory, "memory.peak"));
+  if (!absl::IsNotFound(peak.status())) return peak;
+  return ReadSingleValue(JoinPath(directory, "memory.current"));
+}
+
+absl::StatusOr<ResourceUsage> ReadV2Usage(const std::string& directory) {
+  ResourceUsage usage;
+  const std::string cpu_stat = JoinPath(directory, "cpu.stat");
+  GH_ASSIGN_OR_RETURN(const std::string cpu, ReadFile(cpu_stat));
+  GH_ASSIGN_OR_RETURN(const uint64_t user_usec, FindKeyedValue(cpu, "user_usec", cpu_stat));
+  GH_ASSIGN_OR_RETURN(const uint64_t system_usec, FindKeyedValue(cpu, "system_usec", cpu_stat));
+  usage.cpu_user = std::chrono::microseconds(user_usec);
+  usage.cpu_system = std::chrono::microseconds(system_usec);
+  GH_ASSIGN_OR_RETURN(usage.memory_peak_bytes, ReadV2PeakMemory(directory));
+  const std::string io_stat = JoinPath(directory, "io.stat");
+  GH_ASSIGN_OR_RETURN(const std::string io, ReadFile(io_stat));
+  GH_ASSIGN_OR_RETURN(usage.io_read_bytes, SumNestedKeyedValues(io, "rbytes", io_stat));
+  GH_ASSIGN_OR_RETURN(usage.io_write_bytes, SumNestedKeyedValues(io, "wbytes", io_stat));
+  return usage;
+}
+
+// cpuacct.stat counts USER_HZ ticks (100 on Linux, which divides a second exactly).
+std::chrono::nanoseconds TicksToDuration(uint64_t ticks) {
+  static const auto kTicksPerSecond = static_cast<uint64_t>(::sysconf(_SC_CLK_TCK));
+  return std::chrono::nanoseconds(ticks * (kNanosPerSecond / kTicksPerSecond));
+}
+
+absl::StatusOr<ResourceUsage> ReadV1Usage(const CgroupLayout& layout,
+                                          const std::string& relative_path) {
+  ResourceUsage usage;
+  const std::string cpuacct_stat =
+      JoinPath(V1Directory(layout, "cpuacct", relative_path), "cpuacct.stat");
+  GH_ASSIGN_OR_RETURN(const std::string cpu, ReadFile(cpuacct_stat));
+  GH_ASSIGN_OR_RETURN(const uint64_t user_ticks, FindKeyedValue(cpu, "user", cpuacct_stat));
+  GH_ASSIGN_OR_RETURN(const uint64_t system_ticks, FindKeyedValue(cpu, "system", cpuacct_stat));
+  usage.cpu_user = TicksToDuration(user_ticks);
+  usage.cpu_system = TicksToDuration(system_ticks);
+  GH_ASSIGN_OR_RETURN(usage.memory_peak_bytes,
+                      ReadSingleValue(JoinPath(V1Directory(layout, "memory", relative_path),
+                                               "memory.max_usage_in_bytes")));
+  const std::string io_service_bytes =
+      JoinPath(V1Directory(layout, "blkio", relative_path), "blkio.throttle.io_service_bytes");
+  GH_ASSIGN_OR_RETURN(const std::string io, ReadFile(io_service_bytes));
+  GH_ASSIGN_OR_RETURN(usage.io_read_bytes, SumBlkioValues(io, "Read", io_service_bytes));
+  GH_ASSIGN_OR_RETURN(usage.io_write_bytes, SumBlkioValues(io, "Write", io_service_bytes));
+  return usage;
+}
+
+absl::StatusOr<bool> ParsePopulated(const std::string& contents, const std::string& path) {
+  GH_ASSIGN_OR_RETURN(const uint64_t populated, FindKeyedValue(contents, "populated", path));
+  return populated != 0;
+}
+
+absl::StatusOr<std::vector<pid_t>> ReadProcesses(const std::string& directory) {
+  const std::string path = JoinPath(directory, "cgroup.procs");
+  GH_ASSIGN_OR_RETURN(const std::string contents, ReadFile(path));
+  std::vector<pid_t> pids;
+  for (const absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipEmpty())) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(line, &pid)) {
+      return absl::InternalError(absl::StrCat("unexpected pid \"", line, "\" in ", path));
+    }
+    pids.push_back(pid);
+  }
+  return pids;
+}
+
+// A cgroup directory that is gone holds no process.
+absl::StatusOr<bool> HasProcesses(const std::string& directory) {
+  absl::StatusOr<std::vector<pid_t>> pids = ReadProcesses(directory);
+  if (absl::IsNotFound(pids.status())) return false;
+  if (!pids.ok()) return pids.status();
+  return !pids->empty();
+}
+
+// Signals every process listed in `directory`, re-reading the list until it shows none that was
+// not signalled yet: a task that forked just before the freeze completed is caught next pass.
+absl::Status KillEveryProcess(const std::string& directory) {
+  std::set<pid_t> signalled;
+  for (int pass = 0; pass < kMaxKillPasses; ++pass) {
+    GH_ASSIGN_OR_RETURN(const std::vector<pid_t> pids, ReadProcesses(directory));
+    bool found_new = false;
+    for (const pid_t pid : pids) {
+      if (!signalled.insert(pid).second) continue;
+      found_new = true;
+      if (::kill(pid, SIGKILL) != 0 && errno != ESRCH) {
+        return absl::ErrnoToStatus(errno, absl::StrCat("kill process ", pid, " of ", directory));
+      }
+    }
+    if (!found_new) return absl::OkStatus();
+  }
+  return absl::UnavailableError(absl::StrCat("new processes kept appearing in ", directory,
+                                             " after ", kMaxKillPasses, " kill passes"));
+}
+
+// Waits (bounded) for the freeze to complete. A frozen job cannot fork, and the pids read from
+// it cannot be reused before it is thawed. Should it not complete in time (a task stuck in the
+// kernel), the kill goes ahead anyway: a job must end even then.
+void WaitUntilFrozen(const std::string& state_path) {
+  const Clock::time_point deadline = Clock::now() + kFreezeTimeout;
+  while (Clock::now() < deadline) {
+    const absl::StatusOr<std::string> state = ReadFile(state_path);
+    if (!state.ok() || absl::StripAsciiWhitespace(*state) == "FROZEN") return;
+    std::this_thread::sleep_for(kFreezePollInterval);
+  }
+}
+
+absl::Status FreezeKillThaw(const std::string& directory) {
+  const std::string state = JoinPath(directory, "freezer.state");
+  GH_RETURN_IF_ERROR(WriteFile(state, "FROZEN"));
+  WaitUntilFrozen(state);
+  absl::Status status = KillEveryProcess(directory);
+  // Frozen tasks act on their SIGKILL only once thawed.
+  status.Update(WriteFile(state, "THAWED"));
+  return status;
+}
+
+absl::Status StillPopulatedError(const std::string& directory) {
+  return absl::DeadlineExceededError(
+      absl::StrCat("processes are still left in ", directory, " at the deadline"));
+}
+
+// Waits for "populated 0" in the cgroup2 directory's cgroup.events, woken by its POLLPRI.
+absl::Status WaitUntilUnpopulated(const std::string& directory, Clock::time_point deadline) {
+  const std::string path = JoinPath(directory, "cgroup.events");
+  const base::UniqueFd events(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!events.is_valid()) {
+    if (errno == ENOENT) return absl::OkStatus();  // removed already, so empty
+    return absl::ErrnoToStatus(errno, "open " + path);
+  }
+  while (true) {
+    // Reading through this descriptor also re-arms its change notification.
+    GH_ASSIGN_OR_RETURN(const std::string contents, ReadFromStart(events.get(), path));
+    GH_ASSIGN_OR_RETURN(const bool populated, ParsePopulated(contents, path));
+    if (!populated) return absl::OkStatus();
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return StillPopulatedError(directory);
+    pollfd poll_events{events.get(), POLLPRI, 0};
+    const auto wait = std::min<std::chrono::milliseconds>(left, kEventsRecheckInterval);
+    if (::poll(&poll_events, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR) {
+      return absl::ErrnoToStatus(errno, "poll " + path);
+    }
+  }
+}
+
+absl::Status WaitUntilNoProcesses(const Cgroup& cgroup, Clock::time_point deadline) {
+  while (true) {
+    GH_ASSIGN_OR_RETURN(const bool populated, cgroup.Populated());
+    if (!populated) return absl::OkStatus();
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) return StillPopulatedError(cgroup.directories().front());
+    std::this_thread::sleep_for(std::min<Clock::duration>(deadline - now, kProcsPollInterval));
+  }
+}
+
+absl::Status KillAndWait(const Cgroup& cgroup, Clock::time_point deadline) {
+  GH_ASSIGN_OR_RETURN(const bool populated, cgroup.Populated());
+  if (!populated) return absl::OkStatus();
+  GH_RETURN_IF_ERROR(cgroup.Kill());
+  if (cgroup.mode() == CgroupMode::kV1) return WaitUntilNoProcesses(cgroup, deadline);
+  return WaitUntilUnpopulated(cgroup.directories().front(), deadline);
+}
+
+// Adds the names of the subdirectories of `directory` (none when it does not exist) to `names`.
+absl::Status AddSubdirectoryNames(const std::string& directory, std::set<std::string>& names) {
+  std::error_code error;
+  std::filesystem::directory_iterator entries(directory, error);
+  if (error == std::errc::no_such_file_or_directory) return absl::OkStatus();
+  for (; !error && entries != std::filesystem::directory_iterator(); entries.increment(error)) {
+    if (entries->is_directory(error)) names.insert(entries->path().filename().string());
+  }
+  if (error) {
+    return absl::InternalError(absl::StrCat("list cgroup ", directory, ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MakeDirectories(const std::vector<std::string>& directories,
+                             std::vector<std::string>& created) {
+  for (const std::string& directory : directories) {
+    if (::mkdir(directory.c_str(), 0755) != 0) {
+      return absl::ErrnoToStatus(errno, "create cgroup " + directory);
+    }
+    created.push_back(directory);
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> JobDirectories(const CgroupLayout& layout,
+                                        const std::string& relative_path) {
+  std::vector<std::string> directories;
+  for (const std::string& root : HierarchyRoots(layout)) {
+    directories.push_back(JoinPath(root, relative_path));
+  }
+  return directories;
+}
+
+}  // namespace
+
+const char* CgroupModeName(CgroupMode mode) {
+  switch (mode) {
+    case CgroupMode::kV2:
+      return "v2";
+    case CgroupMode::kHybrid:
+      return "hybrid";
+    case CgroupMode::kV1:
+      return "v1";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<CgroupLayout> CgroupLayout::FromMountInfo(
+    const std::string& mountinfo, const ControllersReader& read_controllers) {
+  CgroupMounts mounts;
+  for (const absl::string_view line : absl::StrSplit(mountinfo, '\n', absl::SkipEmpty())) {
+    AddCgroupMount(line, mounts);
+  }
+  return ChooseLayout(mounts, read_controllers);
+}
+
+absl::StatusOr<CgroupLayout> CgroupLayout::Detect() {
+  GH_ASSIGN_OR_RETURN(const std::string mountinfo, ReadFile("/proc/self/mountinfo"));
+  return FromMountInfo(mountinfo, [](const std::string& mount_point) {
+    return ReadFile(JoinPath(mount_point, "cgroup.controllers"));
+  });
+}
+
+Cgroup::Cgroup(CgroupLayout layout, std::string relative_path, base::UniqueFd unified_fd)
+    : layout_(std::move(layout)),
+      relative_path_(std::move(relative_path)),
+      directories_(JobDirectories(layout_, relative_path_)),
+      unified_fd_(std::move(unified_fd)) {}
+
+Cgroup::Cgroup(Cgroup&& other) noexcept
+    : layout_(std::move(other.layout_)),
+      relative_path_(std::move(other.relative_path_)),
+      directories_(std::move(other.directories_)),
+      unified_fd_(std::move(other.unified_fd_)),
+      removed_(std::exchange(other.removed_, true)) {}
+
+Cgroup& Cgroup::operator=(Cgroup&& other) noexcept {
+  if (this != &other) {
+    if (!removed_) Remove().IgnoreError();
+    layout_ = std::move(other.layout_);
+    relative_path_ = std::move(other.relative_path_);
+    directories_ = std::move(other.directories_);
+    unified_fd_ = std::move(other.unified_fd_);
+    removed_ = std::exchange(other.removed_, true);
+  }
+  return *this;
+}
+
+Cgroup::~Cgroup() {
+  if (!removed_) Remove().IgnoreError();
+}
+
+absl::StatusOr<Cgroup> Cgroup::Create(const CgroupLayout& layout, const std::string& parent,
+                                      const std::string& name, const Limits& limits,
+                                      const std::vector<std::string>& io_devices) {
+  GH_RETURN_IF_ERROR(ValidateLayout(layout));
+  GH_ASSIGN_OR_RETURN(const std::string clean_parent, CleanParent(parent));
+  GH_RETURN_IF_ERROR(CheckName(name));
+  for (const std::string& root : HierarchyRoots(layout)) {
+    const bool enable_v2 = layout.mode == CgroupMode::kV2 && root == layout.unified_root;
+    GH_RETURN_IF_ERROR(MakeParent(root, clean_parent, enable_v2));
+  }
+  const std::string relative_path = JoinPath(clean_parent, name);
+  std::vector<std::string> created;
+  // Nothing runs in the new directories yet, so a failure can remove them right away. The
+  // parents stay: other jobs share them.
+  absl::Cleanup remove_created = [&created] {
+    for (const std::string& directory : created) ::rmdir(directory.c_str());
+  };
+  GH_RETURN_IF_ERROR(MakeDirectories(JobDirectories(layout, relative_path), created));
+  base::UniqueFd unified_fd;
+  if (layout.mode != CgroupMode::kV1) {
+    const std::string unified = created.front();
+    unified_fd.Reset(::open(unified.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!unified_fd.is_valid()) return absl::ErrnoToStatus(errno, "open " + unified);
+  }
+  GH_RETURN_IF_ERROR(layout.mode == CgroupMode::kV2
+                         ? WriteV2Limits(created.front(), limits, io_devices)
+                         : WriteV1Limits(layout, relative_path, limits, io_devices));
+  std::move(remove_created).Cancel();
+  return Cgroup(layout, relative_path, std::move(unified_fd));
+}
+
+absl::Status Cgroup::AddV1Process(pid_t pid) const {
+  for (const std::string& root : V1Roots(layout_)) {
+    GH_RETURN_IF_ERROR(
+        WriteFile(JoinPath(JoinPath(root, relative_path_), "cgroup.procs"), absl::StrCat(pid)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Cgroup::Populated() const {
+  if (layout_.mode != CgroupMode::kV1) {
+    const std::string path = JoinPath(directories_.front(), "cgroup.events");
+    absl::StatusOr<std::string> events = ReadFile(path);
+    if (absl::IsNotFound(events.status())) return false;  // removed, so empty
+    if (!events.ok()) return events.status();
+    return ParsePopulated(*events, path);
+  }
+  for (const std::string& directory : directories_) {
+    GH_ASSIGN_OR_RETURN(const bool has_processes, HasProcesses(directory));
+    if (has_processes) return true;
+  }
+  return false;
+}
+
+absl::Status Cgroup::Kill() const {
+  if (layout_.mode != CgroupMode::kV1) {
+    return WriteFile(JoinPath(directories_.front(), "cgroup.kill"), "1");
+  }
+  return FreezeKillThaw(V1Directory(layout_, "freezer", relative_path_));
+}
+
+absl::StatusOr<ResourceUsage> Cgroup::Usage() const {
+  if (layout_.mode == CgroupMode::kV2) return ReadV2Usage(directories_.front());
+  return ReadV1Usage(layout_, relative_path_);
+}
+
+absl::StatusOr<uint64_t> Cgroup::OomKills() const {
+  if (layout_.mode == CgroupMode::kV2) {
+    return ReadKeyedValue(JoinPath(directories_.front(), "memory.events"), "oom_kill");
+  }
+  return ReadKeyedValue(
+      JoinPath(V1Directory(layout_, "memory", relative_path_), "memory.oom_control"), "oom_kill");
+}
+
+absl::Status Cgroup::Remove(std::chrono::milliseconds timeout) {
+  if (removed_) return absl::OkStatus();
+  GH_RETURN_IF_ERROR(KillAndWait(*this, Clock::now() + timeout));
+  absl::Status status;
+  for (const std::string& directory : directories_) {
+    if (::rmdir(directory.c_str()) != 0 && errno != ENOENT) {
+      status.Update(absl::ErrnoToStatus(errno, "remove cgroup " + directory));
+    }
+  }
+  if (!status.ok()) return status;
+  unified_fd_.Reset();
+  removed_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Cgroup::RemoveStale(const CgroupLayout& layout, const std::string& parent) {
+  GH_RETURN_IF_ERROR(ValidateLayout(layout));
+  GH_ASSIGN_OR_RETURN(const std::string clean_parent, CleanParent(parent));
+  std::set<std::string> names;
+  for (const std::string& root : HierarchyRoots(layout)) {
+    GH_RETURN_IF_ERROR(AddSubdirectoryNames(JoinPath(root, clean_parent), names));
+  }
+  int removed = 0;
+  absl::Status status;
+  for (const std::string& name : names) {
+    // Some of its directories may be missing (a crash halfway through Create or Remove); Remove
+    // treats a missing directory as empty and already removed.
+    Cgroup stale(layout, JoinPath(clean_parent, name), base::UniqueFd());
+    const absl::Status removal = stale.Remove(kStaleRemoveTimeout);
+    if (removal.ok()) {
+      ++removed;
+    } else {
+      status.Update(removal);
+      stale.removed_ = true;  // the destructor would only wait for it all over again
+    }
+  }
+  if (!status.ok()) return status;
+  return removed;
+}
+
+absl::StatusOr<std::string> DiskOfPath(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return absl::ErrnoToStatus(errno, "stat " + path);
+  const std::string device = absl::StrCat(major(info.st_dev), ":", minor(info.st_dev));
+  const std::string block = "/sys/dev/block/" + device;
+  if (!FileExists(block)) {
+    return absl::NotFoundError(absl::StrCat(path, " is on device ", device,
+                                            ", which is not a block device (tmpfs, overlay or "
+                                            "another virtual filesystem)"));
+  }
+  if (!FileExists(JoinPath(block, "partition"))) return device;
+  // A partition's sysfs directory sits inside its disk's.
+  std::error_code error;
+  const std::filesystem::path partition = std::filesystem::canonical(block, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("resolve ", block, ": ", error.message()));
+  }
+  const std::string disk_dev = (partition.parent_path() / "dev").string();
+  GH_ASSIGN_OR_RETURN(const std::string disk, ReadFile(disk_dev));
+  return static_cast<std::string>(absl::StripAsciiWhitespace(disk));
+}
+
+}  // namespace gatehouse::jobs

@@ -1,0 +1,118 @@
+// CgroupLayout and Cgroup: one job's control group, on cgroup v2, v1, or a hybrid host (v1
+// controllers plus a cgroup2 tree without them, like systemd's "unified" mount).
+//
+// Mode, from /proc/self/mountinfo at start-up:
+//   kV2      cgroup2 with the cpu, memory, io and pids controllers available: limits, usage, kill
+//            and placement (clone3 CLONE_INTO_CGROUP) all in the cgroup2 tree.
+//   kHybrid  v1 controllers for limits and usage; the cgroup2 tree for placement, `populated`
+//            (cgroup.events) and cgroup.kill.
+//   kV1      v1 only: the freezer controller stops the job so a kill reaches every task.
+// A job's cgroup is <hierarchy>/<parent>/<name> in every hierarchy it uses. The parent must be
+// writable by the worker (systemd: Delegate=yes), and the worker itself lives outside it.
+//
+// Thread-compatible.
+#ifndef GATEHOUSE_JOBS_CGROUP_H_
+#define GATEHOUSE_JOBS_CGROUP_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "base/unique_fd.h"
+#include "jobs/limits.h"
+#include "jobs/usage.h"
+
+namespace gatehouse::jobs {
+
+enum class CgroupMode { kV2, kHybrid, kV1 };
+
+struct CgroupLayout {
+  CgroupMode mode = CgroupMode::kV2;
+  std::string unified_root;                           // cgroup2 mount; empty on kV1
+  std::map<std::string, std::string> v1_controllers;  // "memory" -> its mount point (v1/hybrid)
+
+  // Returns the text of cgroup.controllers at the cgroup2 mount point it is given.
+  using ControllersReader =
+      std::function<absl::StatusOr<std::string>(const std::string& unified_root)>;
+
+  // Reads `mountinfo` (the text of /proc/self/mountinfo) and picks the mode, asking
+  // `read_controllers` which controllers the cgroup2 mount offers when there is one.
+  // FailedPrecondition when a controller the limits need (cpu, cpuacct, memory, blkio, pids, and
+  // freezer without cgroup2; v2: cpu, memory, io, pids) is missing, naming it.
+  static absl::StatusOr<CgroupLayout> FromMountInfo(const std::string& mountinfo,
+                                                    const ControllersReader& read_controllers);
+  // FromMountInfo on /proc/self/mountinfo and the real cgroup.controllers.
+  static absl::StatusOr<CgroupLayout> Detect();
+};
+
+const char* CgroupModeName(CgroupMode mode);
+
+class Cgroup {
+ public:
+  // Creates <parent>/<name> in every hierarchy of `layout` (and `parent` itself when missing;
+  // on v2 enables the controllers in the parent's subtree_control) and writes `limits`.
+  // `io_devices` are "major:minor" of whole disks for the IO limits. On any failure, what was
+  // created is removed again and the error names the file and value.
+  static absl::StatusOr<Cgroup> Create(const CgroupLayout& layout, const std::string& parent,
+                                       const std::string& name, const Limits& limits,
+                                       const std::vector<std::string>& io_devices);
+
+  Cgroup(Cgroup&& other) noexcept;
+  Cgroup& operator=(Cgroup&& other) noexcept;
+  Cgroup(const Cgroup&) = delete;
+  Cgroup& operator=(const Cgroup&) = delete;
+  // Kills what is left, waits (bounded) for it to empty and removes it; errors are dropped.
+  ~Cgroup();
+
+  // The cgroup2 directory (O_DIRECTORY | O_CLOEXEC) for clone3(CLONE_INTO_CGROUP); -1 on kV1.
+  int unified_fd() const { return unified_fd_.get(); }
+  // Writes `pid` into cgroup.procs of every v1 hierarchy (kV1, kHybrid); a no-op on kV2.
+  // Used while the child waits on its start pipe, before it runs a single job instruction.
+  absl::Status AddV1Process(pid_t pid) const;
+
+  // Whether any process is left in the cgroup (false once it has been removed).
+  absl::StatusOr<bool> Populated() const;
+  // SIGKILL to every process in the cgroup: cgroup.kill where the cgroup2 tree has it, else
+  // freeze, kill every task, thaw (v1 freezer).
+  absl::Status Kill() const;
+  // Usage so far (CPU, peak memory, IO bytes).
+  absl::StatusOr<ResourceUsage> Usage() const;
+  // How many times the kernel's OOM killer has killed a process of this cgroup.
+  absl::StatusOr<uint64_t> OomKills() const;
+
+  // Kill(), wait until empty (up to `timeout`), then remove every directory. Idempotent.
+  absl::Status Remove(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // Removes (killing what runs in them) every cgroup under `parent` in every hierarchy: the
+  // leftovers of a worker that did not exit cleanly. Returns how many it removed.
+  static absl::StatusOr<int> RemoveStale(const CgroupLayout& layout, const std::string& parent);
+
+  CgroupMode mode() const { return layout_.mode; }
+  // The job's directory in each hierarchy it uses (unified first when there is one).
+  const std::vector<std::string>& directories() const { return directories_; }
+
+ private:
+  Cgroup(CgroupLayout layout, std::string relative_path, base::UniqueFd unified_fd);
+
+  CgroupLayout layout_;
+  std::string relative_path_;  // <parent>/<name>, the same below every hierarchy root
+  std::vector<std::string> directories_;
+  base::UniqueFd unified_fd_;
+  bool removed_ = false;
+};
+
+// The whole-disk "major:minor" behind the filesystem holding `path` (a partition resolves to its
+// disk through /sys/dev/block/M:m/..; a device-mapper or md device stays as it is). NotFound for
+// filesystems without a block device (tmpfs, overlay on tmpfs).
+absl::StatusOr<std::string> DiskOfPath(const std::string& path);
+
+}  // namespace gatehouse::jobs
+
+#endif  // GATEHOUSE_JOBS_CGROUP_H_

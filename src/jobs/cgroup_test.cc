@@ -1,0 +1,586 @@
+#include "jobs/cgroup.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/unique_fd.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
+#include "testing/wait_for.h"
+
+namespace gatehouse::jobs {
+namespace {
+
+using ::gatehouse::testing::IsOk;
+using ::gatehouse::testing::ReadFileOrFail;
+using ::gatehouse::testing::StatusIs;
+using ::gatehouse::testing::WaitFor;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+using ::testing::Pair;
+
+MATCHER_P(IsOkAndHolds, expected, "is OK and holds " + ::testing::PrintToString(expected)) {
+  if (!arg.ok()) {
+    *result_listener << "status is " << arg.status();
+    return false;
+  }
+  *result_listener << "holds " << ::testing::PrintToString(*arg);
+  return *arg == expected;
+}
+
+// --- FromMountInfo on sample texts -------------------------------------------------------------
+
+constexpr char kRootMount[] = "26 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n";
+
+std::string V1Mount(int id, const std::string& mount_point, const std::string& super_options) {
+  return absl::StrCat(id, " 30 0:", id, " / ", mount_point, " rw,nosuid,nodev,noexec shared:", id,
+                      " - cgroup cgroup ", super_options, "\n");
+}
+
+std::string Cgroup2Mount(const std::string& mount_point) {
+  return absl::StrCat("40 30 0:40 / ", mount_point,
+                      " rw,nosuid,nodev,noexec,relatime shared:9 master:3 - cgroup2 cgroup2 "
+                      "rw,nsdelegate\n");
+}
+
+// Hands out `controllers` as the cgroup2 mount's cgroup.controllers and records where it looked.
+CgroupLayout::ControllersReader ControllersAre(const std::string& controllers,
+                                               std::string* asked_root = nullptr) {
+  return [controllers, asked_root](const std::string& unified_root) {
+    if (asked_root != nullptr) *asked_root = unified_root;
+    return absl::StatusOr<std::string>(controllers);
+  };
+}
+
+CgroupLayout::ControllersReader NoCgroup2Expected() {
+  return [](const std::string& unified_root) {
+    ADD_FAILURE() << "read cgroup.controllers at " << unified_root;
+    return absl::StatusOr<std::string>("");
+  };
+}
+
+// The separate v1 mounts of the development machine, plus the name=systemd one to be ignored.
+std::string SeparateV1Mounts(bool with_memory) {
+  std::string mounts = V1Mount(31, "/sys/fs/cgroup/cpu", "rw,cpu") +
+                       V1Mount(32, "/sys/fs/cgroup/cpuacct", "rw,cpuacct") +
+                       V1Mount(33, "/sys/fs/cgroup/cpuset", "rw,cpuset") +
+                       V1Mount(35, "/sys/fs/cgroup/devices", "rw,devices") +
+                       V1Mount(36, "/sys/fs/cgroup/freezer", "rw,freezer") +
+                       V1Mount(37, "/sys/fs/cgroup/blkio", "rw,blkio") +
+                       V1Mount(38, "/sys/fs/cgroup/pids", "rw,pids") +
+                       V1Mount(39, "/sys/fs/cgroup/systemd", "rw,xattr,name=systemd");
+  if (with_memory) mounts += V1Mount(34, "/sys/fs/cgroup/memory", "rw,memory");
+  return mounts;
+}
+
+TEST(FromMountInfoTest, PureV2WithControllersUsesOnlyTheUnifiedTree) {
+  std::string asked_root;
+  const absl::StatusOr<CgroupLayout> layout = CgroupLayout::FromMountInfo(
+      absl::StrCat(kRootMount, Cgroup2Mount("/sys/fs/cgroup")),
+      ControllersAre("cpuset cpu io memory hugetlb pids rdma misc\n", &asked_root));
+  ASSERT_THAT(layout, IsOk());
+  EXPECT_EQ(layout->mode, CgroupMode::kV2);
+  EXPECT_EQ(layout->unified_root, "/sys/fs/cgroup");
+  EXPECT_THAT(layout->v1_controllers, IsEmpty());
+  EXPECT_EQ(asked_root, "/sys/fs/cgroup");
+}
+
+TEST(FromMountInfoTest, HybridLikeTheDevelopmentMachineKeepsTheControllersItUses) {
+  const absl::StatusOr<CgroupLayout> layout =
+      CgroupLayout::FromMountInfo(absl::StrCat(kRootMount, SeparateV1Mounts(/*with_memory=*/true),
+                                               Cgroup2Mount("/sys/fs/cgroup/unified")),
+                                  ControllersAre("hugetlb\n"));
+  ASSERT_THAT(layout, IsOk());
+  EXPECT_EQ(layout->mode, CgroupMode::kHybrid);
+  EXPECT_EQ(layout->unified_root, "/sys/fs/cgroup/unified");
+  EXPECT_THAT(
+      layout->v1_controllers,
+      ElementsAre(Pair("blkio", "/sys/fs/cgroup/blkio"), Pair("cpu", "/sys/fs/cgroup/cpu"),
+                  Pair("cpuacct", "/sys/fs/cgroup/cpuacct"),
+                  Pair("memory", "/sys/fs/cgroup/memory"), Pair("pids", "/sys/fs/cgroup/pids")));
+}
+
+TEST(FromMountInfoTest, CoMountedCpuAndCpuacctShareOneMountPoint) {
+  const std::string mountinfo = absl::StrCat(
+      kRootMount, V1Mount(31, "/sys/fs/cgroup/cpu,cpuacct", "rw,cpu,cpuacct"),
+      V1Mount(34, "/sys/fs/cgroup/memory", "rw,memory"),
+      V1Mount(37, "/sys/fs/cgroup/blkio", "rw,blkio"),
+      V1Mount(38, "/sys/fs/cgroup/pids", "rw,pids"),
+      V1Mount(36, "/sys/fs/cgroup/freezer", "rw,freezer"), Cgroup2Mount("/sys/fs/cgroup/unified"));
+  const absl::StatusOr<CgroupLayout> layout =
+      CgroupLayout::FromMountInfo(mountinfo, ControllersAre(""));
+  ASSERT_THAT(layout, IsOk());
+  EXPECT_EQ(layout->mode, CgroupMode::kHybrid);
+  EXPECT_EQ(layout->v1_controllers.at("cpu"), "/sys/fs/cgroup/cpu,cpuacct");
+  EXPECT_EQ(layout->v1_controllers.at("cpuacct"), "/sys/fs/cgroup/cpu,cpuacct");
+}
+
+TEST(FromMountInfoTest, PureV1NeedsTheFreezer) {
+  const absl::StatusOr<CgroupLayout> layout = CgroupLayout::FromMountInfo(
+      absl::StrCat(kRootMount, SeparateV1Mounts(/*with_memory=*/true)), NoCgroup2Expected());
+  ASSERT_THAT(layout, IsOk());
+  EXPECT_EQ(layout->mode, CgroupMode::kV1);
+  EXPECT_EQ(layout->unified_root, "");
+  EXPECT_EQ(layout->v1_controllers.size(), 6U);
+  EXPECT_EQ(layout->v1_controllers.at("freezer"), "/sys/fs/cgroup/freezer");
+
+  std::string without_freezer;
+  for (const absl::string_view line :
+       absl::StrSplit(absl::StrCat(kRootMount, SeparateV1Mounts(/*with_memory=*/true)), '\n')) {
+    if (!absl::EndsWith(line, "rw,freezer")) absl::StrAppend(&without_freezer, line, "\n");
+  }
+  EXPECT_THAT(CgroupLayout::FromMountInfo(without_freezer, NoCgroup2Expected()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("freezer")));
+}
+
+TEST(FromMountInfoTest, MissingMemoryControllerIsNamed) {
+  EXPECT_THAT(
+      CgroupLayout::FromMountInfo(absl::StrCat(kRootMount, SeparateV1Mounts(/*with_memory=*/false),
+                                               Cgroup2Mount("/sys/fs/cgroup/unified")),
+                                  ControllersAre("hugetlb\n")),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("memory")));
+  EXPECT_THAT(CgroupLayout::FromMountInfo(absl::StrCat(kRootMount, Cgroup2Mount("/sys/fs/cgroup")),
+                                          ControllersAre("cpu io pids\n")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("memory")));
+  EXPECT_THAT(
+      CgroupLayout::FromMountInfo(absl::StrCat(kRootMount, SeparateV1Mounts(/*with_memory=*/false)),
+                                  NoCgroup2Expected()),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("memory")));
+}
+
+TEST(FromMountInfoTest, UnescapesMountPoints) {
+  std::string asked_root;
+  const absl::StatusOr<CgroupLayout> layout = CgroupLayout::FromMountInfo(
+      absl::StrCat(kRootMount, Cgroup2Mount("/run/my\\040cgroups\\134v2")),
+      ControllersAre("cpu memory io pids", &asked_root));
+  ASSERT_THAT(layout, IsOk());
+  EXPECT_EQ(layout->unified_root, "/run/my cgroups\\v2");
+  EXPECT_EQ(asked_root, "/run/my cgroups\\v2");
+}
+
+TEST(FromMountInfoTest, ReaderErrorIsReturned) {
+  const CgroupLayout::ControllersReader unreadable = [](const std::string& unified_root) {
+    return absl::StatusOr<std::string>(
+        absl::PermissionDeniedError(unified_root + "/cgroup.controllers"));
+  };
+  EXPECT_THAT(CgroupLayout::FromMountInfo(absl::StrCat(kRootMount, Cgroup2Mount("/sys/fs/cgroup")),
+                                          unreadable),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("/sys/fs/cgroup")));
+}
+
+// --- DiskOfPath ----------------------------------------------------------------------------------
+
+TEST(DiskOfPathTest, TmpfsHasNoDisk) {
+  struct statfs info {};
+  if (::statfs("/dev/shm", &info) != 0 || info.f_type != TMPFS_MAGIC) {
+    GTEST_SKIP() << "/dev/shm is not a tmpfs on this host";
+  }
+  EXPECT_THAT(DiskOfPath("/dev/shm"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("/dev/shm")));
+}
+
+TEST(DiskOfPathTest, RootFilesystemResolvesToAWholeDisk) {
+  const absl::StatusOr<std::string> disk = DiskOfPath("/");
+  if (absl::IsNotFound(disk.status())) {
+    GTEST_SKIP() << "/ has no block device here: " << disk.status();
+  }
+  ASSERT_THAT(disk, IsOk());
+  EXPECT_THAT(*disk, MatchesRegex("[0-9]+:[0-9]+"));
+  const std::string sysfs = "/sys/dev/block/" + *disk;
+  EXPECT_NE(::access((sysfs + "/partition").c_str(), F_OK), 0) << *disk << " is a partition";
+  EXPECT_EQ(ReadFileOrFail(sysfs + "/dev"), *disk + "\n");
+}
+
+TEST(DiskOfPathTest, MissingPathIsNotFound) {
+  EXPECT_THAT(DiskOfPath("/no/such/gatehouse/path"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("/no/such/gatehouse/path")));
+}
+
+// --- Real cgroups (root only) --------------------------------------------------------------------
+
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+void WriteOrFail(const std::string& path, const std::string& value) {
+  const base::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  const bool written = fd.is_valid() && ::write(fd.get(), value.data(), value.size()) ==
+                                            static_cast<ssize_t>(value.size());
+  if (!written) ADD_FAILURE() << absl::ErrnoToStatus(errno, "write " + value + " to " + path);
+}
+
+// A forked child that waits on a pipe before it execs `argv`, so that the test can move it into a
+// cgroup before it runs anything. The destructor kills and reaps it if the test did not.
+class BlockedChild {
+ public:
+  explicit BlockedChild(const std::vector<std::string>& argv) {
+    // Everything the child needs is prepared before fork: it may only make async-signal-safe calls.
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      ADD_FAILURE() << absl::ErrnoToStatus(errno, "pipe2");
+      return;
+    }
+    const base::UniqueFd read_end(fds[0]);
+    release_.Reset(fds[1]);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[1]);  // so that a test that never releases it ends the wait with EOF
+      char byte = 0;
+      if (::read(fds[0], &byte, 1) != 1) ::_exit(126);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    if (pid_ < 0) ADD_FAILURE() << absl::ErrnoToStatus(errno, "fork");
+  }
+  BlockedChild(const BlockedChild&) = delete;
+  BlockedChild& operator=(const BlockedChild&) = delete;
+  BlockedChild(BlockedChild&&) = delete;
+  BlockedChild& operator=(BlockedChild&&) = delete;
+  ~BlockedChild() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+
+  // Lets the child exec its program.
+  void Release() {
+    const char byte = 1;
+    if (::write(release_.get(), &byte, 1) != 1) {
+      ADD_FAILURE() << absl::ErrnoToStatus(errno, "release the child");
+    }
+    release_.Reset();
+  }
+
+  // The wait status once the child has exited; nullopt while it still runs after `timeout`.
+  std::optional<int> WaitForExit(std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    int status = 0;
+    if (!WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) {
+      return std::nullopt;
+    }
+    reaped_ = true;
+    return status;
+  }
+
+ private:
+  base::UniqueFd release_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+bool KilledBySigkill(const std::optional<int>& status) {
+  return status.has_value() && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL;
+}
+
+size_t ProcessCount(const std::string& directory) {
+  const std::vector<absl::string_view> pids =
+      absl::StrSplit(ReadFileOrFail(directory + "/cgroup.procs"), '\n', absl::SkipEmpty());
+  return pids.size();
+}
+
+bool IsEmptyCgroup(const Cgroup& cgroup) {
+  const absl::StatusOr<bool> populated = cgroup.Populated();
+  return populated.ok() && !*populated;
+}
+
+enum class LayoutChoice { kDetected, kV1Only };
+
+std::string LayoutChoiceName(const ::testing::TestParamInfo<LayoutChoice>& info) {
+  return info.param == LayoutChoice::kDetected ? "Detected" : "V1Only";
+}
+
+absl::StatusOr<CgroupLayout> TestLayout(LayoutChoice choice) {
+  if (choice == LayoutChoice::kDetected) return CgroupLayout::Detect();
+  // This host seen without its cgroup2 mount: the freezer path, wherever the v1 controllers
+  // (freezer included) are mounted.
+  std::string without_cgroup2;
+  for (const absl::string_view line :
+       absl::StrSplit(ReadFileOrFail("/proc/self/mountinfo"), '\n', absl::SkipEmpty())) {
+    if (!absl::StrContains(line, " - cgroup2 ")) absl::StrAppend(&without_cgroup2, line, "\n");
+  }
+  return CgroupLayout::FromMountInfo(without_cgroup2, NoCgroup2Expected());
+}
+
+class CgroupTest : public ::testing::TestWithParam<LayoutChoice> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "creating cgroups needs root";
+    absl::StatusOr<CgroupLayout> layout = TestLayout(GetParam());
+    if (!layout.ok()) GTEST_SKIP() << "no usable cgroup setup: " << layout.status();
+    layout_ = *std::move(layout);
+    parent_ = absl::StrCat("gatehouse-cgroup-test-", ::getpid());
+  }
+
+  // Removes whatever a failed test left under the parent, then the parent itself.
+  void TearDown() override {
+    if (parent_.empty()) return;
+    EXPECT_THAT(Cgroup::RemoveStale(layout_, parent_), IsOk());
+    for (const std::string& root : Roots()) {
+      const std::string parent = root + "/" + parent_;
+      if (::rmdir(parent.c_str()) != 0 && errno != ENOENT) {
+        ADD_FAILURE() << absl::ErrnoToStatus(errno, "rmdir " + parent);
+      }
+    }
+  }
+
+  // Every hierarchy root of the layout: the cgroup2 one first, then each v1 mount point once.
+  std::vector<std::string> Roots() const {
+    std::vector<std::string> roots;
+    if (layout_.mode != CgroupMode::kV1) roots.push_back(layout_.unified_root);
+    std::set<std::string> v1_roots;
+    for (const auto& [controller, mount_point] : layout_.v1_controllers) {
+      v1_roots.insert(mount_point);
+    }
+    roots.insert(roots.end(), v1_roots.begin(), v1_roots.end());
+    return roots;
+  }
+
+  std::string V1File(const std::string& controller, const std::string& name,
+                     const std::string& file) const {
+    return absl::StrCat(layout_.v1_controllers.at(controller), "/", parent_, "/", name, "/", file);
+  }
+
+  absl::StatusOr<Cgroup> Create(const std::string& name, const Limits& limits = {},
+                                const std::vector<std::string>& io_devices = {}) const {
+    return Cgroup::Create(layout_, parent_, name, limits, io_devices);
+  }
+
+  // Places `pid` as the job runner does: clone3 puts it in the cgroup2 directory (the test writes
+  // cgroup.procs instead), AddV1Process in the v1 ones.
+  static void Place(const Cgroup& cgroup, pid_t pid) {
+    if (cgroup.mode() != CgroupMode::kV1) {
+      WriteOrFail(cgroup.directories().front() + "/cgroup.procs", absl::StrCat(pid));
+    }
+    EXPECT_THAT(cgroup.AddV1Process(pid), IsOk());
+  }
+
+  CgroupLayout layout_;
+  std::string parent_;
+};
+
+TEST_P(CgroupTest, DetectedLayoutPointsAtMountedHierarchies) {
+  std::cout << "cgroup mode: " << CgroupModeName(layout_.mode) << ", roots:";
+  for (const std::string& root : Roots()) std::cout << " " << root;
+  std::cout << "\n";
+  for (const std::string& root : Roots()) {
+    EXPECT_TRUE(Exists(root + "/cgroup.procs")) << root;
+  }
+}
+
+TEST_P(CgroupTest, CreateWritesLimitsAndRemoveDeletesEveryDirectory) {
+  Limits limits;
+  limits.cpus = 0.5;
+  limits.memory_bytes = uint64_t{64} << 20;
+  limits.pids = 32;
+  limits.io_read_bytes_per_second = uint64_t{1} << 20;
+  limits.io_write_bytes_per_second = uint64_t{2} << 20;
+  std::vector<std::string> devices;
+  const absl::StatusOr<std::string> disk = DiskOfPath("/");
+  if (disk.ok()) {
+    devices.push_back(*disk);
+  } else {
+    std::cout << "IO limits not checked: " << disk.status() << "\n";
+  }
+  absl::StatusOr<Cgroup> cgroup = Create("limits", limits, devices);
+  ASSERT_THAT(cgroup, IsOk());
+  EXPECT_EQ(cgroup->mode(), layout_.mode);
+  ASSERT_EQ(cgroup->directories().size(), Roots().size());
+  for (const std::string& directory : cgroup->directories()) {
+    EXPECT_TRUE(Exists(directory + "/cgroup.procs")) << directory;
+  }
+  EXPECT_EQ(cgroup->unified_fd() >= 0, layout_.mode != CgroupMode::kV1);
+
+  if (layout_.mode == CgroupMode::kV2) {
+    const std::string& directory = cgroup->directories().front();
+    EXPECT_EQ(ReadFileOrFail(directory + "/cpu.max"), "50000 100000\n");
+    EXPECT_EQ(ReadFileOrFail(directory + "/memory.max"), "67108864\n");
+    if (Exists(directory + "/memory.swap.max")) {
+      EXPECT_EQ(ReadFileOrFail(directory + "/memory.swap.max"), "0\n");
+    }
+    EXPECT_EQ(ReadFileOrFail(directory + "/pids.max"), "32\n");
+    if (!devices.empty()) {
+      EXPECT_THAT(ReadFileOrFail(directory + "/io.max"),
+                  HasSubstr(devices[0] + " rbps=1048576 wbps=2097152"));
+    }
+  } else {
+    EXPECT_EQ(ReadFileOrFail(V1File("cpu", "limits", "cpu.cfs_period_us")), "100000\n");
+    EXPECT_EQ(ReadFileOrFail(V1File("cpu", "limits", "cpu.cfs_quota_us")), "50000\n");
+    EXPECT_EQ(ReadFileOrFail(V1File("memory", "limits", "memory.limit_in_bytes")), "67108864\n");
+    const std::string memsw = V1File("memory", "limits", "memory.memsw.limit_in_bytes");
+    if (Exists(memsw)) {
+      EXPECT_EQ(ReadFileOrFail(memsw), "67108864\n");
+    }
+    EXPECT_EQ(ReadFileOrFail(V1File("pids", "limits", "pids.max")), "32\n");
+    if (!devices.empty()) {
+      EXPECT_EQ(ReadFileOrFail(V1File("blkio", "limits", "blkio.throttle.read_bps_device")),
+                devices[0] + " 1048576\n");
+      EXPECT_EQ(ReadFileOrFail(V1File("blkio", "limits", "blkio.throttle.write_bps_device")),
+                devices[0] + " 2097152\n");
+    }
+  }
+
+  const std::vector<std::string> directories = cgroup->directories();
+  ASSERT_THAT(cgroup->Remove(), IsOk());
+  for (const std::string& directory : directories) EXPECT_FALSE(Exists(directory)) << directory;
+  EXPECT_EQ(cgroup->unified_fd(), -1);
+  EXPECT_THAT(cgroup->Populated(), IsOkAndHolds(false));
+  EXPECT_THAT(cgroup->Remove(), IsOk());
+}
+
+TEST_P(CgroupTest, CreateFailuresNameTheProblemAndLeaveNothingBehind) {
+  EXPECT_THAT(Create("a/b"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a/b")));
+  EXPECT_THAT(Create(".."), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("..")));
+  EXPECT_THAT(Cgroup::Create(layout_, "../escape", "job", {}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("../escape")));
+
+  // The kernel refuses a CPU quota under 1 ms: 0.001 CPUs is 100 us per 100 ms period.
+  Limits too_little_cpu;
+  too_little_cpu.cpus = 0.001;
+  EXPECT_THAT(Create("refused", too_little_cpu),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("cpu"), HasSubstr("100"))));
+  for (const std::string& root : Roots()) {
+    EXPECT_FALSE(Exists(absl::StrCat(root, "/", parent_, "/refused"))) << root;
+  }
+
+  // A second cgroup of the same name fails and leaves the first one alone.
+  absl::StatusOr<Cgroup> first = Create("taken");
+  ASSERT_THAT(first, IsOk());
+  EXPECT_THAT(Create("taken"), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("taken")));
+  for (const std::string& directory : first->directories()) {
+    EXPECT_TRUE(Exists(directory)) << directory;
+  }
+  EXPECT_THAT(first->Remove(), IsOk());
+}
+
+TEST_P(CgroupTest, KillEndsEveryProcessAndPopulatedFollows) {
+  absl::StatusOr<Cgroup> cgroup = Create("kill");
+  ASSERT_THAT(cgroup, IsOk());
+  EXPECT_THAT(cgroup->Populated(), IsOkAndHolds(false));
+  // A background grandchild too: the kill must reach what the job started.
+  BlockedChild child({"/bin/sh", "-c", "/bin/sleep 30 & exec /bin/sleep 30"});
+  Place(*cgroup, child.pid());
+  EXPECT_THAT(cgroup->Populated(), IsOkAndHolds(true));
+  child.Release();
+  const std::string& directory = cgroup->directories().front();
+  ASSERT_TRUE(WaitFor([&] { return ProcessCount(directory) == 2; }));
+
+  ASSERT_THAT(cgroup->Kill(), IsOk());
+  EXPECT_TRUE(KilledBySigkill(child.WaitForExit()));
+  EXPECT_TRUE(WaitFor([&] { return IsEmptyCgroup(*cgroup); }));
+  const std::vector<std::string> directories = cgroup->directories();
+  ASSERT_THAT(cgroup->Remove(), IsOk());
+  for (const std::string& path : directories) EXPECT_FALSE(Exists(path)) << path;
+}
+
+TEST_P(CgroupTest, DestructorKillsAndRemovesButAMovedFromCgroupDoesNot) {
+  std::optional<Cgroup> holder;
+  {
+    absl::StatusOr<Cgroup> created = Create("scoped");
+    ASSERT_THAT(created, IsOk());
+    holder.emplace(*std::move(created));
+  }
+  const std::vector<std::string> directories = holder->directories();
+  for (const std::string& directory : directories) {
+    EXPECT_TRUE(Exists(directory)) << "the moved-from cgroup removed " << directory;
+  }
+  BlockedChild child({"/bin/sleep", "30"});
+  Place(*holder, child.pid());
+  child.Release();
+
+  holder.reset();
+  EXPECT_TRUE(KilledBySigkill(child.WaitForExit()));
+  for (const std::string& directory : directories) EXPECT_FALSE(Exists(directory)) << directory;
+}
+
+TEST_P(CgroupTest, OomKillIsCounted) {
+  Limits limits;
+  limits.memory_bytes = uint64_t{64} << 20;
+  absl::StatusOr<Cgroup> cgroup = Create("oom", limits);
+  ASSERT_THAT(cgroup, IsOk());
+  EXPECT_THAT(cgroup->OomKills(), IsOkAndHolds(0U));
+  const std::vector<std::string> allocate_256_mib =
+      Exists("/usr/bin/python3")
+          ? std::vector<std::string>{"/usr/bin/python3", "-c", "b = b'x' * (256 << 20)"}
+          : std::vector<std::string>{"/bin/sh", "-c",
+                                     "x=$(head -c 300000000 /dev/zero | tr '\\0' a)"};
+  BlockedChild child(allocate_256_mib);
+  Place(*cgroup, child.pid());
+  child.Release();
+  EXPECT_TRUE(KilledBySigkill(child.WaitForExit()));
+  const absl::StatusOr<uint64_t> oom_kills = cgroup->OomKills();
+  ASSERT_THAT(oom_kills, IsOk());
+  EXPECT_GE(*oom_kills, 1U);
+}
+
+TEST_P(CgroupTest, UsageCountsCpuAndMemory) {
+  absl::StatusOr<Cgroup> cgroup = Create("usage");
+  ASSERT_THAT(cgroup, IsOk());
+  BlockedChild child({"/bin/sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"});
+  Place(*cgroup, child.pid());
+  child.Release();
+  const std::optional<int> status = child.WaitForExit();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  const absl::StatusOr<ResourceUsage> usage = cgroup->Usage();
+  ASSERT_THAT(usage, IsOk());
+  EXPECT_GT(usage->cpu_user + usage->cpu_system, std::chrono::nanoseconds(0));
+  EXPECT_GT(usage->memory_peak_bytes, 0U);
+}
+
+TEST_P(CgroupTest, RemoveStaleKillsAndRemovesLeftovers) {
+  EXPECT_THAT(Cgroup::RemoveStale(layout_, parent_), IsOkAndHolds(0));
+  // Leftovers of a worker that died: directories in every hierarchy, one of them still running.
+  std::vector<std::string> stale;
+  for (const std::string& root : Roots()) {
+    const std::string parent = absl::StrCat(root, "/", parent_);
+    ASSERT_TRUE(::mkdir(parent.c_str(), 0755) == 0 || errno == EEXIST) << parent;
+    for (const char* name : {"stale-a", "stale-b"}) {
+      stale.push_back(absl::StrCat(parent, "/", name));
+      ASSERT_EQ(::mkdir(stale.back().c_str(), 0755), 0) << absl::ErrnoToStatus(errno, stale.back());
+    }
+  }
+  BlockedChild child({"/bin/sleep", "30"});
+  for (const std::string& directory : stale) {
+    if (absl::EndsWith(directory, "stale-a")) {
+      WriteOrFail(directory + "/cgroup.procs", absl::StrCat(child.pid()));
+    }
+  }
+  child.Release();
+
+  EXPECT_THAT(Cgroup::RemoveStale(layout_, parent_), IsOkAndHolds(2));
+  EXPECT_TRUE(KilledBySigkill(child.WaitForExit()));
+  for (const std::string& directory : stale) EXPECT_FALSE(Exists(directory)) << directory;
+  EXPECT_THAT(Cgroup::RemoveStale(layout_, parent_), IsOkAndHolds(0));
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, CgroupTest,
+                         ::testing::Values(LayoutChoice::kDetected, LayoutChoice::kV1Only),
+                         LayoutChoiceName);
+
+}  // namespace
+}  // namespace gatehouse::jobs

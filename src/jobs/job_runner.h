@@ -1,0 +1,108 @@
+// JobRunner: starts, stops, queries and streams the output of jobs, each in its own cgroup and
+// namespaces (see spawn.h, cgroup.h, output.h).
+//
+// One reaper thread owns every job's live fds: it epolls the pidfd of each job's init, the
+// exec-status pipe and the output pipe, pumps output into the job's file, sends the kill when a
+// stop's grace period runs out, and finishes a job once its init has exited and its output has
+// reached end-of-file: usage and the OOM counter are read, the cgroup is removed, readers see
+// the end. Calls from other threads only take the job table's mutex, never across I/O.
+//
+// Thread-safe.
+#ifndef GATEHOUSE_JOBS_JOB_RUNNER_H_
+#define GATEHOUSE_JOBS_JOB_RUNNER_H_
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "base/mutex.h"
+#include "base/unique_fd.h"
+#include "jobs/cgroup.h"
+#include "jobs/job.h"
+#include "jobs/output.h"
+#include "jobs/spawn.h"
+
+namespace gatehouse::jobs {
+
+struct JobRunnerOptions {
+  std::string state_dir;                 // outputs go to <state_dir>/jobs/<id>/output
+  std::string cgroup_parent = "gatehouse";  // relative to each hierarchy's root
+  std::chrono::milliseconds stop_grace = std::chrono::seconds(10);
+  std::optional<CgroupLayout> layout;    // default: CgroupLayout::Detect()
+};
+
+class JobRunner {
+ public:
+  // Detects the cgroup layout, removes stale cgroups under the parent (a previous worker's),
+  // creates the state directory (0700) and starts the reaper. Needs root (or a delegated
+  // cgroup parent and the capabilities for namespaces).
+  static absl::StatusOr<std::unique_ptr<JobRunner>> Create(JobRunnerOptions options);
+
+  JobRunner(const JobRunner&) = delete;
+  JobRunner& operator=(const JobRunner&) = delete;
+  // Kills every job still running, reaps it, removes its cgroup and joins the reaper.
+  ~JobRunner();
+
+  // Starts the job and returns its id once its init runs inside its cgroup. A command that
+  // cannot start still gets an id: its status says kFailedToStart and why. Errors are the
+  // worker's own (bad spec, cgroup or clone failure).
+  absl::StatusOr<JobId> Start(JobSpec spec);
+  // SIGTERM to the job, then after the grace period SIGKILL to everything in its cgroup.
+  // Returns at once; the status turns kStopped when the job has ended. NotFound for an unknown
+  // id; a job that has already ended is left as it is.
+  absl::Status Stop(const JobId& id);
+  absl::StatusOr<JobStatus> Status(const JobId& id) const;
+  std::vector<JobStatus> List() const;
+  // Waits until the job has ended (or `deadline`) and returns its status either way.
+  absl::StatusOr<JobStatus> WaitForEnd(const JobId& id,
+                                       std::chrono::steady_clock::time_point deadline) const;
+  // A reader of the job's whole output, from the first byte.
+  absl::StatusOr<std::unique_ptr<OutputReader>> OpenOutput(const JobId& id) const;
+
+  const CgroupLayout& layout() const { return layout_; }
+
+ private:
+  struct Job;
+  struct Watch;
+
+  JobRunner(JobRunnerOptions options, CgroupLayout layout, base::UniqueFd epoll,
+            base::UniqueFd wake);
+
+  absl::StatusOr<std::vector<std::string>> IoDevices(const Limits& limits) const;
+  absl::Status Launch(Job& job, SpawnRequest& request);
+  void Register(Job& job, int fd, int kind);
+  void Wake() const;
+
+  // Reaper thread.
+  void ReapLoop();
+  void Handle(Watch& watch, uint32_t events);
+  void OnExecStatus(Job& job);
+  void OnOutput(Job& job, uint32_t events);
+  void OnInitExit(Job& job);
+  void KillOverdue();
+  void FinishIfDone(Job& job);
+  int NextTimeoutMs() const;
+
+  const JobRunnerOptions options_;
+  const CgroupLayout layout_;
+  base::UniqueFd epoll_;
+  base::UniqueFd wake_;  // eventfd: new deadlines, shutdown
+
+  mutable base::Mutex mu_;
+  mutable base::CondVar ended_;
+  absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread reaper_;
+};
+
+}  // namespace gatehouse::jobs
+
+#endif  // GATEHOUSE_JOBS_JOB_RUNNER_H_

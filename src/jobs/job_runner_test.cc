@@ -1,0 +1,417 @@
+// The job runner with real processes, cgroups and namespaces (as root; skipped otherwise):
+// outcomes (exit code, signal, failed to start, OOM, stop), isolation seen from inside the job,
+// limits measured from the outside, output to many concurrent readers, nothing left behind.
+#include "jobs/job_runner.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/temp_dir.h"
+
+namespace gatehouse::jobs {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+
+constexpr seconds kJobDeadline(30);
+
+std::chrono::steady_clock::time_point Deadline(seconds timeout = kJobDeadline) {
+  return std::chrono::steady_clock::now() + timeout;
+}
+
+JobSpec Shell(const std::string& script) {
+  JobSpec spec;
+  spec.executable = "/bin/sh";
+  spec.args = {"-c", script};
+  spec.owner = "alice";
+  return spec;
+}
+
+// Reads a job's whole output, following it until the end.
+std::string ReadAll(OutputReader& reader) {
+  std::string all;
+  std::vector<char> buffer(64 * 1024);
+  while (!reader.at_end()) {
+    if (!reader.WaitReadable(Deadline())) {
+      ADD_FAILURE() << "output did not end";
+      break;
+    }
+    auto n = reader.Read(absl::MakeSpan(buffer));
+    if (!n.ok()) {
+      ADD_FAILURE() << n.status();
+      break;
+    }
+    all.append(buffer.data(), *n);
+  }
+  return all;
+}
+
+bool Exists(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0;
+}
+
+// Removes a test's cgroup parent (and anything left under it) from every hierarchy.
+void RemoveParent(const std::string& parent) {
+  auto layout = CgroupLayout::Detect();
+  if (!layout.ok()) return;
+  (void)Cgroup::RemoveStale(*layout, parent);
+  if (!layout->unified_root.empty()) ::rmdir((layout->unified_root + "/" + parent).c_str());
+  for (const auto& [controller, mount] : layout->v1_controllers) {
+    ::rmdir((mount + "/" + parent).c_str());
+  }
+}
+
+class JobRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for cgroups and namespaces";
+    JobRunnerOptions options;
+    options.state_dir = state_.File("state");
+    options.cgroup_parent = absl::StrCat("gatehouse-test-", ::getpid());
+    options.stop_grace = milliseconds(300);
+    auto runner = JobRunner::Create(options);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    runner_ = *std::move(runner);
+    parent_ = options.cgroup_parent;
+  }
+
+  void TearDown() override {
+    runner_.reset();
+    if (!parent_.empty()) RemoveParent(parent_);
+  }
+
+  JobStatus Run(const JobSpec& spec) {
+    auto id = runner_->Start(spec);
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (!id.ok()) return {};
+    auto status = runner_->WaitForEnd(*id, Deadline());
+    EXPECT_TRUE(status.ok()) << status.status();
+    EXPECT_TRUE(IsFinal(status->state)) << "job did not end: " << JobStateName(status->state);
+    return *status;
+  }
+
+  std::string OutputOf(const JobId& id) {
+    auto reader = runner_->OpenOutput(id);
+    EXPECT_TRUE(reader.ok()) << reader.status();
+    return reader.ok() ? ReadAll(**reader) : "";
+  }
+
+  // The job's directory in every hierarchy, to check it is gone.
+  std::vector<std::string> CgroupDirectories(const JobId& id) const {
+    std::vector<std::string> directories;
+    const CgroupLayout& layout = runner_->layout();
+    if (!layout.unified_root.empty()) {
+      directories.push_back(absl::StrCat(layout.unified_root, "/", parent_, "/", id));
+    }
+    for (const auto& [controller, mount] : layout.v1_controllers) {
+      directories.push_back(absl::StrCat(mount, "/", parent_, "/", id));
+    }
+    return directories;
+  }
+
+  void ExpectCgroupGone(const JobId& id) const {
+    for (const std::string& directory : CgroupDirectories(id)) {
+      EXPECT_FALSE(Exists(directory)) << directory << " is still there";
+    }
+  }
+
+  testing::TempDir state_;
+  std::string parent_;
+  std::unique_ptr<JobRunner> runner_;
+};
+
+TEST_F(JobRunnerTest, OutputExitCodeAndUsageOfAJobThatEnds) {
+  const JobStatus status = Run(Shell("echo hello; echo oops >&2; exit 3"));
+  EXPECT_EQ(status.state, JobState::kExited);
+  EXPECT_EQ(status.exit_code, 3);
+  EXPECT_FALSE(status.signal.has_value());
+  EXPECT_EQ(status.owner, "alice");
+  ASSERT_TRUE(status.ended_at.has_value());
+  EXPECT_GE(*status.ended_at, status.started_at);
+  EXPECT_EQ(OutputOf(status.id), "hello\noops\n");
+  ExpectCgroupGone(status.id);
+}
+
+TEST_F(JobRunnerTest, SignalThatEndsTheJobIsReported) {
+  const JobStatus status = Run(Shell("kill -KILL $$"));
+  EXPECT_EQ(status.state, JobState::kExited);
+  EXPECT_EQ(status.signal, SIGKILL);
+  EXPECT_FALSE(status.exit_code.has_value());
+}
+
+TEST_F(JobRunnerTest, CommandsThatCannotStartSayWhy) {
+  JobSpec missing;
+  missing.executable = "/nonexistent/tool";
+  JobStatus status = Run(missing);
+  EXPECT_EQ(status.state, JobState::kFailedToStart);
+  EXPECT_THAT(status.error, HasSubstr("No such file or directory"));
+  EXPECT_THAT(status.error, HasSubstr("/nonexistent/tool"));
+
+  JobSpec not_in_path;
+  not_in_path.executable = "no-such-command-anywhere";
+  status = Run(not_in_path);
+  EXPECT_EQ(status.state, JobState::kFailedToStart);
+  EXPECT_THAT(status.error, HasSubstr("not found in PATH"));
+
+  const std::string plain_file = state_.WriteFile("not-a-program", "data");
+  ASSERT_EQ(::chmod(plain_file.c_str(), 0644), 0);
+  JobSpec not_executable;
+  not_executable.executable = plain_file;
+  status = Run(not_executable);
+  EXPECT_EQ(status.state, JobState::kFailedToStart);
+  EXPECT_THAT(status.error, HasSubstr("Permission denied"));
+
+  JobSpec bad_directory = Shell("true");
+  bad_directory.working_dir = "/nonexistent-dir";
+  status = Run(bad_directory);
+  EXPECT_EQ(status.state, JobState::kFailedToStart);
+  EXPECT_THAT(status.error, HasSubstr("chdir /nonexistent-dir"));
+}
+
+TEST_F(JobRunnerTest, BadSpecsAreRefused) {
+  JobSpec empty;
+  EXPECT_FALSE(runner_->Start(empty).ok());
+  JobSpec relative = Shell("true");
+  relative.working_dir = "tmp";
+  EXPECT_FALSE(runner_->Start(relative).ok());
+  JobSpec no_cpu = Shell("true");
+  no_cpu.limits.cpus = 0;
+  EXPECT_FALSE(runner_->Start(no_cpu).ok());
+  EXPECT_FALSE(runner_->Stop("no-such-job").ok());
+  EXPECT_FALSE(runner_->Status("no-such-job").ok());
+}
+
+TEST_F(JobRunnerTest, TheJobSeesOnlyItsOwnProcessesNetworkAndHostname) {
+  const JobStatus status = Run(Shell(
+      "echo pid=$$; echo procs=$(ls /proc | grep -c '^[0-9]');"
+      " echo host=$(cat /proc/sys/kernel/hostname); echo fds=$(ls /proc/self/fd | wc -l);"
+      " echo net=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ');"
+      " echo lo=$(cat /sys/class/net/lo/operstate 2>/dev/null; ip -o link show lo 2>/dev/null |"
+      " grep -c UP); echo $(grep NoNewPrivs /proc/self/status);"
+      " echo shared=$(grep -c shared: /proc/self/mountinfo); echo ipc=$(readlink /proc/self/ns/ipc)"));
+  ASSERT_EQ(status.state, JobState::kExited) << status.error;
+  const std::string output = OutputOf(status.id);
+  // PID 1 is the init; the shell is its first child.
+  EXPECT_THAT(output, HasSubstr("pid=2\n"));
+  EXPECT_THAT(output, ::testing::ContainsRegex("procs=[2-6]\n"));
+  EXPECT_THAT(output, HasSubstr(absl::StrCat("host=", status.id.substr(0, 8), "\n")));
+  // ls of /proc/self/fd sees 0, 1, 2 and its own directory fd: nothing of the worker's.
+  EXPECT_THAT(output, HasSubstr("fds=4\n"));
+  const std::string net = output.substr(output.find("net=") + 4);
+  EXPECT_EQ(net.substr(0, net.find('\n')), "lo") << output;
+  EXPECT_THAT(output, HasSubstr("NoNewPrivs: 1\n"));
+  EXPECT_THAT(output, HasSubstr("shared=0\n")) << "mount propagation must be private";
+  char own_ipc[64] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/ipc", own_ipc, sizeof(own_ipc) - 1), 0);
+  EXPECT_THAT(output, HasSubstr("ipc=ipc:"));
+  EXPECT_THAT(output, ::testing::Not(HasSubstr(absl::StrCat("ipc=", own_ipc))));
+}
+
+TEST_F(JobRunnerTest, RunsAsTheGivenUserAndGroup) {
+  JobSpec spec = Shell("echo $(id -u) $(id -g) $(id -G)");
+  spec.uid = 65534;
+  spec.gid = 65534;
+  const JobStatus status = Run(spec);
+  ASSERT_EQ(status.state, JobState::kExited) << status.error;
+  EXPECT_EQ(OutputOf(status.id), "65534 65534 65534\n");
+}
+
+TEST_F(JobRunnerTest, LoopbackIsUpInsideTheJob) {
+  if (!Exists("/proc/net/if_inet6")) GTEST_SKIP() << "no IPv6 to tell an up lo by its ::1";
+  // The kernel gives lo its ::1 address only when lo comes up.
+  const JobStatus status = Run(Shell("cat /proc/net/if_inet6"));
+  ASSERT_EQ(status.state, JobState::kExited) << status.error;
+  EXPECT_THAT(OutputOf(status.id),
+              ::testing::ContainsRegex("^00000000000000000000000000000001 .* lo\n$"));
+}
+
+TEST(JobRunnerRestartTest, StaleCgroupsOfAPreviousWorkerAreRemoved) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for cgroups";
+  auto layout = CgroupLayout::Detect();
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  const std::string parent = absl::StrCat("gatehouse-restart-test-", ::getpid());
+  // Stands for a cgroup a previous worker left behind: still there when the new runner starts.
+  std::optional<Cgroup> stale;
+  {
+    auto created = Cgroup::Create(*layout, parent, "left-behind", Limits{}, {});
+    ASSERT_TRUE(created.ok()) << created.status();
+    stale.emplace(*std::move(created));
+  }
+  const std::vector<std::string> directories = stale->directories();
+  for (const std::string& directory : directories) ASSERT_TRUE(Exists(directory)) << directory;
+  testing::TempDir state;
+  JobRunnerOptions options;
+  options.state_dir = state.File("state");
+  options.cgroup_parent = parent;
+  auto runner = JobRunner::Create(options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  for (const std::string& directory : directories) EXPECT_FALSE(Exists(directory)) << directory;
+  runner->reset();
+  stale.reset();  // finds nothing left to remove
+  RemoveParent(parent);
+}
+
+TEST_F(JobRunnerTest, StopEndsAJobThatIgnoresSigtermAndItsDoubleForkedChild) {
+  auto id = runner_->Start(
+      Shell("trap '' TERM; (setsid sleep 1000 &); sleep 1000 & echo started; wait"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto reader = runner_->OpenOutput(*id);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->WaitReadable(Deadline()));
+  ASSERT_TRUE(runner_->Stop(*id).ok());
+  auto status = runner_->WaitForEnd(*id, Deadline());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state, JobState::kStopped);
+  EXPECT_EQ(status->signal, SIGKILL);
+  ExpectCgroupGone(*id);
+}
+
+TEST_F(JobRunnerTest, StopOfACooperativeJobEndsItBySigterm) {
+  auto id = runner_->Start(Shell("echo ready; exec sleep 1000"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto reader = runner_->OpenOutput(*id);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->WaitReadable(Deadline()));
+  ASSERT_TRUE(runner_->Stop(*id).ok());
+  auto status = runner_->WaitForEnd(*id, Deadline());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state, JobState::kStopped);
+  EXPECT_EQ(status->signal, SIGTERM) << "the init forwards SIGTERM to the job";
+}
+
+TEST_F(JobRunnerTest, MemoryAboveTheLimitEndsAsOomKilledAndTheWorkerGoesOn) {
+  JobSpec spec = Shell("head -c 536870912 /dev/zero | tail");
+  spec.limits.memory_bytes = uint64_t{256} << 20;
+  const JobStatus status = Run(spec);
+  EXPECT_EQ(status.state, JobState::kOomKilled) << status.error;
+  EXPECT_GT(status.usage.memory_peak_bytes, uint64_t{128} << 20);
+  EXPECT_EQ(Run(Shell("echo still here")).state, JobState::kExited);
+}
+
+TEST_F(JobRunnerTest, ForkBombUnderAPidsLimitIsContainedAndStoppable) {
+  JobSpec spec = Shell("bomb() { bomb | bomb & }; bomb; echo lit; sleep 1000");
+  spec.limits.pids = 64;
+  auto id = runner_->Start(spec);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto reader = runner_->OpenOutput(*id);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->WaitReadable(Deadline()));
+  ASSERT_TRUE(runner_->Stop(*id).ok());
+  auto status = runner_->WaitForEnd(*id, Deadline());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state, JobState::kStopped);
+  ExpectCgroupGone(*id);
+}
+
+TEST_F(JobRunnerTest, HalfACpuLimitGivesAboutHalfACore) {
+  JobSpec spec;
+  spec.executable = "/usr/bin/timeout";
+  spec.args = {"2", "/bin/sh", "-c", "while :; do :; done"};
+  spec.limits.cpus = 0.5;
+  const JobStatus status = Run(spec);
+  ASSERT_TRUE(status.ended_at.has_value());
+  const double wall = std::chrono::duration<double>(*status.ended_at - status.started_at).count();
+  const double cpu =
+      std::chrono::duration<double>(status.usage.cpu_user + status.usage.cpu_system).count();
+  EXPECT_GT(cpu / wall, 0.3) << cpu << " s of CPU in " << wall << " s";
+  EXPECT_LT(cpu / wall, 0.65) << cpu << " s of CPU in " << wall << " s";
+}
+
+TEST_F(JobRunnerTest, DirectWritesAreThrottledByTheIoLimit) {
+  auto disk = DiskOfPath(state_.File("state"));
+  if (!disk.ok()) GTEST_SKIP() << "state dir not on a block device: " << disk.status();
+  JobSpec spec = Shell(absl::StrCat("dd if=/dev/zero of=", state_.File("state"),
+                                    "/direct bs=1M count=8 oflag=direct 2>&1"));
+  spec.limits.io_write_bytes_per_second = uint64_t{4} << 20;
+  const JobStatus status = Run(spec);
+  ASSERT_EQ(status.exit_code, 0) << OutputOf(status.id);
+  const double wall = std::chrono::duration<double>(*status.ended_at - status.started_at).count();
+  // 8 MiB at 4 MiB/s: about 2 s (the first second's budget may go at once).
+  EXPECT_GT(wall, 1.2) << OutputOf(status.id);
+}
+
+// What a reader saw: its length and an FNV-1a hash of the bytes, so 50 readers of 50 MiB do
+// not hold 2.5 GiB of copies.
+struct Digest {
+  uint64_t bytes = 0;
+  uint64_t hash = 14695981039346656037ULL;
+  bool operator==(const Digest& other) const = default;
+};
+
+Digest DigestAll(OutputReader& reader) {
+  Digest digest;
+  std::vector<char> buffer(64 * 1024);
+  while (!reader.at_end()) {
+    if (!reader.WaitReadable(Deadline())) {
+      ADD_FAILURE() << "output did not end";
+      break;
+    }
+    auto n = reader.Read(absl::MakeSpan(buffer));
+    if (!n.ok()) {
+      ADD_FAILURE() << n.status();
+      break;
+    }
+    for (size_t i = 0; i < *n; ++i) {
+      digest.hash = (digest.hash ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ULL;
+    }
+    digest.bytes += *n;
+  }
+  return digest;
+}
+
+TEST_F(JobRunnerTest, FiftyReadersGetTheSameCompleteOutputAndLateReadersGetItAll) {
+  constexpr size_t kBytes = size_t{50} << 20;
+  auto id = runner_->Start(Shell(absl::StrCat("head -c ", kBytes, " /dev/urandom")));
+  ASSERT_TRUE(id.ok()) << id.status();
+  constexpr int kReaders = 50;
+  std::vector<Digest> seen(kReaders);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < kReaders; ++i) {
+    auto reader = runner_->OpenOutput(*id);
+    ASSERT_TRUE(reader.ok());
+    readers.emplace_back([&seen, i, owned = std::shared_ptr<OutputReader>(std::move(*reader))] {
+      seen[i] = DigestAll(*owned);
+    });
+  }
+  for (std::thread& reader : readers) reader.join();
+  auto status = runner_->WaitForEnd(*id, Deadline());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->exit_code, 0);
+  auto late = runner_->OpenOutput(*id);
+  ASSERT_TRUE(late.ok());
+  const Digest after_the_end = DigestAll(**late);
+  EXPECT_EQ(after_the_end.bytes, kBytes);
+  for (int i = 0; i < kReaders; ++i) EXPECT_TRUE(seen[i] == after_the_end) << "reader " << i;
+}
+
+TEST_F(JobRunnerTest, ManyJobsAtOnceAllEndAndListShowsThem) {
+  std::vector<JobId> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto id = runner_->Start(Shell(absl::StrCat("echo job ", i)));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto status = runner_->WaitForEnd(ids[i], Deadline());
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->state, JobState::kExited);
+    EXPECT_EQ(OutputOf(ids[i]), absl::StrCat("job ", i, "\n"));
+  }
+  EXPECT_EQ(runner_->List().size(), 20U);
+}
+
+}  // namespace
+}  // namespace gatehouse::jobs
