@@ -40,12 +40,12 @@ struct JobStatus {
   std::string owner;
   std::string command;  // executable and args, for listings
   JobState state = JobState::kStarting;
-  std::optional<int> exit_code;    // when the job's process exited
-  std::optional<int> signal;       // when a signal ended it
-  std::string error;               // kFailedToStart: why, e.g. "exec /x: No such file or directory"
+  std::optional<int> exit_code;  // when the job's process exited
+  std::optional<int> signal;     // when a signal ended it
+  std::string error;             // kFailedToStart: why, e.g. "exec /x: No such file or directory"
   std::chrono::system_clock::time_point started_at;
   std::optional<std::chrono::system_clock::time_point> ended_at;
-  ResourceUsage usage;             // read from the cgroup when the job ended
+  ResourceUsage usage;  // read from the cgroup when the job ended
 };
 
 }  // namespace gatehouse::jobs

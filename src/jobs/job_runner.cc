@@ -189,9 +189,9 @@ absl::StatusOr<std::vector<std::string>> JobRunner::IoDevices(const Limits& limi
     }
   }
   if (devices.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "IO limits asked for, but neither ", options_.state_dir,
-        " nor / is on a block device: give the devices explicitly"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("IO limits asked for, but neither ", options_.state_dir,
+                     " nor / is on a block device: give the devices explicitly"));
   }
   return devices;
 }
@@ -286,8 +286,8 @@ absl::Status JobRunner::Launch(Job& job, SpawnRequest& request) {
 
 void JobRunner::Register(Job& job, int fd, int kind) {
   Watch* watch = kind == kExecStatus   ? &job.exec_watch
-                            : kind == kOutputPipe ? &job.output_watch
-                                                  : &job.init_watch;
+                 : kind == kOutputPipe ? &job.output_watch
+                                       : &job.init_watch;
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.ptr = watch;
@@ -322,9 +322,8 @@ std::vector<JobStatus> JobRunner::List() const {
   std::vector<JobStatus> all;
   all.reserve(jobs_.size());
   for (const auto& [id, job] : jobs_) all.push_back(job->status);
-  std::sort(all.begin(), all.end(), [](const JobStatus& a, const JobStatus& b) {
-    return a.started_at < b.started_at;
-  });
+  std::sort(all.begin(), all.end(),
+            [](const JobStatus& a, const JobStatus& b) { return a.started_at < b.started_at; });
   return all;
 }
 
@@ -334,9 +333,8 @@ absl::StatusOr<JobStatus> JobRunner::WaitForEnd(const JobId& id,
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", id));
   const Job& job = *it->second;
-  ended_.WaitUntil(&mu_, deadline, [&job]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return IsFinal(job.status.state);
-  });
+  ended_.WaitUntil(&mu_, deadline,
+                   [&job]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return IsFinal(job.status.state); });
   return job.status;
 }
 

@@ -32,10 +32,10 @@
 namespace gatehouse::jobs {
 
 struct JobRunnerOptions {
-  std::string state_dir;                 // outputs go to <state_dir>/jobs/<id>/output
+  std::string state_dir;                    // outputs go to <state_dir>/jobs/<id>/output
   std::string cgroup_parent = "gatehouse";  // relative to each hierarchy's root
   std::chrono::milliseconds stop_grace = std::chrono::seconds(10);
-  std::optional<CgroupLayout> layout;    // default: CgroupLayout::Detect()
+  std::optional<CgroupLayout> layout;  // default: CgroupLayout::Detect()
 };
 
 class JobRunner {
@@ -47,6 +47,8 @@ class JobRunner {
 
   JobRunner(const JobRunner&) = delete;
   JobRunner& operator=(const JobRunner&) = delete;
+  JobRunner(JobRunner&&) = delete;
+  JobRunner& operator=(JobRunner&&) = delete;
   // Kills every job still running, reaps it, removes its cgroup and joins the reaper.
   ~JobRunner();
 

@@ -42,7 +42,7 @@ JobSpec Shell(const std::string& script) {
 // Reads a job's whole output, following it until the end.
 std::string ReadAll(OutputReader& reader) {
   std::string all;
-  std::vector<char> buffer(64 * 1024);
+  std::vector<char> buffer(size_t{64} * 1024);
   while (!reader.at_end()) {
     if (!reader.WaitReadable(Deadline())) {
       ADD_FAILURE() << "output did not end";
@@ -68,9 +68,11 @@ void RemoveParent(const std::string& parent) {
   auto layout = CgroupLayout::Detect();
   if (!layout.ok()) return;
   (void)Cgroup::RemoveStale(*layout, parent);
-  if (!layout->unified_root.empty()) ::rmdir((layout->unified_root + "/" + parent).c_str());
+  if (!layout->unified_root.empty()) {
+    ::rmdir(absl::StrCat(layout->unified_root, "/", parent).c_str());
+  }
   for (const auto& [controller, mount] : layout->v1_controllers) {
-    ::rmdir((mount + "/" + parent).c_str());
+    ::rmdir(absl::StrCat(mount, "/", parent).c_str());
   }
 }
 
@@ -201,7 +203,8 @@ TEST_F(JobRunnerTest, TheJobSeesOnlyItsOwnProcessesNetworkAndHostname) {
       " echo net=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ');"
       " echo lo=$(cat /sys/class/net/lo/operstate 2>/dev/null; ip -o link show lo 2>/dev/null |"
       " grep -c UP); echo $(grep NoNewPrivs /proc/self/status);"
-      " echo shared=$(grep -c shared: /proc/self/mountinfo); echo ipc=$(readlink /proc/self/ns/ipc)"));
+      " echo shared=$(grep -c shared: /proc/self/mountinfo); echo ipc=$(readlink "
+      "/proc/self/ns/ipc)"));
   ASSERT_EQ(status.state, JobState::kExited) << status.error;
   const std::string output = OutputOf(status.id);
   // PID 1 is the init; the shell is its first child.
@@ -265,8 +268,8 @@ TEST(JobRunnerRestartTest, StaleCgroupsOfAPreviousWorkerAreRemoved) {
 }
 
 TEST_F(JobRunnerTest, StopEndsAJobThatIgnoresSigtermAndItsDoubleForkedChild) {
-  auto id = runner_->Start(
-      Shell("trap '' TERM; (setsid sleep 1000 &); sleep 1000 & echo started; wait"));
+  auto id =
+      runner_->Start(Shell("trap '' TERM; (setsid sleep 1000 &); sleep 1000 & echo started; wait"));
   ASSERT_TRUE(id.ok()) << id.status();
   auto reader = runner_->OpenOutput(*id);
   ASSERT_TRUE(reader.ok());
@@ -353,7 +356,7 @@ struct Digest {
 
 Digest DigestAll(OutputReader& reader) {
   Digest digest;
-  std::vector<char> buffer(64 * 1024);
+  std::vector<char> buffer(size_t{64} * 1024);
   while (!reader.at_end()) {
     if (!reader.WaitReadable(Deadline())) {
       ADD_FAILURE() << "output did not end";

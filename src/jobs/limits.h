@@ -10,14 +10,14 @@
 namespace gatehouse::jobs {
 
 struct Limits {
-  std::optional<double> cpus;                 // fraction of one core's time, e.g. 0.5 or 2
-  std::optional<uint64_t> memory_bytes;       // RAM, no swap on top
+  std::optional<double> cpus;            // fraction of one core's time, e.g. 0.5 or 2
+  std::optional<uint64_t> memory_bytes;  // RAM, no swap on top
   std::optional<uint64_t> io_read_bytes_per_second;
   std::optional<uint64_t> io_write_bytes_per_second;
   // Block devices the IO limits apply to, as "major:minor" of whole disks. Empty: the disks
   // backing the state directory and the root filesystem.
   std::vector<std::string> io_devices;
-  std::optional<uint64_t> pids;               // processes and threads, all together
+  std::optional<uint64_t> pids;  // processes and threads, all together
 };
 
 }  // namespace gatehouse::jobs

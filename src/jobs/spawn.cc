@@ -4,7 +4,6 @@
 #include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -116,7 +115,8 @@ bool BringLoopbackUp() {
   request.ifr_name[1] = 'o';
   bool ok = ::ioctl(fd, SIOCGIFFLAGS, &request) == 0;
   if (ok) {
-    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP);  // NOLINT(google-runtime-int)
+    request.ifr_flags =
+        static_cast<short>(request.ifr_flags | IFF_UP);  // NOLINT(google-runtime-int)
     ok = ::ioctl(fd, SIOCSIFFLAGS, &request) == 0;
   }
   const int saved = errno;
@@ -145,7 +145,7 @@ bool InstallForwarders() {
   }
   sigset_t empty;
   sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
   const SpawnRequest& request = *spawn.request;
   // Raw system calls: glibc's setuid/setgid/setgroups broadcast to every thread it believes
   // the process has, and after a raw clone3 its thread list is the worker's: they would wait
@@ -189,9 +189,9 @@ bool InstallForwarders() {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(kStepNoNewPrivs);
   // Signals stay blocked from here until the job's pid is known, so none is lost or sent to 0.
   sigset_t all;
-  sigset_t previous;
   sigfillset(&all);
-  if (::sigprocmask(SIG_BLOCK, &all, &previous) != 0 || !InstallForwarders()) Fail(kStepSignals);
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): the init has one thread
+  if (::sigprocmask(SIG_BLOCK, &all, nullptr) != 0 || !InstallForwarders()) Fail(kStepSignals);
   // A raw fork, for the same reason: glibc's fork and _Fork tidy up thread state that, after a
   // raw clone3, describes the worker's threads rather than this process.
   const auto job = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
@@ -201,7 +201,7 @@ bool InstallForwarders() {
   ::close(kExecStatusFd);  // the parent sees EOF once the job's exec has closed its copy
   sigset_t none;
   sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
   ReapUntilJobEnds(job);
 }
 
@@ -246,21 +246,36 @@ absl::StatusOr<PreparedSpawn> Prepare(const SpawnRequest& request, SpawnedInit& 
 
 const char* StepName(int step) {
   switch (step) {
-    case kStepWaitGo: return "wait for the worker";
-    case kStepMountPrivate: return "make mounts private";
-    case kStepMountProc: return "mount /proc";
-    case kStepHostname: return "set hostname";
-    case kStepLoopback: return "bring up lo";
-    case kStepNoNewPrivs: return "set no_new_privs";
-    case kStepSignals: return "install signal handlers";
-    case kStepStdio: return "set up stdio";
-    case kStepForkJob: return "fork the job";
-    case kStepGroups: return "drop supplementary groups";
-    case kStepSetGid: return "setgid";
-    case kStepSetUid: return "setuid";
-    case kStepChdir: return "chdir";
-    case kStepExec: return "exec";
-    default: return "set up the job";
+    case kStepWaitGo:
+      return "wait for the worker";
+    case kStepMountPrivate:
+      return "make mounts private";
+    case kStepMountProc:
+      return "mount /proc";
+    case kStepHostname:
+      return "set hostname";
+    case kStepLoopback:
+      return "bring up lo";
+    case kStepNoNewPrivs:
+      return "set no_new_privs";
+    case kStepSignals:
+      return "install signal handlers";
+    case kStepStdio:
+      return "set up stdio";
+    case kStepForkJob:
+      return "fork the job";
+    case kStepGroups:
+      return "drop supplementary groups";
+    case kStepSetGid:
+      return "setgid";
+    case kStepSetUid:
+      return "setuid";
+    case kStepChdir:
+      return "chdir";
+    case kStepExec:
+      return "exec";
+    default:
+      return "set up the job";
   }
 }
 
@@ -270,7 +285,9 @@ std::string DescribeSetupFailure(const SetupFailure& failure, const SpawnRequest
   std::string what = StepName(failure.step);
   if (failure.step == kStepExec) absl::StrAppend(&what, " ", request.executable);
   if (failure.step == kStepChdir) absl::StrAppend(&what, " ", request.working_dir);
-  return absl::StrCat(what, ": ", std::strerror(failure.error));
+  char text[256];
+  // GNU strerror_r: thread-safe, returns the message (in `text` or a static string).
+  return absl::StrCat(what, ": ", ::strerror_r(failure.error, text, sizeof(text)));
 }
 
 absl::StatusOr<std::string> ResolveExecutable(const std::string& name,
@@ -296,8 +313,8 @@ absl::StatusOr<SpawnedInit> SpawnInit(const SpawnRequest& request) {
   const PreparedSpawn& spawn = *prepared;
   int pidfd = -1;
   clone_args args{};
-  args.flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS |
-               CLONE_NEWIPC;
+  args.flags =
+      CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
   args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   if (request.cgroup_fd >= 0) {

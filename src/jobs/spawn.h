@@ -31,7 +31,7 @@
 namespace gatehouse::jobs {
 
 struct SpawnRequest {
-  std::string executable;  // a path; a bare name is looked up in the PATH of `env`
+  std::string executable;         // a path; a bare name is looked up in the PATH of `env`
   std::vector<std::string> args;  // argv[1..]; argv[0] is the executable as given
   std::vector<std::string> env;
   std::string working_dir = "/";
