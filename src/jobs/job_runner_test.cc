@@ -4,8 +4,10 @@
 #include "jobs/job_runner.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -414,6 +416,22 @@ TEST_F(JobRunnerTest, ManyJobsAtOnceAllEndAndListShowsThem) {
     EXPECT_EQ(OutputOf(ids[i]), absl::StrCat("job ", i, "\n"));
   }
   EXPECT_EQ(runner_->List().size(), 20U);
+  // Every init was reaped through its pidfd: no child of this process is left to wait for.
+  siginfo_t info{};
+  EXPECT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT), -1);
+  EXPECT_EQ(errno, ECHILD);
+}
+
+TEST_F(JobRunnerTest, AReaderThatNeverReadsDoesNotHoldTheJobBack) {
+  auto id = runner_->Start(Shell("head -c 67108864 /dev/zero"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto idle_reader = runner_->OpenOutput(*id);
+  ASSERT_TRUE(idle_reader.ok());
+  auto status = runner_->WaitForEnd(*id, Deadline());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state, JobState::kExited);
+  EXPECT_EQ((*idle_reader)->offset(), 0U);
+  EXPECT_FALSE((*idle_reader)->at_end());
 }
 
 }  // namespace
