@@ -331,8 +331,10 @@ TEST_F(JobRunnerTest, HalfACpuLimitGivesAboutHalfACore) {
   const double wall = std::chrono::duration<double>(*status.ended_at - status.started_at).count();
   const double cpu =
       std::chrono::duration<double>(status.usage.cpu_user + status.usage.cpu_system).count();
-  EXPECT_GT(cpu / wall, 0.3) << cpu << " s of CPU in " << wall << " s";
-  EXPECT_LT(cpu / wall, 0.65) << cpu << " s of CPU in " << wall << " s";
+  // The ceiling is the limit's proof. The floor only shows the job ran: ctest runs other tests
+  // on the same two cores, so the job may get less than its half.
+  EXPECT_LT(cpu / wall, 0.6) << cpu << " s of CPU in " << wall << " s";
+  EXPECT_GT(cpu / wall, 0.15) << cpu << " s of CPU in " << wall << " s";
 }
 
 TEST_F(JobRunnerTest, DirectWritesAreThrottledByTheIoLimit) {
