@@ -350,16 +350,9 @@ TEST_F(JobRunnerTest, DirectWritesAreThrottledByTheIoLimit) {
   EXPECT_GT(wall, 1.2) << OutputOf(status.id);
 }
 
-// What a reader saw: its length and an FNV-1a hash of the bytes, so 50 readers of 50 MiB do
-// not hold 2.5 GiB of copies.
-struct Digest {
-  uint64_t bytes = 0;
-  uint64_t hash = 14695981039346656037ULL;
-  bool operator==(const Digest& other) const = default;
-};
-
-Digest DigestAll(OutputReader& reader) {
-  Digest digest;
+// Reads to the end, checking every byte against `expected` as it comes; returns the bytes read.
+size_t ReadAndCompare(OutputReader& reader, const std::string& expected) {
+  size_t offset = 0;
   std::vector<char> buffer(size_t{64} * 1024);
   while (!reader.at_end()) {
     if (!reader.WaitReadable(Deadline())) {
@@ -371,37 +364,42 @@ Digest DigestAll(OutputReader& reader) {
       ADD_FAILURE() << n.status();
       break;
     }
-    for (size_t i = 0; i < *n; ++i) {
-      digest.hash = (digest.hash ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ULL;
+    if (offset + *n > expected.size() || expected.compare(offset, *n, buffer.data(), *n) != 0) {
+      ADD_FAILURE() << "wrong bytes at offset " << offset;
+      break;
     }
-    digest.bytes += *n;
+    offset += *n;
   }
-  return digest;
+  return offset;
 }
 
 TEST_F(JobRunnerTest, FiftyReadersGetTheSameCompleteOutputAndLateReadersGetItAll) {
-  constexpr size_t kBytes = size_t{50} << 20;
-  auto id = runner_->Start(Shell(absl::StrCat("head -c ", kBytes, " /dev/urandom")));
+  // About 50 MiB: the numbers 1 to 6,500,000, one per line.
+  constexpr int kLines = 6'500'000;
+  std::string expected;
+  expected.reserve(size_t{52} << 20);
+  for (int i = 1; i <= kLines; ++i) absl::StrAppend(&expected, i, "\n");
+  auto id = runner_->Start(Shell(absl::StrCat("seq 1 ", kLines)));
   ASSERT_TRUE(id.ok()) << id.status();
   constexpr int kReaders = 50;
-  std::vector<Digest> seen(kReaders);
+  std::vector<size_t> seen(kReaders);
   std::vector<std::thread> readers;
   for (int i = 0; i < kReaders; ++i) {
     auto reader = runner_->OpenOutput(*id);
     ASSERT_TRUE(reader.ok());
-    readers.emplace_back([&seen, i, owned = std::shared_ptr<OutputReader>(std::move(*reader))] {
-      seen[i] = DigestAll(*owned);
-    });
+    readers.emplace_back(
+        [&seen, &expected, i, owned = std::shared_ptr<OutputReader>(std::move(*reader))] {
+          seen[i] = ReadAndCompare(*owned, expected);
+        });
   }
   for (std::thread& reader : readers) reader.join();
   auto status = runner_->WaitForEnd(*id, Deadline());
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->exit_code, 0);
+  for (int i = 0; i < kReaders; ++i) EXPECT_EQ(seen[i], expected.size()) << "reader " << i;
   auto late = runner_->OpenOutput(*id);
   ASSERT_TRUE(late.ok());
-  const Digest after_the_end = DigestAll(**late);
-  EXPECT_EQ(after_the_end.bytes, kBytes);
-  for (int i = 0; i < kReaders; ++i) EXPECT_TRUE(seen[i] == after_the_end) << "reader " << i;
+  EXPECT_EQ(ReadAndCompare(**late, expected), expected.size()) << "a reader after the end";
 }
 
 TEST_F(JobRunnerTest, ManyJobsAtOnceAllEndAndListShowsThem) {
