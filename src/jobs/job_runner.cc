@@ -13,6 +13,7 @@
 #include <csignal>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "jobs/job_id.h"
@@ -57,6 +58,16 @@ absl::Status ValidateSpec(const JobSpec& spec) {
         absl::StrCat("working directory \"", spec.working_dir, "\" is not absolute"));
   }
   return absl::OkStatus();
+}
+
+// SIGKILL through `pidfd` (borrowed), then reaps the process: a killed process exits at once,
+// but the wait is bounded all the same.
+void KillAndReap(int pidfd) {
+  (void)SignalPidfd(pidfd, SIGKILL);
+  pollfd exited{pidfd, POLLIN, 0};
+  ::poll(&exited, 1, 5000);
+  siginfo_t info{};
+  ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG);
 }
 
 std::string PathOf(const std::vector<std::string>& env) {
@@ -144,23 +155,22 @@ JobRunner::JobRunner(JobRunnerOptions options, CgroupLayout layout, base::Unique
       wake_(std::move(wake)) {}
 
 JobRunner::~JobRunner() {
+  absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs;
   {
     base::MutexLock lock(&mu_);
     shutting_down_ = true;
   }
   Wake();
   if (reaper_.joinable()) reaper_.join();
-  base::MutexLock lock(&mu_);
-  for (auto& [id, job] : jobs_) {
+  {
+    base::MutexLock lock(&mu_);
+    jobs.swap(jobs_);
+  }
+  // The reaper is gone: what is left unfinished is killed, reaped and removed here.
+  for (auto& [id, job] : jobs) {
     if (job->finished) continue;
     if (job->cgroup.has_value()) (void)job->cgroup->Kill();
-    if (job->pidfd.is_valid()) {
-      // The kill ends the init at once; the wait is bounded all the same.
-      pollfd exited{job->pidfd.get(), POLLIN, 0};
-      ::poll(&exited, 1, 5000);
-      siginfo_t info{};
-      ::waitid(P_PIDFD, static_cast<id_t>(job->pidfd.get()), &info, WEXITED | WNOHANG);
-    }
+    if (job->pidfd.is_valid()) KillAndReap(job->pidfd.get());
     if (job->cgroup.has_value()) (void)job->cgroup->Remove();
     job->output->Close();
   }
@@ -212,6 +222,11 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
   auto output = Output::Create(directory + "/output");
   if (!output.ok()) return output.status();
   job->output = *std::move(output);
+  // A job that the worker itself failed to start leaves nothing behind.
+  auto remove_output = absl::MakeCleanup([&directory] {
+    ::unlink((directory + "/output").c_str());
+    ::rmdir(directory.c_str());
+  });
 
   auto executable = ResolveExecutable(spec.executable, PathOf(spec.env));
   if (!executable.ok()) {
@@ -221,6 +236,7 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
     job->status.ended_at = std::chrono::system_clock::now();
     job->output->Close();
     job->finished = true;
+    std::move(remove_output).Cancel();
     base::MutexLock lock(&mu_);
     jobs_.emplace(*id, std::move(job));
     ended_.NotifyAll();
@@ -245,6 +261,7 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
   request.gid = spec.gid;
   request.cgroup_fd = job->cgroup->unified_fd();
   if (absl::Status status = Launch(*job, request); !status.ok()) return status;
+  std::move(remove_output).Cancel();
 
   base::MutexLock lock(&mu_);
   Job& registered = *jobs_.emplace(*id, std::move(job)).first->second;
@@ -264,17 +281,11 @@ absl::Status JobRunner::Launch(Job& job, SpawnRequest& request) {
   request.output_fd = output_write.get();
   auto init = SpawnInit(request);
   if (!init.ok()) return init.status();
-  if (absl::Status placed = job.cgroup->AddV1Process(init->pid); !placed.ok()) {
-    (void)SignalPidfd(init->pidfd.get(), SIGKILL);
-    siginfo_t info{};
-    ::waitid(P_PIDFD, static_cast<id_t>(init->pidfd.get()), &info, WEXITED);
+  absl::Status placed = job.cgroup->AddV1Process(init->pid);
+  if (placed.ok()) placed = Release(*init);
+  if (!placed.ok()) {
+    KillAndReap(init->pidfd.get());
     return placed;
-  }
-  if (absl::Status released = Release(*init); !released.ok()) {
-    (void)SignalPidfd(init->pidfd.get(), SIGKILL);
-    siginfo_t info{};
-    ::waitid(P_PIDFD, static_cast<id_t>(init->pidfd.get()), &info, WEXITED);
-    return released;
   }
   job.pidfd = std::move(init->pidfd);
   job.exec_status = std::move(init->exec_status);

@@ -87,7 +87,11 @@ absl::Status Output::Append(absl::string_view bytes) {
   return status;
 }
 
-void Output::Close() { Publish(size(), /*close=*/true); }
+void Output::Close() {
+  Publish(size(), /*close=*/true);
+  // Nothing more is written: a finished job's output holds no fd, however long it is kept.
+  write_fd_.Reset();
+}
 
 absl::StatusOr<std::unique_ptr<OutputReader>> Output::OpenReader() {
   base::UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
