@@ -3,11 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -24,20 +22,26 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/span.h"
 #include "base/status_macros.h"
+#include "jobs/cgroup_files.h"
 
 namespace gatehouse::jobs {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using cgroup_files::FileExists;
+using cgroup_files::FindKeyedValue;
+using cgroup_files::JoinPath;
+using cgroup_files::ReadFile;
+using cgroup_files::ReadFromStart;
+using cgroup_files::ReadKeyedValue;
+using cgroup_files::ReadSingleValue;
+using cgroup_files::SumBlkioValues;
+using cgroup_files::SumNestedKeyedValues;
+using cgroup_files::WriteFile;
+using cgroup_layout::MissingV2Controllers;
+using cgroup_layout::ValidateLayout;
 
-constexpr std::array<absl::string_view, 4> kV2Controllers = {"cpu", "memory", "io", "pids"};
-constexpr std::array<absl::string_view, 5> kHybridControllers = {"cpu", "cpuacct", "memory",
-                                                                 "blkio", "pids"};
-// Without cgroup.kill, the freezer is what makes a kill reach every task of the job.
-constexpr std::array<absl::string_view, 6> kV1Controllers = {"cpu",   "cpuacct", "memory",
-                                                             "blkio", "pids",    "freezer"};
+using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kCpuPeriodMicros = 100000;
 constexpr uint64_t kNanosPerSecond = 1000000000;
@@ -53,236 +57,6 @@ constexpr auto kProcsPollInterval = std::chrono::milliseconds(2);
 // missed notification only delays the wait instead of running it into its deadline.
 constexpr auto kEventsRecheckInterval = std::chrono::milliseconds(100);
 constexpr auto kStaleRemoveTimeout = std::chrono::seconds(5);
-
-std::string JoinPath(const std::string& directory, absl::string_view name) {
-  return absl::StrCat(directory, "/", name);
-}
-
-absl::StatusOr<std::string> ReadFromStart(int fd, const std::string& path) {
-  if (::lseek(fd, 0, SEEK_SET) < 0) return absl::ErrnoToStatus(errno, "seek " + path);
-  std::string contents;
-  std::array<char, 4096> buffer{};
-  while (true) {
-    const ssize_t count = ::read(fd, buffer.data(), buffer.size());
-    if (count == 0) return contents;
-    if (count < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, "read " + path);
-    }
-    contents.append(buffer.data(), static_cast<size_t>(count));
-  }
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  const base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.is_valid()) return absl::ErrnoToStatus(errno, "open " + path);
-  return ReadFromStart(fd.get(), path);
-}
-
-// A cgroup file takes one value per write(2), so `value` goes out in a single call.
-absl::Status WriteFile(const std::string& path, const std::string& value) {
-  const std::string what = absl::StrCat("write \"", value, "\" to ", path);
-  const base::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.is_valid()) return absl::ErrnoToStatus(errno, what);
-  ssize_t written = -1;
-  do {
-    written = ::write(fd.get(), value.data(), value.size());
-  } while (written < 0 && errno == EINTR);
-  if (written < 0) return absl::ErrnoToStatus(errno, what);
-  if (static_cast<size_t>(written) != value.size()) {
-    return absl::InternalError(absl::StrCat(what, ": short write of ", written, " bytes"));
-  }
-  return absl::OkStatus();
-}
-
-bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
-absl::StatusOr<uint64_t> ParseCount(absl::string_view text, const std::string& path) {
-  uint64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) {
-    return absl::InternalError(absl::StrCat("unexpected value \"", text, "\" in ", path));
-  }
-  return value;
-}
-
-// The value of `key` in a flat keyed file ("key value" lines: cpu.stat, memory.events, ...).
-absl::StatusOr<uint64_t> FindKeyedValue(const std::string& contents, absl::string_view key,
-                                        const std::string& path) {
-  for (const absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipEmpty())) {
-    const std::pair<absl::string_view, absl::string_view> fields =
-        absl::StrSplit(line, absl::MaxSplits(' ', 1));
-    if (fields.first == key) return ParseCount(fields.second, path);
-  }
-  return absl::InternalError(absl::StrCat(path, " has no \"", key, "\" line"));
-}
-
-// A file holding one number (memory.peak, memory.max_usage_in_bytes, ...).
-absl::StatusOr<uint64_t> ReadSingleValue(const std::string& path) {
-  GH_ASSIGN_OR_RETURN(const std::string contents, ReadFile(path));
-  return ParseCount(absl::StripAsciiWhitespace(contents), path);
-}
-
-absl::StatusOr<uint64_t> ReadKeyedValue(const std::string& path, absl::string_view key) {
-  GH_ASSIGN_OR_RETURN(const std::string contents, ReadFile(path));
-  return FindKeyedValue(contents, key, path);
-}
-
-// The sum over devices of `key` in io.stat ("M:m rbytes=N wbytes=N ..." lines).
-absl::StatusOr<uint64_t> SumNestedKeyedValues(const std::string& contents, absl::string_view key,
-                                              const std::string& path) {
-  uint64_t sum = 0;
-  for (const absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipEmpty())) {
-    for (const absl::string_view field : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
-      const std::pair<absl::string_view, absl::string_view> pair =
-          absl::StrSplit(field, absl::MaxSplits('=', 1));
-      if (pair.first != key) continue;
-      GH_ASSIGN_OR_RETURN(const uint64_t value, ParseCount(pair.second, path));
-      sum += value;
-    }
-  }
-  return sum;
-}
-
-// The sum over devices of the `operation` lines ("M:m Read N") of blkio.throttle.*.
-absl::StatusOr<uint64_t> SumBlkioValues(const std::string& contents, absl::string_view operation,
-                                        const std::string& path) {
-  uint64_t sum = 0;
-  for (const absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipEmpty())) {
-    const std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (fields.size() != 3 || fields[1] != operation) continue;
-    GH_ASSIGN_OR_RETURN(const uint64_t value, ParseCount(fields[2], path));
-    sum += value;
-  }
-  return sum;
-}
-
-std::set<std::string> Words(absl::string_view text) {
-  return absl::StrSplit(text, absl::ByAnyChar(" \t\n"), absl::SkipEmpty());
-}
-
-template <typename Available>
-std::vector<std::string> MissingControllers(absl::Span<const absl::string_view> required,
-                                            const Available& available) {
-  std::vector<std::string> missing;
-  for (const absl::string_view controller : required) {
-    if (!available.contains(static_cast<std::string>(controller))) missing.emplace_back(controller);
-  }
-  return missing;
-}
-
-std::map<std::string, std::string> SelectControllers(
-    const std::map<std::string, std::string>& mounts, absl::Span<const absl::string_view> wanted) {
-  std::map<std::string, std::string> selected;
-  for (const absl::string_view controller : wanted) {
-    const std::string name(controller);
-    selected[name] = mounts.at(name);
-  }
-  return selected;
-}
-
-// Mount points in mountinfo escape space, tab, newline and backslash as \ooo (octal).
-std::string UnescapeMountPoint(absl::string_view field) {
-  const auto is_octal = [](char c) { return c >= '0' && c <= '7'; };
-  std::string path;
-  size_t i = 0;
-  while (i < field.size()) {
-    const absl::string_view rest = field.substr(i);
-    if (rest.size() >= 4 && rest[0] == '\\' && is_octal(rest[1]) && is_octal(rest[2]) &&
-        is_octal(rest[3])) {
-      path += static_cast<char>(((rest[1] - '0') << 6) | ((rest[2] - '0') << 3) | (rest[3] - '0'));
-      i += 4;
-    } else {
-      path += rest[0];
-      ++i;
-    }
-  }
-  return path;
-}
-
-struct CgroupMounts {
-  std::string unified_root;
-  std::map<std::string, std::string> v1_controllers;
-};
-
-// One mountinfo line: "id parent M:m root mount-point options [optional...] - fstype source
-// super-options". A v1 hierarchy's controllers are among its super options ("rw,cpu,cpuacct").
-void AddCgroupMount(absl::string_view line, CgroupMounts& mounts) {
-  const std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
-  constexpr size_t kFirstOptionalField = 6;
-  if (fields.size() <= kFirstOptionalField) return;
-  const auto separator =
-      std::find(fields.begin() + kFirstOptionalField, fields.end(), absl::string_view("-"));
-  if (fields.end() - separator < 4) return;
-  const absl::string_view filesystem_type = separator[1];
-  const std::string mount_point = UnescapeMountPoint(fields[4]);
-  if (filesystem_type == "cgroup2") {
-    if (mounts.unified_root.empty()) mounts.unified_root = mount_point;
-    return;
-  }
-  if (filesystem_type != "cgroup") return;
-  for (const absl::string_view option : absl::StrSplit(separator[3], ',')) {
-    const std::string controller(option);
-    const bool used =
-        std::find(kV1Controllers.begin(), kV1Controllers.end(), controller) != kV1Controllers.end();
-    if (used) mounts.v1_controllers.emplace(controller, mount_point);
-  }
-}
-
-absl::StatusOr<CgroupLayout> ChooseV1Layout(const CgroupMounts& mounts) {
-  const std::vector<std::string> missing =
-      MissingControllers(kV1Controllers, mounts.v1_controllers);
-  if (!missing.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no cgroup2 mount, and cgroup v1 lacks the controllers ", absl::StrJoin(missing, ", ")));
-  }
-  return CgroupLayout{CgroupMode::kV1, "",
-                      SelectControllers(mounts.v1_controllers, kV1Controllers)};
-}
-
-absl::StatusOr<CgroupLayout> ChooseLayout(const CgroupMounts& mounts,
-                                          const CgroupLayout::ControllersReader& read_controllers) {
-  if (mounts.unified_root.empty()) return ChooseV1Layout(mounts);
-  GH_ASSIGN_OR_RETURN(const std::string available, read_controllers(mounts.unified_root));
-  const std::vector<std::string> missing_v2 = MissingControllers(kV2Controllers, Words(available));
-  if (missing_v2.empty()) return CgroupLayout{CgroupMode::kV2, mounts.unified_root, {}};
-  const std::vector<std::string> missing_v1 =
-      MissingControllers(kHybridControllers, mounts.v1_controllers);
-  if (missing_v1.empty()) {
-    return CgroupLayout{CgroupMode::kHybrid, mounts.unified_root,
-                        SelectControllers(mounts.v1_controllers, kHybridControllers)};
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "cgroup2 at ", mounts.unified_root, " lacks the controllers ",
-      absl::StrJoin(missing_v2, ", "), ", and cgroup v1 lacks ", absl::StrJoin(missing_v1, ", ")));
-}
-
-absl::Span<const absl::string_view> RequiredV1Controllers(CgroupMode mode) {
-  switch (mode) {
-    case CgroupMode::kV2:
-      return {};
-    case CgroupMode::kHybrid:
-      return kHybridControllers;
-    case CgroupMode::kV1:
-      return kV1Controllers;
-  }
-  return kV1Controllers;
-}
-
-// A layout built by hand must still name every hierarchy the mode uses.
-absl::Status ValidateLayout(const CgroupLayout& layout) {
-  if (layout.mode != CgroupMode::kV1 && layout.unified_root.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cgroup mode ", CgroupModeName(layout.mode), " needs a cgroup2 mount"));
-  }
-  const std::vector<std::string> missing =
-      MissingControllers(RequiredV1Controllers(layout.mode), layout.v1_controllers);
-  if (!missing.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("cgroup mode ", CgroupModeName(layout.mode),
-                                                      " lacks the v1 controllers ",
-                                                      absl::StrJoin(missing, ", ")));
-  }
-  return absl::OkStatus();
-}
 
 // The mount points of the v1 hierarchies in use, each once (cpu and cpuacct often share one).
 std::vector<std::string> V1Roots(const CgroupLayout& layout) {
@@ -328,7 +102,7 @@ absl::Status CheckName(const std::string& name) {
 absl::Status EnableV2Controllers(const std::string& directory) {
   const std::string path = JoinPath(directory, "cgroup.subtree_control");
   GH_ASSIGN_OR_RETURN(const std::string enabled, ReadFile(path));
-  const std::vector<std::string> missing = MissingControllers(kV2Controllers, Words(enabled));
+  const std::vector<std::string> missing = MissingV2Controllers(enabled);
   if (missing.empty()) return absl::OkStatus();
   return WriteFile(path, absl::StrCat("+", absl::StrJoin(missing, " +")));
 }
@@ -638,34 +412,6 @@ std::vector<std::string> JobDirectories(const CgroupLayout& layout,
 
 }  // namespace
 
-const char* CgroupModeName(CgroupMode mode) {
-  switch (mode) {
-    case CgroupMode::kV2:
-      return "v2";
-    case CgroupMode::kHybrid:
-      return "hybrid";
-    case CgroupMode::kV1:
-      return "v1";
-  }
-  return "unknown";
-}
-
-absl::StatusOr<CgroupLayout> CgroupLayout::FromMountInfo(
-    const std::string& mountinfo, const ControllersReader& read_controllers) {
-  CgroupMounts mounts;
-  for (const absl::string_view line : absl::StrSplit(mountinfo, '\n', absl::SkipEmpty())) {
-    AddCgroupMount(line, mounts);
-  }
-  return ChooseLayout(mounts, read_controllers);
-}
-
-absl::StatusOr<CgroupLayout> CgroupLayout::Detect() {
-  GH_ASSIGN_OR_RETURN(const std::string mountinfo, ReadFile("/proc/self/mountinfo"));
-  return FromMountInfo(mountinfo, [](const std::string& mount_point) {
-    return ReadFile(JoinPath(mount_point, "cgroup.controllers"));
-  });
-}
-
 Cgroup::Cgroup(CgroupLayout layout, std::string relative_path, base::UniqueFd unified_fd)
     : layout_(std::move(layout)),
       relative_path_(std::move(relative_path)),
@@ -807,28 +553,6 @@ absl::StatusOr<int> Cgroup::RemoveStale(const CgroupLayout& layout, const std::s
   }
   if (!status.ok()) return status;
   return removed;
-}
-
-absl::StatusOr<std::string> DiskOfPath(const std::string& path) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) return absl::ErrnoToStatus(errno, "stat " + path);
-  const std::string device = absl::StrCat(major(info.st_dev), ":", minor(info.st_dev));
-  const std::string block = "/sys/dev/block/" + device;
-  if (!FileExists(block)) {
-    return absl::NotFoundError(absl::StrCat(path, " is on device ", device,
-                                            ", which is not a block device (tmpfs, overlay or "
-                                            "another virtual filesystem)"));
-  }
-  if (!FileExists(JoinPath(block, "partition"))) return device;
-  // A partition's sysfs directory sits inside its disk's.
-  std::error_code error;
-  const std::filesystem::path partition = std::filesystem::canonical(block, error);
-  if (error) {
-    return absl::InternalError(absl::StrCat("resolve ", block, ": ", error.message()));
-  }
-  const std::string disk_dev = (partition.parent_path() / "dev").string();
-  GH_ASSIGN_OR_RETURN(const std::string disk, ReadFile(disk_dev));
-  return static_cast<std::string>(absl::StripAsciiWhitespace(disk));
 }
 
 }  // namespace gatehouse::jobs

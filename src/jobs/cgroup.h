@@ -1,14 +1,7 @@
-// CgroupLayout and Cgroup: one job's control group, on cgroup v2, v1, or a hybrid host (v1
-// controllers plus a cgroup2 tree without them, like systemd's "unified" mount).
-//
-// Mode, from /proc/self/mountinfo at start-up:
-//   kV2      cgroup2 with the cpu, memory, io and pids controllers available: limits, usage, kill
-//            and placement (clone3 CLONE_INTO_CGROUP) all in the cgroup2 tree.
-//   kHybrid  v1 controllers for limits and usage; the cgroup2 tree for placement, `populated`
-//            (cgroup.events) and cgroup.kill.
-//   kV1      v1 only: the freezer controller stops the job so a kill reaches every task.
-// A job's cgroup is <hierarchy>/<parent>/<name> in every hierarchy it uses. The parent must be
-// writable by the worker (systemd: Delegate=yes), and the worker itself lives outside it.
+// Cgroup: one job's control group on a CgroupLayout (cgroup v2, v1 or hybrid: see
+// cgroup_layout.h). A job's cgroup is <hierarchy>/<parent>/<name> in every hierarchy its mode
+// uses. The parent must be writable by the worker (systemd: Delegate=yes), and the worker itself
+// lives outside it.
 //
 // Thread-compatible.
 #ifndef GATEHOUSE_JOBS_CGROUP_H_
@@ -18,41 +11,17 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "base/unique_fd.h"
+#include "jobs/cgroup_layout.h"
 #include "jobs/limits.h"
 #include "jobs/usage.h"
 
 namespace gatehouse::jobs {
-
-enum class CgroupMode { kV2, kHybrid, kV1 };
-
-struct CgroupLayout {
-  CgroupMode mode = CgroupMode::kV2;
-  std::string unified_root;                           // cgroup2 mount; empty on kV1
-  std::map<std::string, std::string> v1_controllers;  // "memory" -> its mount point (v1/hybrid)
-
-  // Returns the text of cgroup.controllers at the cgroup2 mount point it is given.
-  using ControllersReader =
-      std::function<absl::StatusOr<std::string>(const std::string& unified_root)>;
-
-  // Reads `mountinfo` (the text of /proc/self/mountinfo) and picks the mode, asking
-  // `read_controllers` which controllers the cgroup2 mount offers when there is one.
-  // FailedPrecondition when a controller the limits need (cpu, cpuacct, memory, blkio, pids, and
-  // freezer without cgroup2; v2: cpu, memory, io, pids) is missing, naming it.
-  static absl::StatusOr<CgroupLayout> FromMountInfo(const std::string& mountinfo,
-                                                    const ControllersReader& read_controllers);
-  // FromMountInfo on /proc/self/mountinfo and the real cgroup.controllers.
-  static absl::StatusOr<CgroupLayout> Detect();
-};
-
-const char* CgroupModeName(CgroupMode mode);
 
 class Cgroup {
  public:
@@ -107,11 +76,6 @@ class Cgroup {
   base::UniqueFd unified_fd_;
   bool removed_ = false;
 };
-
-// The whole-disk "major:minor" behind the filesystem holding `path` (a partition resolves to its
-// disk through /sys/dev/block/M:m/..; a device-mapper or md device stays as it is). NotFound for
-// filesystems without a block device (tmpfs, overlay on tmpfs).
-absl::StatusOr<std::string> DiskOfPath(const std::string& path);
 
 }  // namespace gatehouse::jobs
 

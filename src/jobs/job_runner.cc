@@ -16,6 +16,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "jobs/block_device.h"
 #include "jobs/job_id.h"
 #include "jobs/spawn.h"
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "jobs/block_device.h"
 #include "testing/temp_dir.h"
 
 namespace gatehouse::jobs {
