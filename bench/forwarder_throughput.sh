@@ -6,6 +6,10 @@
 # `proxy_buffer_size 64k` (the size of our copy buffer).
 #
 #   bench/forwarder_throughput.sh [seconds-per-run] [repetitions]
+#   LOAD=gatebench bench/forwarder_throughput.sh ...
+# LOAD=gatebench drives the same runs with `gatebench tput` into `echo_server --discard` instead
+# of iperf3 (gatebench costs about 0.5-0.7x iperf3's CPU per byte, bench/RESULTS.md), leaving
+# the shared load core more headroom; Gbit/s are then the bytes gatebench sent.
 # Repetitions are interleaved (every target once, then again), so a noisy stretch on the shared
 # VM hits every target alike. Besides Gbit/s, the script reads each proxy's CPU time from
 # /proc/PID/stat during its runs: with one iperf3 core as the load, the iperf3 core saturates
@@ -76,7 +80,13 @@ stream {
 }
 CFG
 
-taskset -c "$load_cpu" iperf3 -s -p "$server_port" >/dev/null 2>&1 &
+load=${LOAD:-iperf3}
+if [[ $load == gatebench ]]; then
+  taskset -c "$load_cpu" build/release/bin/echo_server --discard --listen "127.0.0.1:$server_port" \
+    >/dev/null 2>&1 &
+else
+  taskset -c "$load_cpu" iperf3 -s -p "$server_port" >/dev/null 2>&1 &
+fi
 pids+=($!)
 declare -A proxy_pid
 taskset -c "$proxy_cpu" build/release/bin/lb_forward_server --workers 1 \
@@ -104,12 +114,20 @@ cpu_ticks() {
   echo "$total"
 }
 
-# One iperf3 run; prints received Gbit/s and the proxy's CPU use in % of one core.
+# One load run; prints Gbit/s and the proxy's CPU use in % of one core.
 measure() {
   local target=$1 streams=$2 port=$server_port before=0 after=0 gbits
   [[ $target != direct ]] && port=${ports[$target]} && before=$(cpu_ticks "${proxy_pid[$target]}")
-  gbits=$(taskset -c "$load_cpu" iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -P "$streams" ${IPERF_CLIENT_FLAGS:-} -J |
-    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))')
+  if [[ $load == gatebench ]]; then
+    taskset -c "$load_cpu" build/release/bin/gatebench tput --target "127.0.0.1:$port" \
+      --connections "$streams" --threads 1 --duration "${seconds}s" --quiet \
+      --json "$work/tput.json" >/dev/null
+    gbits=$(python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["total"]["sent_bits_per_second"] / 1e9))' "$work/tput.json")
+  else
+    # shellcheck disable=SC2086  # IPERF_CLIENT_FLAGS holds several flags on purpose
+    gbits=$(taskset -c "$load_cpu" iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -P "$streams" ${IPERF_CLIENT_FLAGS:-} -J |
+      python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))')
+  fi
   [[ $target != direct ]] && after=$(cpu_ticks "${proxy_pid[$target]}")
   echo "$gbits $(( (after - before) * 100 / $(getconf CLK_TCK) / seconds ))"
 }
@@ -141,7 +159,7 @@ best_peer() { python3 -c "print(max($1, $2))"; }
 per_cpu() { python3 -c "print('%.1f' % ($1 / max($2, 1) * 100))"; }
 
 {
-  echo "Gbit/s received by iperf3 (median of $reps interleaved runs of ${seconds} s):"
+  echo "Gbit/s through each target, load $load (median of $reps interleaved runs of ${seconds} s):"
   echo
   echo "| connections | direct | gatehouse splice | gatehouse copy | HAProxy 2.6 | nginx 1.22 | splice / best peer | copy / best peer | splice / direct |"
   echo "|---|---|---|---|---|---|---|---|---|"
@@ -163,4 +181,4 @@ per_cpu() { python3 -c "print('%.1f' % ($1 / max($2, 1) * 100))"; }
   done
   echo
   echo "$(nproc) CPUs; $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)."
-} | tee bench/results/forwarder-throughput.md
+} | tee "bench/results/forwarder-throughput${LOAD:+-$LOAD}.md"
