@@ -29,23 +29,8 @@ declare -A ports=([gatehouse-splice]=25301 [gatehouse-copy]=25302 [haproxy]=2530
 bash scripts/install-deps.sh --with bench
 make --no-print-directory build >/dev/null
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for_port() {
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 cat >"$work/haproxy.cfg" <<CFG
 global
@@ -105,15 +90,6 @@ pids+=($!)
 proxy_pid[nginx]=$!
 for port in "$server_port" "${ports[@]}"; do wait_for_port "$port"; done
 
-# CPU time (clock ticks, user + system) of a process and its children (nginx's worker).
-cpu_ticks() {
-  local total=0 pid
-  for pid in "$1" $(pgrep -P "$1"); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-  done
-  echo "$total"
-}
-
 # One load run; prints Gbit/s and the proxy's CPU use in % of one core.
 measure() {
   local target=$1 streams=$2 port=$server_port before=0 after=0 gbits
@@ -131,8 +107,6 @@ measure() {
   [[ $target != direct ]] && after=$(cpu_ticks "${proxy_pid[$target]}")
   echo "$gbits $(( (after - before) * 100 / $(getconf CLK_TCK) / seconds ))"
 }
-
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A runs cpu result cpu_median
 targets=(direct gatehouse-splice gatehouse-copy haproxy nginx)

@@ -30,23 +30,8 @@ bash scripts/install-deps.sh --with bench
 make --no-print-directory build >/dev/null
 bin=build/release/bin
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for_port() {
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 cat >"$work/nginx.conf" <<CFG
 worker_processes 1;
@@ -184,17 +169,6 @@ measure() {
     tput-iperf3) measure_iperf3 "$2" ;;
   esac
 }
-
-# CPU time (clock ticks, user + system) of a server and its children (nginx's worker).
-cpu_ticks() {
-  local total=0 pid
-  for pid in "$1" $(pgrep -P "$1"); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-  done
-  echo "$total"
-}
-
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 targets=(echo-gatebench http-gatebench http-wrk tput-gatebench tput-iperf3)
 declare -A rate cost p50 p99 server
