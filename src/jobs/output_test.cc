@@ -84,155 +84,140 @@ void WriteToPipe(int fd, const std::string& bytes) {
   EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
 }
 
-TEST(OutputTest, WhatIsWrittenIsReadBackInChunks) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
-  EXPECT_EQ(ReadAvailable(*reader, 7), "");
-  EXPECT_FALSE(reader->at_end());
+// Each test gets a fresh Output in a temporary directory; OpenReader adds a reader on it.
+class OutputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    output_ = CreateOrDie(tmp_.File("output"));
+    ASSERT_NE(output_, nullptr);
+  }
 
-  ASSERT_THAT(output->Append("hello, "), IsOk());
-  ASSERT_THAT(output->Append(""), IsOk());
-  ASSERT_THAT(output->Append("world\n"), IsOk());
-  EXPECT_EQ(output->size(), 13U);
-  EXPECT_EQ(ReadAvailable(*reader, 3), "hello, world\n");
-  EXPECT_EQ(reader->offset(), 13U);
-  EXPECT_FALSE(reader->at_end());  // not closed: more may come
+  // Call as ASSERT_NO_FATAL_FAILURE(OpenReader()).
+  void OpenReader() {
+    reader_ = OpenOrDie(*output_);
+    ASSERT_NE(reader_, nullptr);
+  }
 
-  output->Close();
-  EXPECT_TRUE(output->closed());
-  EXPECT_TRUE(reader->at_end());
-  EXPECT_EQ(testing::ReadFileOrFail(output->path()), "hello, world\n");
+  TempDir tmp_;
+  std::shared_ptr<Output> output_;
+  std::unique_ptr<OutputReader> reader_;
+};
+
+TEST_F(OutputTest, WhatIsWrittenIsReadBackInChunks) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
+  EXPECT_EQ(ReadAvailable(*reader_, 7), "");
+  EXPECT_FALSE(reader_->at_end());
+
+  ASSERT_THAT(output_->Append("hello, "), IsOk());
+  ASSERT_THAT(output_->Append(""), IsOk());
+  ASSERT_THAT(output_->Append("world\n"), IsOk());
+  EXPECT_EQ(output_->size(), 13U);
+  EXPECT_EQ(ReadAvailable(*reader_, 3), "hello, world\n");
+  EXPECT_EQ(reader_->offset(), 13U);
+  EXPECT_FALSE(reader_->at_end());  // not closed: more may come
+
+  output_->Close();
+  EXPECT_TRUE(output_->closed());
+  EXPECT_TRUE(reader_->at_end());
+  EXPECT_EQ(testing::ReadFileOrFail(output_->path()), "hello, world\n");
 }
 
-TEST(OutputTest, CreateRefusesAnExistingPath) {
+// The Create tests use a directory of their own; the fixture's Output is not involved.
+TEST_F(OutputTest, CreateRefusesAnExistingPath) {
   TempDir tmp;
   const std::string path = tmp.WriteFile("output", "someone else's");
   EXPECT_THAT(Output::Create(path), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr(path)));
   EXPECT_EQ(testing::ReadFileOrFail(path), "someone else's");
 }
 
-TEST(OutputTest, CreateInAMissingDirectoryNamesThePath) {
+TEST_F(OutputTest, CreateInAMissingDirectoryNamesThePath) {
   TempDir tmp;
   const std::string path = tmp.File("missing/output");
   EXPECT_THAT(Output::Create(path), StatusIs(absl::StatusCode::kNotFound, HasSubstr(path)));
 }
 
-TEST(OutputTest, FileIsPrivateToTheOwner) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  EXPECT_EQ(FileMode(output->path()), 0600U);
-}
+TEST_F(OutputTest, FileIsPrivateToTheOwner) { EXPECT_EQ(FileMode(output_->path()), 0600U); }
 
-TEST(OutputTest, AppendAndPumpAfterCloseFail) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  output->Close();
-  EXPECT_THAT(output->Append("late"),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(output->path())));
+TEST_F(OutputTest, AppendAndPumpAfterCloseFail) {
+  output_->Close();
+  EXPECT_THAT(output_->Append("late"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(output_->path())));
   Pipe pipe = MakePipe();
-  EXPECT_THAT(output->PumpFrom(pipe.read.get(), 1024),
+  EXPECT_THAT(output_->PumpFrom(pipe.read.get(), 1024),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
-  EXPECT_EQ(output->size(), 0U);
+  EXPECT_EQ(output_->size(), 0U);
 }
 
-TEST(OutputTest, PumpFromMovesPipeBytesUpToTheLimit) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
+TEST_F(OutputTest, PumpFromMovesPipeBytesUpToTheLimit) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
   Pipe pipe = MakePipe();
 
-  EXPECT_EQ(Pump(*output, pipe.read.get(), 1024), 0U);  // empty pipe
+  EXPECT_EQ(Pump(*output_, pipe.read.get(), 1024), 0U);  // empty pipe
   WriteToPipe(pipe.write.get(), "0123456789");
-  EXPECT_EQ(Pump(*output, pipe.read.get(), 4), 4U);
-  EXPECT_EQ(ReadAvailable(*reader, 100), "0123");
-  EXPECT_EQ(Pump(*output, pipe.read.get(), 1024), 6U);
-  EXPECT_EQ(Pump(*output, pipe.read.get(), 1024), 0U);
-  ASSERT_THAT(output->Append("|appended|"), IsOk());
+  EXPECT_EQ(Pump(*output_, pipe.read.get(), 4), 4U);
+  EXPECT_EQ(ReadAvailable(*reader_, 100), "0123");
+  EXPECT_EQ(Pump(*output_, pipe.read.get(), 1024), 6U);
+  EXPECT_EQ(Pump(*output_, pipe.read.get(), 1024), 0U);
+  ASSERT_THAT(output_->Append("|appended|"), IsOk());
   WriteToPipe(pipe.write.get(), "tail");
   pipe.write.Reset();
-  EXPECT_EQ(Pump(*output, pipe.read.get(), 1024), 4U);
-  EXPECT_EQ(Pump(*output, pipe.read.get(), 1024), 0U);  // EOF
-  EXPECT_EQ(ReadAvailable(*reader, 100), "456789|appended|tail");
-  EXPECT_EQ(output->size(), 24U);
+  EXPECT_EQ(Pump(*output_, pipe.read.get(), 1024), 4U);
+  EXPECT_EQ(Pump(*output_, pipe.read.get(), 1024), 0U);  // EOF
+  EXPECT_EQ(ReadAvailable(*reader_, 100), "456789|appended|tail");
+  EXPECT_EQ(output_->size(), 24U);
 }
 
-TEST(OutputTest, PumpFromABadFdNamesTheFile) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  EXPECT_THAT(output->PumpFrom(-1, 1024),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(output->path())));
+TEST_F(OutputTest, PumpFromABadFdNamesTheFile) {
+  EXPECT_THAT(output_->PumpFrom(-1, 1024),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(output_->path())));
 }
 
-TEST(OutputTest, ReaderOpenedAfterCloseGetsEverythingThenEnds) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  ASSERT_THAT(output->Append("first "), IsOk());
-  ASSERT_THAT(output->Append("second"), IsOk());
-  output->Close();
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
-  EXPECT_FALSE(reader->at_end());
-  EXPECT_EQ(ReadAvailable(*reader, 5), "first second");
-  EXPECT_TRUE(reader->at_end());
-  EXPECT_TRUE(reader->WaitReadable(Clock::now()));  // closed counts as readable
+TEST_F(OutputTest, ReaderOpenedAfterCloseGetsEverythingThenEnds) {
+  ASSERT_THAT(output_->Append("first "), IsOk());
+  ASSERT_THAT(output_->Append("second"), IsOk());
+  output_->Close();
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
+  EXPECT_FALSE(reader_->at_end());
+  EXPECT_EQ(ReadAvailable(*reader_, 5), "first second");
+  EXPECT_TRUE(reader_->at_end());
+  EXPECT_TRUE(reader_->WaitReadable(Clock::now()));  // closed counts as readable
 }
 
-TEST(OutputTest, WaitReadableTimesOutWhenNothingComes) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
+TEST_F(OutputTest, WaitReadableTimesOutWhenNothingComes) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
   const Clock::time_point start = Clock::now();
-  EXPECT_FALSE(reader->WaitReadable(start + std::chrono::milliseconds(50)));
+  EXPECT_FALSE(reader_->WaitReadable(start + std::chrono::milliseconds(50)));
   EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(50));
 }
 
-TEST(OutputTest, WaitReadableWakesOnAppendAndOnClose) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
+TEST_F(OutputTest, WaitReadableWakesOnAppendAndOnClose) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
 
-  std::thread writer([&output] { EXPECT_THAT(output->Append("x"), IsOk()); });
-  EXPECT_TRUE(reader->WaitReadable(Clock::now() + std::chrono::seconds(10)));
+  std::thread writer([this] { EXPECT_THAT(output_->Append("x"), IsOk()); });
+  EXPECT_TRUE(reader_->WaitReadable(Clock::now() + std::chrono::seconds(10)));
   writer.join();
-  EXPECT_EQ(ReadAvailable(*reader, 10), "x");
+  EXPECT_EQ(ReadAvailable(*reader_, 10), "x");
 
-  std::thread closer([&output] { output->Close(); });
-  EXPECT_TRUE(reader->WaitReadable(Clock::now() + std::chrono::seconds(10)));
+  std::thread closer([this] { output_->Close(); });
+  EXPECT_TRUE(reader_->WaitReadable(Clock::now() + std::chrono::seconds(10)));
   closer.join();
-  EXPECT_TRUE(reader->at_end());
+  EXPECT_TRUE(reader_->at_end());
 }
 
-TEST(OutputTest, NotifyWhenReadableFiresOnceOnAppend) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
+TEST_F(OutputTest, NotifyWhenReadableFiresOnceOnAppend) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
   std::atomic<int> fired{0};
   std::atomic<std::thread::id> fired_on;
-  OutputReader::Subscription subscription = reader->NotifyWhenReadable([&] {
+  OutputReader::Subscription subscription = reader_->NotifyWhenReadable([&] {
     fired_on = std::this_thread::get_id();
     ++fired;
   });
   EXPECT_EQ(fired, 0);
 
-  std::thread pump([&output] {
-    EXPECT_THAT(output->Append("a"), IsOk());
-    EXPECT_THAT(output->Append("b"), IsOk());
-    output->Close();
+  std::thread pump([this] {
+    EXPECT_THAT(output_->Append("a"), IsOk());
+    EXPECT_THAT(output_->Append("b"), IsOk());
+    output_->Close();
   });
   const std::thread::id pump_id = pump.get_id();
   pump.join();
@@ -240,16 +225,12 @@ TEST(OutputTest, NotifyWhenReadableFiresOnceOnAppend) {
   EXPECT_EQ(fired_on.load(), pump_id);
 }
 
-TEST(OutputTest, NotifyWhenReadableFiresAtOnceWhenBytesAreThere) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
-  ASSERT_THAT(output->Append("ready"), IsOk());
+TEST_F(OutputTest, NotifyWhenReadableFiresAtOnceWhenBytesAreThere) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
+  ASSERT_THAT(output_->Append("ready"), IsOk());
   std::thread::id fired_on;
   int fired = 0;
-  OutputReader::Subscription subscription = reader->NotifyWhenReadable([&] {
+  OutputReader::Subscription subscription = reader_->NotifyWhenReadable([&] {
     fired_on = std::this_thread::get_id();
     ++fired;
   });
@@ -257,78 +238,67 @@ TEST(OutputTest, NotifyWhenReadableFiresAtOnceWhenBytesAreThere) {
   EXPECT_EQ(fired_on, std::this_thread::get_id());
 
   // Once everything is read, it waits again; a close counts as readable.
-  EXPECT_EQ(ReadAvailable(*reader, 100), "ready");
-  subscription = reader->NotifyWhenReadable([&fired] { ++fired; });
+  EXPECT_EQ(ReadAvailable(*reader_, 100), "ready");
+  subscription = reader_->NotifyWhenReadable([&fired] { ++fired; });
   EXPECT_EQ(fired, 1);
-  output->Close();
+  output_->Close();
   EXPECT_EQ(fired, 2);
-  reader->NotifyWhenReadable([&fired] { ++fired; });  // at end: fires at once
+  reader_->NotifyWhenReadable([&fired] { ++fired; });  // at end: fires at once
   EXPECT_EQ(fired, 3);
 }
 
-TEST(OutputTest, CancelledOrDestroyedSubscriptionsDoNotFire) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
+TEST_F(OutputTest, CancelledOrDestroyedSubscriptionsDoNotFire) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
   std::atomic<int> cancelled_fired{0};
   std::atomic<int> kept_fired{0};
 
   OutputReader::Subscription cancelled =
-      reader->NotifyWhenReadable([&cancelled_fired] { ++cancelled_fired; });
+      reader_->NotifyWhenReadable([&cancelled_fired] { ++cancelled_fired; });
   cancelled.Cancel();
   cancelled.Cancel();  // twice is harmless
   {
-    OutputReader::Subscription destroyed = reader->NotifyWhenReadable([&] { ++cancelled_fired; });
+    OutputReader::Subscription destroyed = reader_->NotifyWhenReadable([&] { ++cancelled_fired; });
   }
-  OutputReader::Subscription replaced = reader->NotifyWhenReadable([&] { ++cancelled_fired; });
-  replaced = reader->NotifyWhenReadable([&kept_fired] { ++kept_fired; });
+  OutputReader::Subscription replaced = reader_->NotifyWhenReadable([&] { ++cancelled_fired; });
+  replaced = reader_->NotifyWhenReadable([&kept_fired] { ++kept_fired; });
   // Moving keeps the registration; destroying the moved-from shell does not cancel it.
   OutputReader::Subscription kept;
   {
-    OutputReader::Subscription moved = reader->NotifyWhenReadable([&kept_fired] { ++kept_fired; });
+    OutputReader::Subscription moved = reader_->NotifyWhenReadable([&kept_fired] { ++kept_fired; });
     kept = std::move(moved);
   }
 
-  std::thread pump([&output] { EXPECT_THAT(output->Append("x"), IsOk()); });
+  std::thread pump([this] { EXPECT_THAT(output_->Append("x"), IsOk()); });
   pump.join();
   EXPECT_EQ(cancelled_fired, 0);
   EXPECT_EQ(kept_fired, 2);
   kept.Cancel();  // after it ran: nothing to do
 }
 
-TEST(OutputTest, SubscriptionMayOutliveTheOutput) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
+TEST_F(OutputTest, SubscriptionMayOutliveTheOutput) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
   auto captured = std::make_shared<int>(0);
-  OutputReader::Subscription subscription = reader->NotifyWhenReadable([captured] { ++*captured; });
-  reader.reset();
-  output.reset();  // destroys the pending callback with the Output
+  OutputReader::Subscription subscription =
+      reader_->NotifyWhenReadable([captured] { ++*captured; });
+  reader_.reset();
+  output_.reset();  // destroys the pending callback with the Output
   EXPECT_EQ(captured.use_count(), 1);
   subscription.Cancel();
   EXPECT_EQ(*captured, 0);
 }
 
-TEST(OutputTest, CancellingFromInsideTheCallbackDoesNotWait) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
+TEST_F(OutputTest, CancellingFromInsideTheCallbackDoesNotWait) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
   int fired = 0;
   OutputReader::Subscription subscription;
-  subscription = reader->NotifyWhenReadable([&] {
+  subscription = reader_->NotifyWhenReadable([&] {
     ++fired;
     subscription.Cancel();  // what a reactor does when it finishes itself from the callback
   });
 
   std::atomic<bool> appended{false};
   std::thread pump([&] {
-    EXPECT_THAT(output->Append("x"), IsOk());
+    EXPECT_THAT(output_->Append("x"), IsOk());
     appended = true;
   });
   // Waiting for itself would hang until the cancel bound (10 s); well within it means it did not.
@@ -337,23 +307,19 @@ TEST(OutputTest, CancellingFromInsideTheCallbackDoesNotWait) {
   EXPECT_EQ(fired, 1);
 }
 
-TEST(OutputTest, CancelWaitsForARunningCallbackToFinish) {
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
-  std::unique_ptr<OutputReader> reader = OpenOrDie(*output);
-  ASSERT_NE(reader, nullptr);
+TEST_F(OutputTest, CancelWaitsForARunningCallbackToFinish) {
+  ASSERT_NO_FATAL_FAILURE(OpenReader());
   std::atomic<bool> entered{false};
   std::atomic<bool> release{false};
   std::atomic<bool> callback_finished{false};
   std::atomic<bool> cancel_returned{false};
-  OutputReader::Subscription subscription = reader->NotifyWhenReadable([&] {
+  OutputReader::Subscription subscription = reader_->NotifyWhenReadable([&] {
     entered = true;
     EXPECT_TRUE(WaitFor([&release] { return release.load(); }));
     callback_finished = true;
   });
 
-  std::thread pump([&output] { EXPECT_THAT(output->Append("x"), IsOk()); });
+  std::thread pump([this] { EXPECT_THAT(output_->Append("x"), IsOk()); });
   EXPECT_TRUE(WaitFor([&entered] { return entered.load(); }));
   std::thread canceller([&] {
     subscription.Cancel();
@@ -397,24 +363,21 @@ void SubscribeAndCancel(Output& output, int count, int variant,
 // Cancels subscriptions while a writer publishes one byte at a time, so cancels land before,
 // during and after Publish takes the waiters out (all three paths of RemoveWaiter). The captured
 // shared_ptr lets ASan catch a callback that is never destroyed.
-TEST(OutputTest, CancellingConcurrentlyWithPublishNeverRunsACancelledCallback) {
+TEST_F(OutputTest, CancellingConcurrentlyWithPublishNeverRunsACancelledCallback) {
   constexpr int kThreads = 4;
   constexpr int kSubscriptionsPerThread = 500;
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
   std::atomic<bool> stop{false};
   std::atomic<int> ran_after_cancel{0};
   std::thread writer([&] {
-    while (!stop && output->Append("x").ok()) {
+    while (!stop && output_->Append("x").ok()) {
     }
   });
 
   std::vector<std::thread> cancellers;
   cancellers.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
-    cancellers.emplace_back([&output, &ran_after_cancel, t] {
-      SubscribeAndCancel(*output, kSubscriptionsPerThread, t, ran_after_cancel);
+    cancellers.emplace_back([this, &ran_after_cancel, t] {
+      SubscribeAndCancel(*output_, kSubscriptionsPerThread, t, ran_after_cancel);
     });
   }
   for (std::thread& canceller : cancellers) canceller.join();
@@ -481,13 +444,10 @@ ReaderResult ReadToEnd(Output& output, size_t buffer_size, bool event_driven) {
   return result;
 }
 
-TEST(OutputTest, ManyConcurrentReadersGetEveryByteInOrder) {
+TEST_F(OutputTest, ManyConcurrentReadersGetEveryByteInOrder) {
   constexpr int kReaders = 50;
   constexpr size_t kTotal = size_t{8} * 1024 * 1024;
   constexpr size_t kMaxChunk = size_t{64} * 1024;
-  TempDir tmp;
-  std::shared_ptr<Output> output = CreateOrDie(tmp.File("output"));
-  ASSERT_NE(output, nullptr);
   std::string expected(kTotal, '\0');
   testing::FillPattern(kPatternSeed, 0, reinterpret_cast<uint8_t*>(expected.data()), kTotal);
 
@@ -497,25 +457,25 @@ TEST(OutputTest, ManyConcurrentReadersGetEveryByteInOrder) {
   for (int i = 0; i < kReaders; ++i) {
     // Buffers from 512 B to 64 KiB; every other reader waits through callbacks.
     const size_t buffer_size = 512 + (static_cast<size_t>(i) * 1361) % kMaxChunk;
-    readers.emplace_back([&output, &results, i, buffer_size] {
-      results[i] = ReadToEnd(*output, buffer_size, /*event_driven=*/i % 2 == 1);
+    readers.emplace_back([this, &results, i, buffer_size] {
+      results[i] = ReadToEnd(*output_, buffer_size, /*event_driven=*/i % 2 == 1);
     });
   }
-  std::thread writer([&output, &expected] {
+  std::thread writer([this, &expected] {
     std::mt19937 random(20240611);
     std::uniform_int_distribution<size_t> chunk_size(1, kMaxChunk);
     absl::string_view rest(expected);
     while (!rest.empty()) {
       const size_t n = std::min(chunk_size(random), rest.size());
-      if (!output->Append(rest.substr(0, n)).ok()) break;
+      if (!output_->Append(rest.substr(0, n)).ok()) break;
       rest.remove_prefix(n);
     }
-    output->Close();
+    output_->Close();
   });
   writer.join();
   for (std::thread& reader : readers) reader.join();
 
-  EXPECT_EQ(output->size(), kTotal);
+  EXPECT_EQ(output_->size(), kTotal);
   for (int i = 0; i < kReaders; ++i) {
     SCOPED_TRACE(absl::StrCat("reader ", i));
     EXPECT_EQ(results[i].error, "");
