@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "jobs/block_device.h"
@@ -45,22 +47,30 @@ JobSpec Shell(const std::string& script) {
   return spec;
 }
 
-// Reads a job's whole output, following it until the end.
-std::string ReadAll(OutputReader& reader) {
-  std::string all;
+// Follows a job's output to its end, handing each chunk to `chunk` until it returns false.
+void ForEachChunk(OutputReader& reader, const std::function<bool(absl::string_view)>& chunk) {
   std::vector<char> buffer(size_t{64} * 1024);
   while (!reader.at_end()) {
     if (!reader.WaitReadable(Deadline())) {
       ADD_FAILURE() << "output did not end";
-      break;
+      return;
     }
     auto n = reader.Read(absl::MakeSpan(buffer));
     if (!n.ok()) {
       ADD_FAILURE() << n.status();
-      break;
+      return;
     }
-    all.append(buffer.data(), *n);
+    if (!chunk(absl::string_view(buffer.data(), *n))) return;
   }
+}
+
+// Reads a job's whole output, following it until the end.
+std::string ReadAll(OutputReader& reader) {
+  std::string all;
+  ForEachChunk(reader, [&all](absl::string_view bytes) {
+    all.append(bytes.data(), bytes.size());
+    return true;
+  });
   return all;
 }
 
@@ -371,23 +381,15 @@ TEST_F(JobRunnerTest, DirectWritesAreThrottledByTheIoLimit) {
 // Reads to the end, checking every byte against `expected` as it comes; returns the bytes read.
 size_t ReadAndCompare(OutputReader& reader, const std::string& expected) {
   size_t offset = 0;
-  std::vector<char> buffer(size_t{64} * 1024);
-  while (!reader.at_end()) {
-    if (!reader.WaitReadable(Deadline())) {
-      ADD_FAILURE() << "output did not end";
-      break;
-    }
-    auto n = reader.Read(absl::MakeSpan(buffer));
-    if (!n.ok()) {
-      ADD_FAILURE() << n.status();
-      break;
-    }
-    if (offset + *n > expected.size() || expected.compare(offset, *n, buffer.data(), *n) != 0) {
+  ForEachChunk(reader, [&](absl::string_view bytes) {
+    if (offset + bytes.size() > expected.size() ||
+        expected.compare(offset, bytes.size(), bytes.data(), bytes.size()) != 0) {
       ADD_FAILURE() << "wrong bytes at offset " << offset;
-      break;
+      return false;
     }
-    offset += *n;
-  }
+    offset += bytes.size();
+    return true;
+  });
   return offset;
 }
 
