@@ -412,17 +412,15 @@ std::vector<std::string> JobDirectories(const CgroupLayout& layout,
 
 }  // namespace
 
-Cgroup::Cgroup(CgroupLayout layout, std::string relative_path, base::UniqueFd unified_fd)
+Cgroup::Cgroup(CgroupLayout layout, std::string relative_path)
     : layout_(std::move(layout)),
       relative_path_(std::move(relative_path)),
-      directories_(JobDirectories(layout_, relative_path_)),
-      unified_fd_(std::move(unified_fd)) {}
+      directories_(JobDirectories(layout_, relative_path_)) {}
 
 Cgroup::Cgroup(Cgroup&& other) noexcept
     : layout_(std::move(other.layout_)),
       relative_path_(std::move(other.relative_path_)),
       directories_(std::move(other.directories_)),
-      unified_fd_(std::move(other.unified_fd_)),
       removed_(std::exchange(other.removed_, true)) {}
 
 Cgroup& Cgroup::operator=(Cgroup&& other) noexcept {
@@ -431,7 +429,6 @@ Cgroup& Cgroup::operator=(Cgroup&& other) noexcept {
     layout_ = std::move(other.layout_);
     relative_path_ = std::move(other.relative_path_);
     directories_ = std::move(other.directories_);
-    unified_fd_ = std::move(other.unified_fd_);
     removed_ = std::exchange(other.removed_, true);
   }
   return *this;
@@ -459,25 +456,22 @@ absl::StatusOr<Cgroup> Cgroup::Create(const CgroupLayout& layout, const std::str
     for (const std::string& directory : created) ::rmdir(directory.c_str());
   };
   GH_RETURN_IF_ERROR(MakeDirectories(JobDirectories(layout, relative_path), created));
-  base::UniqueFd unified_fd;
-  if (layout.mode != CgroupMode::kV1) {
-    const std::string unified = created.front();
-    unified_fd.Reset(::open(unified.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!unified_fd.is_valid()) return absl::ErrnoToStatus(errno, "open " + unified);
-  }
   GH_RETURN_IF_ERROR(layout.mode == CgroupMode::kV2
                          ? WriteV2Limits(created.front(), limits, io_devices)
                          : WriteV1Limits(layout, relative_path, limits, io_devices));
   std::move(remove_created).Cancel();
-  return Cgroup(layout, relative_path, std::move(unified_fd));
+  return Cgroup(layout, relative_path);
 }
 
-absl::Status Cgroup::AddV1Process(pid_t pid) const {
-  for (const std::string& root : V1Roots(layout_)) {
-    GH_RETURN_IF_ERROR(
-        WriteFile(JoinPath(JoinPath(root, relative_path_), "cgroup.procs"), absl::StrCat(pid)));
+absl::StatusOr<std::vector<base::UniqueFd>> Cgroup::OpenProcessFiles() const {
+  std::vector<base::UniqueFd> files;
+  for (const std::string& directory : directories_) {
+    const std::string path = JoinPath(directory, "cgroup.procs");
+    base::UniqueFd file(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!file.is_valid()) return absl::ErrnoToStatus(errno, "open " + path);
+    files.push_back(std::move(file));
   }
-  return absl::OkStatus();
+  return files;
 }
 
 absl::StatusOr<bool> Cgroup::Populated() const {
@@ -525,7 +519,6 @@ absl::Status Cgroup::Remove(std::chrono::milliseconds timeout) {
     }
   }
   if (!status.ok()) return status;
-  unified_fd_.Reset();
   removed_ = true;
   return absl::OkStatus();
 }
@@ -542,7 +535,7 @@ absl::StatusOr<int> Cgroup::RemoveStale(const CgroupLayout& layout, const std::s
   for (const std::string& name : names) {
     // Some of its directories may be missing (a crash halfway through Create or Remove); Remove
     // treats a missing directory as empty and already removed.
-    Cgroup stale(layout, JoinPath(clean_parent, name), base::UniqueFd());
+    Cgroup stale(layout, JoinPath(clean_parent, name));
     const absl::Status removal = stale.Remove(kStaleRemoveTimeout);
     if (removal.ok()) {
       ++removed;

@@ -7,8 +7,6 @@
 #ifndef GATEHOUSE_JOBS_CGROUP_H_
 #define GATEHOUSE_JOBS_CGROUP_H_
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -40,11 +38,9 @@ class Cgroup {
   // Kills what is left, waits (bounded) for it to empty and removes it; errors are dropped.
   ~Cgroup();
 
-  // The cgroup2 directory (O_DIRECTORY | O_CLOEXEC) for clone3(CLONE_INTO_CGROUP); -1 on kV1.
-  int unified_fd() const { return unified_fd_.get(); }
-  // Writes `pid` into cgroup.procs of every v1 hierarchy (kV1, kHybrid); a no-op on kV2.
-  // Used while the child waits on its start pipe, before it runs a single job instruction.
-  absl::Status AddV1Process(pid_t pid) const;
+  // cgroup.procs of every directory, opened for writing (O_CLOEXEC): a process joins the
+  // cgroup by writing its pid, or "0" for itself, into each. Spawning hands them to the child.
+  absl::StatusOr<std::vector<base::UniqueFd>> OpenProcessFiles() const;
 
   // Whether any process is left in the cgroup (false once it has been removed).
   absl::StatusOr<bool> Populated() const;
@@ -68,12 +64,11 @@ class Cgroup {
   const std::vector<std::string>& directories() const { return directories_; }
 
  private:
-  Cgroup(CgroupLayout layout, std::string relative_path, base::UniqueFd unified_fd);
+  Cgroup(CgroupLayout layout, std::string relative_path);
 
   CgroupLayout layout_;
   std::string relative_path_;  // <parent>/<name>, the same below every hierarchy root
   std::vector<std::string> directories_;
-  base::UniqueFd unified_fd_;
   bool removed_ = false;
 };
 

@@ -205,13 +205,16 @@ class CgroupTest : public ::testing::TestWithParam<LayoutChoice> {
     return Cgroup::Create(layout_, parent_, name, limits, io_devices);
   }
 
-  // Places `pid` as the job runner does: clone3 puts it in the cgroup2 directory (the test writes
-  // cgroup.procs instead), AddV1Process in the v1 ones.
+  // Places `pid` in every hierarchy through the files a spawning child joins by.
   static void Place(const Cgroup& cgroup, pid_t pid) {
-    if (cgroup.mode() != CgroupMode::kV1) {
-      WriteOrFail(cgroup.directories().front() + "/cgroup.procs", absl::StrCat(pid));
+    absl::StatusOr<std::vector<base::UniqueFd>> files = cgroup.OpenProcessFiles();
+    ASSERT_THAT(files, IsOk());
+    ASSERT_EQ(files->size(), cgroup.directories().size());
+    const std::string text = absl::StrCat(pid);
+    for (const base::UniqueFd& file : *files) {
+      EXPECT_EQ(::write(file.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()))
+          << absl::ErrnoToStatus(errno, "join " + text);
     }
-    EXPECT_THAT(cgroup.AddV1Process(pid), IsOk());
   }
 
   CgroupLayout layout_;
@@ -248,7 +251,6 @@ TEST_P(CgroupTest, CreateWritesLimitsAndRemoveDeletesEveryDirectory) {
   for (const std::string& directory : cgroup->directories()) {
     EXPECT_TRUE(Exists(directory + "/cgroup.procs")) << directory;
   }
-  EXPECT_EQ(cgroup->unified_fd() >= 0, layout_.mode != CgroupMode::kV1);
 
   if (layout_.mode == CgroupMode::kV2) {
     const std::string& directory = cgroup->directories().front();
@@ -282,8 +284,9 @@ TEST_P(CgroupTest, CreateWritesLimitsAndRemoveDeletesEveryDirectory) {
   const std::vector<std::string> directories = cgroup->directories();
   ASSERT_THAT(cgroup->Remove(), IsOk());
   for (const std::string& directory : directories) EXPECT_FALSE(Exists(directory)) << directory;
-  EXPECT_EQ(cgroup->unified_fd(), -1);
   EXPECT_THAT(cgroup->Populated(), IsOkAndHolds(false));
+  EXPECT_THAT(cgroup->OpenProcessFiles(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("cgroup.procs")));
   EXPECT_THAT(cgroup->Remove(), IsOk());
 }
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "jobs/block_device.h"
 #include "jobs/job_id.h"
+#include "jobs/job_init_image.h"
 #include "jobs/spawn.h"
 
 namespace gatehouse::jobs {
@@ -132,6 +133,8 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions op
   if (auto stale = Cgroup::RemoveStale(layout, options.cgroup_parent); !stale.ok()) {
     return stale.status();
   }
+  auto init = LoadJobInit();
+  if (!init.ok()) return init.status();
   base::UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll.is_valid()) return absl::ErrnoToStatus(errno, "epoll_create1 for the job reaper");
   base::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -142,16 +145,17 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions op
   if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &event) != 0) {
     return absl::ErrnoToStatus(errno, "epoll_ctl for the job reaper");
   }
-  std::unique_ptr<JobRunner> runner(
-      new JobRunner(std::move(options), std::move(layout), std::move(epoll), std::move(wake)));
+  std::unique_ptr<JobRunner> runner(new JobRunner(
+      std::move(options), std::move(layout), *std::move(init), std::move(epoll), std::move(wake)));
   runner->reaper_ = std::thread([raw = runner.get()] { raw->ReapLoop(); });
   return runner;
 }
 
-JobRunner::JobRunner(JobRunnerOptions options, CgroupLayout layout, base::UniqueFd epoll,
-                     base::UniqueFd wake)
+JobRunner::JobRunner(JobRunnerOptions options, CgroupLayout layout, base::UniqueFd init,
+                     base::UniqueFd epoll, base::UniqueFd wake)
     : options_(std::move(options)),
       layout_(std::move(layout)),
+      init_(std::move(init)),
       epoll_(std::move(epoll)),
       wake_(std::move(wake)) {}
 
@@ -260,7 +264,7 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
   request.hostname = id->substr(0, kHostnameLength);
   request.uid = spec.uid;
   request.gid = spec.gid;
-  request.cgroup_fd = job->cgroup->unified_fd();
+  request.init_fd = init_.get();
   if (absl::Status status = Launch(*job, request); !status.ok()) return status;
   std::move(remove_output).Cancel();
 
@@ -280,14 +284,11 @@ absl::Status JobRunner::Launch(Job& job, SpawnRequest& request) {
   SetNonBlocking(job.output_pipe.get());
   ::fcntl(job.output_pipe.get(), F_SETPIPE_SZ, kOutputPipeBytes);  // a hint; the default works
   request.output_fd = output_write.get();
+  auto procs = job.cgroup->OpenProcessFiles();
+  if (!procs.ok()) return procs.status();
+  for (const base::UniqueFd& file : *procs) request.cgroup_procs_fds.push_back(file.get());
   auto init = SpawnInit(request);
   if (!init.ok()) return init.status();
-  absl::Status placed = job.cgroup->AddV1Process(init->pid);
-  if (placed.ok()) placed = Release(*init);
-  if (!placed.ok()) {
-    KillAndReap(init->pidfd.get());
-    return placed;
-  }
   job.pidfd = std::move(init->pidfd);
   job.exec_status = std::move(init->exec_status);
   job.exit_status = std::move(init->exit_status);

@@ -74,8 +74,8 @@ class JobRunner {
   struct Job;
   struct Watch;
 
-  JobRunner(JobRunnerOptions options, CgroupLayout layout, base::UniqueFd epoll,
-            base::UniqueFd wake);
+  JobRunner(JobRunnerOptions options, CgroupLayout layout, base::UniqueFd init,
+            base::UniqueFd epoll, base::UniqueFd wake);
 
   absl::StatusOr<std::vector<std::string>> IoDevices(const Limits& limits) const;
   absl::Status Launch(Job& job, SpawnRequest& request);
@@ -94,6 +94,7 @@ class JobRunner {
 
   const JobRunnerOptions options_;
   const CgroupLayout layout_;
+  const base::UniqueFd init_;  // the job init program's sealed memfd (LoadJobInit)
   base::UniqueFd epoll_;
   base::UniqueFd wake_;  // eventfd: new deadlines, shutdown
 

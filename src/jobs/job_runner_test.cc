@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -255,6 +257,55 @@ TEST_F(JobRunnerTest, LoopbackIsUpInsideTheJob) {
   ASSERT_EQ(status.state, JobState::kExited) << status.error;
   EXPECT_THAT(OutputOf(status.id),
               ::testing::ContainsRegex("^00000000000000000000000000000001 .* lo\n$"));
+}
+
+// "Key: value" from /proc/<pid>/status, or "" when the process or the key is not there.
+std::string ProcStatusField(pid_t pid, absl::string_view key) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, absl::StrCat(key, ":"))) {
+      return std::string(absl::StripAsciiWhitespace(line.substr(key.size() + 1)));
+    }
+  }
+  return "";
+}
+
+// The pid (in this namespace) of the job's init: the process of its cgroup that is PID 1 in its
+// own namespace. -1 until it is there.
+pid_t FindInit(const std::string& cgroup_directory) {
+  std::ifstream procs(cgroup_directory + "/cgroup.procs");
+  pid_t pid = 0;
+  while (procs >> pid) {
+    if (absl::EndsWith(ProcStatusField(pid, "NSpid"), "\t1")) return pid;
+  }
+  return -1;
+}
+
+// The init is a small program of its own, not a copy-on-write image of the worker: its memory
+// stays small however big the worker is (256 MiB, every page touched, here).
+TEST_F(JobRunnerTest, TheInitHoldsNoCopyOfTheWorkersMemory) {
+  const std::vector<char> ballast(size_t{256} << 20, 1);
+  auto id = runner_->Start(Shell("echo started; exec sleep 1000"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto reader = runner_->OpenOutput(*id);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->WaitReadable(Deadline()));
+  const std::string cgroup = CgroupDirectories(*id).front();
+  pid_t init = -1;
+  ASSERT_TRUE(testing::WaitFor([&] { return (init = FindInit(cgroup)) > 0; }, seconds(10)))
+      << "no init in " << cgroup;
+  EXPECT_EQ(ProcStatusField(init, "Name"), "gatehouse-init");
+  uint64_t rss_kib = 0;
+  const std::string rss = ProcStatusField(init, "VmRSS");
+  ASSERT_TRUE(absl::SimpleAtoi(rss.substr(0, rss.find(' ')), &rss_kib)) << rss;
+  EXPECT_LT(rss_kib, 8 * 1024) << "the init's resident memory; the worker holds "
+                               << (ballast.size() >> 20) << " MiB";
+  ASSERT_TRUE(runner_->Stop(*id).ok());
+  auto status = runner_->WaitForEnd(*id, Deadline());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state, JobState::kStopped);
+  EXPECT_EQ(ballast.back(), 1);
 }
 
 TEST(JobRunnerRestartTest, StaleCgroupsOfAPreviousWorkerAreRemoved) {

@@ -1,241 +1,130 @@
 #include "jobs/spawn.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
-#include <linux/sched.h>
-#include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
-#include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace gatehouse::jobs {
+
+namespace protocol = init_protocol;
+
 namespace {
 
-// The init's fds once it has arranged them (the job keeps only 0, 1 and 2).
-constexpr int kExecStatusFd = 3;
-constexpr int kExitStatusFd = 4;
-constexpr int kGoFd = 5;
-constexpr int kFirstFreeFd = 6;
-// Where fds are moved before being put in place, so no dup2 target is still a source.
+// Where the child moves its fds before putting them in place, so no dup2 target is still a
+// source.
 constexpr int kScratchFdFloor = 16;
+constexpr size_t kCloneStackBytes = size_t{16} * 1024;
+constexpr int kNamespaces = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
 
-constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-
-// Everything the child needs, ready before the clone: it only reads this.
-struct PreparedSpawn {
-  std::string executable;
-  std::vector<std::string> argv_storage;
-  std::vector<std::string> env_storage;
-  std::vector<char*> argv;
-  std::vector<char*> envp;
-  const SpawnRequest* request = nullptr;
-  base::UniqueFd dev_null;
-  base::UniqueFd go_read;
-  base::UniqueFd exec_status_write;
-  base::UniqueFd exit_status_write;
-  // The stack the job's process runs on between the init's vfork-style clone and its exec.
-  std::vector<char> job_stack;
+// Everything the child reads, ready before the clone: plain values and pointers, so the child
+// calls no library function, not even an inline one, to get at them.
+struct ChildPlan {
+  const int* cgroup_procs = nullptr;
+  size_t cgroup_procs_count = 0;
+  int dev_null = -1;
+  int output = -1;
+  int exec_status = -1;
+  int exit_status = -1;
+  int init = -1;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
 };
 
-constexpr size_t kJobStackBytes = size_t{64} * 1024;
+struct PreparedSpawn {
+  std::vector<std::string> argv_storage;
+  std::vector<char*> argv;
+  std::vector<char*> envp;  // empty: the job's environment travels in argv
+  base::UniqueFd dev_null;
+  base::UniqueFd exec_status_write;
+  base::UniqueFd exit_status_write;
+  std::vector<char> stack;
+};
 
-// The job's pid, for the init's signal handlers.
-volatile sig_atomic_t g_job_pid = 0;
+// --- Child side: it shares the worker's memory while the calling thread waits in clone(). Raw
+// system calls only, and no sanitizer hook (their bookkeeping belongs to the waiting thread). ---
 
-void ForwardSignal(int signal_number) {
-  if (g_job_pid > 0) ::kill(g_job_pid, signal_number);
+#define GATEHOUSE_CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined")))
+
+[[noreturn]] GATEHOUSE_CHILD_CODE void ChildFail(int report_fd, int step) {
+  const protocol::SetupFailure failure{step, errno};
+  // Best effort: if the worker is gone there is nobody to tell.
+  ::syscall(SYS_write, report_fd, &failure, sizeof(failure));
+  ::syscall(SYS_exit_group, 127);
+  __builtin_unreachable();
 }
 
-// --- Child side: async-signal-safe system calls only from here to ChildMain's end. ---
-
-[[noreturn]] void Fail(SetupStep step) {
-  const SetupFailure failure{step, errno};
-  // Best effort: if the parent is gone there is nobody to tell.
-  (void)!::write(kExecStatusFd, &failure, sizeof(failure));
-  ::_exit(127);
+// The duplicate, at kScratchFdFloor or above, of `fd`; -1 on failure.
+GATEHOUSE_CHILD_CODE int ToScratch(int fd) {
+  return static_cast<int>(::syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, kScratchFdFloor));
 }
 
-bool MoveFd(int& fd) {
-  const int moved = ::fcntl(fd, F_DUPFD, kScratchFdFloor);
-  if (moved < 0) return false;
-  fd = moved;
-  return true;
+// dup2 clears close-on-exec on the copy: these are the fds the init starts with.
+GATEHOUSE_CHILD_CODE bool PutInPlace(int from, int to) {
+  return ::syscall(SYS_dup3, from, to, 0) == to;
 }
 
-// 0 /dev/null, 1 and 2 the output, 3 exec status, 4 exit status, 5 go; everything else closed.
-bool ArrangeFds(const PreparedSpawn& spawn) {
-  int dev_null = spawn.dev_null.get();
-  int output = spawn.request->output_fd;
-  int exec_status = spawn.exec_status_write.get();
-  int exit_status = spawn.exit_status_write.get();
-  int go = spawn.go_read.get();
-  if (!MoveFd(dev_null) || !MoveFd(output) || !MoveFd(exec_status) || !MoveFd(exit_status) ||
-      !MoveFd(go)) {
-    return false;
-  }
-  if (::dup2(dev_null, STDIN_FILENO) < 0 || ::dup2(output, STDOUT_FILENO) < 0 ||
-      ::dup2(output, STDERR_FILENO) < 0 || ::dup2(exec_status, kExecStatusFd) < 0 ||
-      ::dup2(exit_status, kExitStatusFd) < 0 || ::dup2(go, kGoFd) < 0) {
-    return false;
-  }
-  // The status pipes must not reach the job: exec closes them there.
-  if (::fcntl(kExecStatusFd, F_SETFD, FD_CLOEXEC) < 0 ||
-      ::fcntl(kExitStatusFd, F_SETFD, FD_CLOEXEC) < 0) {
-    return false;
-  }
-  return ::syscall(SYS_close_range, kFirstFreeFd, ~0U, 0) == 0;
-}
-
-bool WaitForGo() {
-  char byte = 0;
-  ssize_t n = 0;
-  do {
-    n = ::read(kGoFd, &byte, 1);
-  } while (n < 0 && errno == EINTR);
-  ::close(kGoFd);
-  if (n == 1) return true;
-  if (n == 0) errno = ECANCELED;  // the parent closed the pipe without letting us go
-  return false;
-}
-
-bool BringLoopbackUp() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  ifreq request{};
-  request.ifr_name[0] = 'l';
-  request.ifr_name[1] = 'o';
-  bool ok = ::ioctl(fd, SIOCGIFFLAGS, &request) == 0;
-  if (ok) {
-    request.ifr_flags =
-        static_cast<short>(request.ifr_flags | IFF_UP);  // NOLINT(google-runtime-int)
-    ok = ::ioctl(fd, SIOCSIFFLAGS, &request) == 0;
-  }
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return ok;
-}
-
-bool InstallForwarders() {
-  struct sigaction action {};
-  action.sa_handler = ForwardSignal;
-  sigemptyset(&action.sa_mask);
-  for (const int signal_number : kForwardedSignals) {
-    if (::sigaction(signal_number, &action, nullptr) != 0) return false;
-  }
-  return true;
-}
-
-[[noreturn]] void ExecJob(const PreparedSpawn& spawn) {
-  // Default dispositions and an empty mask: the worker ignores SIGPIPE, the init forwards
-  // signals, and neither must leak into the job.
-  struct sigaction default_action {};
-  default_action.sa_handler = SIG_DFL;
-  for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-    ::sigaction(signal_number, &default_action, nullptr);  // fails harmlessly for KILL/STOP
-  }
-  sigset_t empty;
-  sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
-  const SpawnRequest& request = *spawn.request;
-  // Raw system calls: glibc's setuid/setgid/setgroups broadcast to every thread it believes
-  // the process has, and after a raw clone3 its thread list is the worker's: they would wait
-  // forever on threads that do not exist here. This process has one thread, so the per-thread
-  // kernel calls are the whole story.
-  if (request.gid.has_value() || request.uid.has_value()) {
-    if (::syscall(SYS_setgroups, 0, nullptr) != 0) Fail(kStepGroups);
-  }
-  if (request.gid.has_value() && ::syscall(SYS_setgid, *request.gid) != 0) Fail(kStepSetGid);
-  if (request.uid.has_value() && ::syscall(SYS_setuid, *request.uid) != 0) Fail(kStepSetUid);
-  if (::chdir(request.working_dir.c_str()) != 0) Fail(kStepChdir);
-  ::execve(spawn.executable.c_str(), spawn.argv.data(), spawn.envp.data());
-  Fail(kStepExec);
-}
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define GATEHOUSE_JOBS_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define GATEHOUSE_JOBS_SANITIZED 1
-#endif
-#endif
-
-// Starts the job's process from the init; returns its pid (-1 on failure, errno set).
-pid_t StartJobProcess(const PreparedSpawn& spawn) {
-#ifdef GATEHOUSE_JOBS_SANITIZED
-  // The sanitizers object to the vfork-style path below: ThreadSanitizer intercepts clone() and,
-  // in this raw copy of the worker, aborts; AddressSanitizer warns (into the job's output) about
-  // the switch to the job's stack. Sanitized builds fork with a raw system call instead.
-  const auto job = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
-  if (job == 0) ExecJob(spawn);
-  return job;
-#else
-  auto entry = [](void* prepared) -> int { ExecJob(*static_cast<const PreparedSpawn*>(prepared)); };
-  // vfork-style: the job's process shares this memory on its own stack until it execs, so no
-  // page table is copied and no page is touched twice (about 1.5 ms per job start on the
-  // development VM); the init waits meanwhile. glibc's clone() is a bare wrapper, where fork and
-  // _Fork would tidy up thread state that, after a raw clone3, describes the worker's threads.
-  char* stack_top = const_cast<char*>(spawn.job_stack.data()) + spawn.job_stack.size();
-  return ::clone(entry, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD,
-                 const_cast<PreparedSpawn*>(&spawn));
-#endif
-}
-
-// PID 1: reaps every process of the namespace until the job's own process ends.
-[[noreturn]] void ReapUntilJobEnds(pid_t job) {
-  while (true) {
-    int status = 0;
-    const pid_t reaped = ::waitpid(-1, &status, 0);
-    if (reaped == job) {
-      (void)!::write(kExitStatusFd, &status, sizeof(status));
-      ::_exit(0);
+GATEHOUSE_CHILD_CODE int EnterInit(void* data) {
+  const ChildPlan& plan = *static_cast<const ChildPlan*>(data);
+  for (size_t i = 0; i < plan.cgroup_procs_count; ++i) {
+    // "0" is the writer itself: every process of the job descends from here.
+    if (::syscall(SYS_write, plan.cgroup_procs[i], "0", 1) != 1) {
+      ChildFail(plan.exec_status, protocol::kStepJoinCgroup);
     }
-    if (reaped < 0 && errno == ECHILD) ::_exit(0);
   }
+  const int dev_null = ToScratch(plan.dev_null);
+  const int output = ToScratch(plan.output);
+  const int exec_status = ToScratch(plan.exec_status);
+  const int exit_status = ToScratch(plan.exit_status);
+  const int init = ToScratch(plan.init);
+  if (dev_null < 0 || output < 0 || exec_status < 0 || exit_status < 0 || init < 0) {
+    ChildFail(plan.exec_status, protocol::kStepStdio);
+  }
+  if (!PutInPlace(dev_null, STDIN_FILENO) || !PutInPlace(output, STDOUT_FILENO) ||
+      !PutInPlace(output, STDERR_FILENO) || !PutInPlace(exec_status, protocol::kExecStatusFd) ||
+      !PutInPlace(exit_status, protocol::kExitStatusFd)) {
+    ChildFail(exec_status, protocol::kStepStdio);
+  }
+  ::syscall(SYS_execveat, init, "", plan.argv, plan.envp, AT_EMPTY_PATH);
+  ChildFail(protocol::kExecStatusFd, protocol::kStepExecInit);
 }
 
-[[noreturn]] void ChildMain(const PreparedSpawn& spawn) {
-  // Nothing else is open yet to report through: an fd failure ends the init with 127, which
-  // the parent reports.
-  if (!ArrangeFds(spawn)) ::_exit(127);
-  if (!WaitForGo()) Fail(kStepWaitGo);
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) Fail(kStepMountPrivate);
-  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    Fail(kStepMountProc);
-  }
-  const std::string& hostname = spawn.request->hostname;
-  if (::sethostname(hostname.data(), hostname.size()) != 0) Fail(kStepHostname);
-  if (!BringLoopbackUp()) Fail(kStepLoopback);
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(kStepNoNewPrivs);
-  // Signals stay blocked from here until the job's pid is known, so none is lost or sent to 0.
-  sigset_t all;
-  sigfillset(&all);
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): the init has one thread
-  if (::sigprocmask(SIG_BLOCK, &all, nullptr) != 0 || !InstallForwarders()) Fail(kStepSignals);
-  const pid_t job = StartJobProcess(spawn);
-  if (job < 0) Fail(kStepForkJob);
-  g_job_pid = job;
-  ::close(kExecStatusFd);  // the parent sees EOF once the job's exec has closed its copy
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
-  ReapUntilJobEnds(job);
-}
+#undef GATEHOUSE_CHILD_CODE
 
 // --- Parent side. ---
+
+#if defined(__SANITIZE_THREAD__)
+#define GATEHOUSE_JOBS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GATEHOUSE_JOBS_TSAN 1
+#endif
+#endif
+
+using CloneFunction = int (*)(int (*)(void*), void*, int, void*, ...);
+
+// glibc's clone(). ThreadSanitizer replaces clone() with a wrapper that treats every child as a
+// fork of the calling thread and aborts on this shared-memory one, so a ThreadSanitizer build
+// calls the C library's own function past the wrapper (the child runs no instrumented code).
+CloneFunction LibcClone() {
+#ifdef GATEHOUSE_JOBS_TSAN
+  static const auto kLibcClone = reinterpret_cast<CloneFunction>(::dlsym(RTLD_NEXT, "clone"));
+  return kLibcClone;
+#else
+  return ::clone;
+#endif
+}
 
 absl::Status MakePipe(base::UniqueFd& read_end, base::UniqueFd& write_end) {
   int fds[2];
@@ -245,27 +134,45 @@ absl::Status MakePipe(base::UniqueFd& read_end, base::UniqueFd& write_end) {
   return absl::OkStatus();
 }
 
+std::string IdArgument(const std::optional<unsigned int>& id) {
+  return id.has_value() ? absl::StrCat(*id) : std::string();
+}
+
+// The init's argv as init_protocol.h lays it out.
+std::vector<std::string> InitArguments(const SpawnRequest& request, std::string executable) {
+  std::vector<std::string> arguments(protocol::kArgFirstJobArg);
+  arguments[0] = "gatehouse-init";
+  arguments[protocol::kArgHostname] = request.hostname;
+  arguments[protocol::kArgUid] = IdArgument(request.uid);
+  arguments[protocol::kArgGid] = IdArgument(request.gid);
+  arguments[protocol::kArgWorkingDir] = request.working_dir;
+  arguments[protocol::kArgExecutable] = std::move(executable);
+  arguments[protocol::kArgJobArgc] = absl::StrCat(request.args.size() + 1);
+  arguments.push_back(request.executable);
+  arguments.insert(arguments.end(), request.args.begin(), request.args.end());
+  arguments.emplace_back("--");  // the separator: the init puts the argv terminator here
+  arguments.insert(arguments.end(), request.env.begin(), request.env.end());
+  return arguments;
+}
+
 absl::StatusOr<PreparedSpawn> Prepare(const SpawnRequest& request, SpawnedInit& init) {
-  PreparedSpawn spawn;
-  spawn.request = &request;
+  if (request.init_fd < 0 || request.output_fd < 0) {
+    return absl::InvalidArgumentError("a spawn needs the init program's and the output's fds");
+  }
   std::string path_list = "/usr/local/bin:/usr/bin:/bin";
   for (const std::string& entry : request.env) {
     if (entry.rfind("PATH=", 0) == 0) path_list = entry.substr(5);
   }
   auto executable = ResolveExecutable(request.executable, path_list);
   if (!executable.ok()) return executable.status();
-  spawn.executable = *std::move(executable);
-  spawn.argv_storage.push_back(request.executable);
-  spawn.argv_storage.insert(spawn.argv_storage.end(), request.args.begin(), request.args.end());
-  spawn.env_storage = request.env;
-  for (std::string& arg : spawn.argv_storage) spawn.argv.push_back(arg.data());
+  PreparedSpawn spawn;
+  spawn.argv_storage = InitArguments(request, *std::move(executable));
+  for (std::string& argument : spawn.argv_storage) spawn.argv.push_back(argument.data());
   spawn.argv.push_back(nullptr);
-  for (std::string& entry : spawn.env_storage) spawn.envp.push_back(entry.data());
   spawn.envp.push_back(nullptr);
-  spawn.job_stack.resize(kJobStackBytes);
+  spawn.stack.resize(kCloneStackBytes);
   spawn.dev_null.Reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!spawn.dev_null.is_valid()) return absl::ErrnoToStatus(errno, "open /dev/null");
-  if (absl::Status status = MakePipe(spawn.go_read, init.go); !status.ok()) return status;
   if (absl::Status status = MakePipe(init.exec_status, spawn.exec_status_write); !status.ok()) {
     return status;
   }
@@ -275,35 +182,54 @@ absl::StatusOr<PreparedSpawn> Prepare(const SpawnRequest& request, SpawnedInit& 
   return spawn;
 }
 
+// Pointers into `spawn` and `request`, which outlive the clone.
+ChildPlan MakePlan(const SpawnRequest& request, const PreparedSpawn& spawn) {
+  ChildPlan plan;
+  plan.cgroup_procs = request.cgroup_procs_fds.data();
+  plan.cgroup_procs_count = request.cgroup_procs_fds.size();
+  plan.dev_null = spawn.dev_null.get();
+  plan.output = request.output_fd;
+  plan.exec_status = spawn.exec_status_write.get();
+  plan.exit_status = spawn.exit_status_write.get();
+  plan.init = request.init_fd;
+  plan.argv = spawn.argv.data();
+  plan.envp = spawn.envp.data();
+  return plan;
+}
+
 const char* StepName(int step) {
   switch (step) {
-    case kStepWaitGo:
-      return "wait for the worker";
-    case kStepMountPrivate:
-      return "make mounts private";
-    case kStepMountProc:
-      return "mount /proc";
-    case kStepHostname:
-      return "set hostname";
-    case kStepLoopback:
-      return "bring up lo";
-    case kStepNoNewPrivs:
-      return "set no_new_privs";
-    case kStepSignals:
-      return "install signal handlers";
-    case kStepStdio:
+    case protocol::kStepJoinCgroup:
+      return "join the job's cgroups";
+    case protocol::kStepStdio:
       return "set up stdio";
-    case kStepForkJob:
+    case protocol::kStepExecInit:
+      return "start the job's init";
+    case protocol::kStepArguments:
+      return "read the init's arguments";
+    case protocol::kStepMountPrivate:
+      return "make mounts private";
+    case protocol::kStepMountProc:
+      return "mount /proc";
+    case protocol::kStepHostname:
+      return "set hostname";
+    case protocol::kStepLoopback:
+      return "bring up lo";
+    case protocol::kStepNoNewPrivs:
+      return "set no_new_privs";
+    case protocol::kStepSignals:
+      return "install signal handlers";
+    case protocol::kStepForkJob:
       return "fork the job";
-    case kStepGroups:
+    case protocol::kStepGroups:
       return "drop supplementary groups";
-    case kStepSetGid:
+    case protocol::kStepSetGid:
       return "setgid";
-    case kStepSetUid:
+    case protocol::kStepSetUid:
       return "setuid";
-    case kStepChdir:
+    case protocol::kStepChdir:
       return "chdir";
-    case kStepExec:
+    case protocol::kStepExec:
       return "exec";
     default:
       return "set up the job";
@@ -314,8 +240,8 @@ const char* StepName(int step) {
 
 std::string DescribeSetupFailure(const SetupFailure& failure, const SpawnRequest& request) {
   std::string what = StepName(failure.step);
-  if (failure.step == kStepExec) absl::StrAppend(&what, " ", request.executable);
-  if (failure.step == kStepChdir) absl::StrAppend(&what, " ", request.working_dir);
+  if (failure.step == protocol::kStepExec) absl::StrAppend(&what, " ", request.executable);
+  if (failure.step == protocol::kStepChdir) absl::StrAppend(&what, " ", request.working_dir);
   char text[256];
   // GNU strerror_r: thread-safe, returns the message (in `text` or a static string).
   return absl::StrCat(what, ": ", ::strerror_r(failure.error, text, sizeof(text)));
@@ -341,21 +267,22 @@ absl::StatusOr<SpawnedInit> SpawnInit(const SpawnRequest& request) {
   SpawnedInit init;
   auto prepared = Prepare(request, init);
   if (!prepared.ok()) return prepared.status();
-  const PreparedSpawn& spawn = *prepared;
+  PreparedSpawn& spawn = *prepared;
+  ChildPlan plan = MakePlan(request, spawn);
+  // No handler of the worker's may run in the child, which shares its memory: every signal is
+  // blocked across the clone, and the init unblocks them once its own handlers are in place.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   int pidfd = -1;
-  clone_args args{};
-  args.flags =
-      CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
-  args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  if (request.cgroup_fd >= 0) {
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = static_cast<uint64_t>(request.cgroup_fd);
-  }
-  const long pid = ::syscall(SYS_clone3, &args, sizeof(args));  // NOLINT(google-runtime-int)
-  if (pid == 0) ChildMain(spawn);
-  if (pid < 0) return absl::ErrnoToStatus(errno, "clone3 of a job's init");
-  init.pid = static_cast<pid_t>(pid);
+  const pid_t pid =
+      LibcClone()(EnterInit, spawn.stack.data() + spawn.stack.size(),
+                  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | kNamespaces | SIGCHLD, &plan, &pidfd);
+  const int clone_error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (pid < 0) return absl::ErrnoToStatus(clone_error, "clone of a job's init");
+  init.pid = pid;
   init.pidfd.Reset(pidfd);
   return init;
 }
@@ -364,17 +291,6 @@ absl::Status SignalPidfd(int pidfd, int signal_number) {
   if (::syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("signal ", signal_number, " via pidfd"));
   }
-  return absl::OkStatus();
-}
-
-absl::Status Release(SpawnedInit& init) {
-  const char go = 1;
-  ssize_t n = 0;
-  do {
-    n = ::write(init.go.get(), &go, 1);
-  } while (n < 0 && errno == EINTR);
-  if (n != 1) return absl::ErrnoToStatus(errno, absl::StrCat("release job init ", init.pid));
-  init.go.Reset();
   return absl::OkStatus();
 }
 

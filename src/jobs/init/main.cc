@@ -1,0 +1,209 @@
+// gatehouse-init: PID 1 of every job's namespaces. The worker starts it vfork-style already in
+// the job's namespaces and cgroups (see spawn.h) and it never sees a file of its own: the
+// library carries it and executes it from a sealed memfd.
+//
+// It makes every mount private, mounts a fresh /proc, sets the hostname, brings `lo` up, sets
+// no_new_privs, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 to the job, starts the
+// job's process (which drops to the job's uid/gid, changes directory and execs the command) and
+// reaps every orphan. When the job's process ends it reports the wait status and exits; the
+// kernel then kills whatever is left in the namespace. Why an init rather than the job as PID 1:
+// PID 1 ignores signals it has no handler for and must reap orphans, and a job should not have to
+// know either.
+//
+// A static musl program with its own memory: it holds no copy-on-write image of the worker,
+// whatever the worker's size, and it may use libc freely (one thread, no inherited locks). It is
+// C++ without the C++ library (musl has none): C headers, no exceptions. argv and the fds it
+// starts with are described in init_protocol.h.
+#include <errno.h>  // NOLINT(modernize-deprecated-headers): musl has no C++ library
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers)
+#include <stdlib.h>  // NOLINT(modernize-deprecated-headers)
+#include <string.h>  // NOLINT(modernize-deprecated-headers)
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jobs/init_protocol.h"
+
+namespace {
+
+using gatehouse::jobs::init_protocol::SetupFailure;
+using gatehouse::jobs::init_protocol::SetupStep;
+namespace protocol = gatehouse::jobs::init_protocol;
+
+constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+constexpr size_t kJobStackBytes = size_t{64} * 1024;
+
+struct Job {
+  const char* hostname = nullptr;
+  bool has_uid = false;
+  uid_t uid = 0;
+  bool has_gid = false;
+  gid_t gid = 0;
+  const char* working_dir = nullptr;
+  const char* executable = nullptr;
+  char** argv = nullptr;
+  char** envp = nullptr;
+};
+
+// The job's pid, for the signal handlers.
+volatile sig_atomic_t g_job_pid = 0;
+
+// The stack the job's process runs on between the vfork-style clone and its exec.
+alignas(16) char g_job_stack[kJobStackBytes];
+
+void ForwardSignal(int signal_number) {
+  if (g_job_pid > 0) ::kill(g_job_pid, signal_number);
+}
+
+[[noreturn]] void Fail(SetupStep step) {
+  const SetupFailure failure{step, errno};
+  // Best effort: if the worker is gone there is nobody to tell.
+  (void)!::write(protocol::kExecStatusFd, &failure, sizeof(failure));
+  ::_exit(127);
+}
+
+// "" -> no id; otherwise a decimal id. False for anything else.
+bool ParseId(const char* text, bool& present, unsigned int& id) {
+  present = text[0] != '\0';
+  if (!present) return true;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long value = ::strtoul(text, &end, 10);  // NOLINT(google-runtime-int)
+  if (errno != 0 || *end != '\0' || text[0] == '-' || value > 0xfffffffeUL) return false;
+  id = static_cast<unsigned int>(value);
+  return true;
+}
+
+bool ParseArguments(int argc, char** argv, Job& job) {
+  if (argc <= protocol::kArgFirstJobArg) return false;
+  job.hostname = argv[protocol::kArgHostname];
+  if (!ParseId(argv[protocol::kArgUid], job.has_uid, job.uid) ||
+      !ParseId(argv[protocol::kArgGid], job.has_gid, job.gid)) {
+    return false;
+  }
+  job.working_dir = argv[protocol::kArgWorkingDir];
+  job.executable = argv[protocol::kArgExecutable];
+  char* end = nullptr;
+  const long job_argc = ::strtol(argv[protocol::kArgJobArgc], &end, 10);  // NOLINT
+  const long separator = protocol::kArgFirstJobArg + job_argc;            // NOLINT
+  if (*end != '\0' || job_argc < 1 || separator >= argc) return false;
+  job.argv = argv + protocol::kArgFirstJobArg;
+  argv[separator] = nullptr;  // terminates the job's argv
+  job.envp = argv + separator + 1;
+  return true;
+}
+
+// The worker's vfork-style child put 0-4 in place with close-on-exec cleared; the status pipes
+// must not reach the job, and nothing else the worker had open may reach the init.
+bool TidyFds() {
+  return ::fcntl(protocol::kExecStatusFd, F_SETFD, FD_CLOEXEC) == 0 &&
+         ::fcntl(protocol::kExitStatusFd, F_SETFD, FD_CLOEXEC) == 0 &&
+         ::syscall(SYS_close_range, protocol::kFirstUnusedFd, ~0U, 0) == 0;
+}
+
+bool BringLoopbackUp() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ifreq request{};
+  ::strncpy(request.ifr_name, "lo", sizeof(request.ifr_name) - 1);
+  bool ok = ::ioctl(fd, SIOCGIFFLAGS, &request) == 0;
+  if (ok) {
+    request.ifr_flags =
+        static_cast<short>(request.ifr_flags | IFF_UP);  // NOLINT(google-runtime-int)
+    ok = ::ioctl(fd, SIOCSIFFLAGS, &request) == 0;
+  }
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return ok;
+}
+
+bool InstallForwarders() {
+  struct sigaction action {};
+  action.sa_handler = ForwardSignal;
+  sigemptyset(&action.sa_mask);
+  for (const int signal_number : kForwardedSignals) {
+    if (::sigaction(signal_number, &action, nullptr) != 0) return false;
+  }
+  return true;
+}
+
+// The job's process, on its own stack in the init's memory until it execs.
+[[noreturn]] void ExecJob(const Job& job) {
+  // Default dispositions and an empty mask: the worker ignores SIGPIPE (exec keeps ignored
+  // signals ignored), the init forwards signals, and neither must leak into the job.
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+    ::sigaction(signal_number, &default_action, nullptr);  // fails harmlessly for KILL/STOP
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
+  if ((job.has_gid || job.has_uid) && ::setgroups(0, nullptr) != 0) Fail(protocol::kStepGroups);
+  if (job.has_gid && ::setgid(job.gid) != 0) Fail(protocol::kStepSetGid);
+  if (job.has_uid && ::setuid(job.uid) != 0) Fail(protocol::kStepSetUid);
+  if (::chdir(job.working_dir) != 0) Fail(protocol::kStepChdir);
+  ::execve(job.executable, job.argv, job.envp);
+  Fail(protocol::kStepExec);
+}
+
+// vfork-style: the job's process shares this memory until it execs, so no page table is copied
+// and the init waits meanwhile, which also means a failed exec has been reported on return.
+pid_t StartJobProcess(Job& job) {
+  auto entry = [](void* job_data) -> int { ExecJob(*static_cast<const Job*>(job_data)); };
+  return ::clone(entry, g_job_stack + sizeof(g_job_stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &job);
+}
+
+// PID 1: reaps every process of the namespace until the job's own process ends.
+[[noreturn]] void ReapUntilJobEnds(pid_t job) {
+  while (true) {
+    int status = 0;
+    const pid_t reaped = ::waitpid(-1, &status, 0);
+    if (reaped == job) {
+      (void)!::write(protocol::kExitStatusFd, &status, sizeof(status));
+      ::_exit(0);
+    }
+    if (reaped < 0 && errno == ECHILD) ::_exit(0);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Every signal arrives blocked (the worker blocked them around the clone) and stays so until
+  // the job's pid is known, so none is lost or forwarded to nobody.
+  ::prctl(PR_SET_NAME, "gatehouse-init", 0, 0, 0);
+  if (!TidyFds()) Fail(protocol::kStepStdio);
+  Job job;
+  if (!ParseArguments(argc, argv, job)) {
+    errno = EINVAL;
+    Fail(protocol::kStepArguments);
+  }
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    Fail(protocol::kStepMountPrivate);
+  }
+  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    Fail(protocol::kStepMountProc);
+  }
+  if (::sethostname(job.hostname, ::strlen(job.hostname)) != 0) Fail(protocol::kStepHostname);
+  if (!BringLoopbackUp()) Fail(protocol::kStepLoopback);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(protocol::kStepNoNewPrivs);
+  if (!InstallForwarders()) Fail(protocol::kStepSignals);
+  const pid_t job_pid = StartJobProcess(job);
+  if (job_pid < 0) Fail(protocol::kStepForkJob);
+  g_job_pid = job_pid;
+  ::close(protocol::kExecStatusFd);  // the worker sees EOF: the job's exec closed its copy
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
+  ReapUntilJobEnds(job_pid);
+}
