@@ -29,6 +29,6 @@ footer() { echo; echo "$(nproc) CPUs; $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)."
 echo
 
 {
-  build/release/bin/job_output_bench
+  build/release/bin/job_output_bench --rounds 5
   footer
 } | tee bench/results/job-output.md

@@ -4,8 +4,8 @@
 // the last reader has seen the end. The baseline, in the same run: the same `head` into a pipe
 // that this program splices into a file on the same filesystem as the jobs' output, once with
 // the pipe's default size and once with 1 MiB (F_SETPIPE_SZ, the size the runner asks for on a
-// job's pipe). Runs are interleaved round by round, the order rotating, and the medians are
-// reported.
+// job's pipe). Each run's file, the job's output included, is deleted once it is measured. Runs
+// are interleaved round by round, the order rotating, and the medians are reported.
 //
 //   job_output_bench [--rounds 3] [--readers 16] [--bytes 1073741824] [--small-bytes 67108864]
 //
@@ -131,8 +131,9 @@ absl::Status CheckJob(const JobRunner& runner, const jobs::JobId& id) {
   return CheckExitedZero(id, status);
 }
 
-absl::StatusOr<JobRun> TimeJob(JobRunner& runner, const std::string& head, uint64_t bytes,
-                               int readers) {
+// `state_dir`: the runner's, where the job's output file is.
+absl::StatusOr<JobRun> TimeJob(JobRunner& runner, const std::string& state_dir,
+                               const std::string& head, uint64_t bytes, int readers) {
   jobs::JobSpec spec;
   spec.executable = head;
   spec.args = {"-c", absl::StrCat(bytes), "/dev/zero"};
@@ -160,6 +161,12 @@ absl::StatusOr<JobRun> TimeJob(JobRunner& runner, const std::string& head, uint6
   GH_RETURN_IF_ERROR(CheckJob(runner, id));
   GH_ASSIGN_OR_RETURN(run.peak_rss_kib, StatusKiB("VmHWM:"));
   run.seconds = std::chrono::duration<double>(last_end - start).count();
+  // Deleted once measured, like the baseline's file, so that every run starts with the same
+  // free memory: kept, each run's 1 GiB stayed in the page cache, and on the development VM
+  // later runs (the baseline's too) became up to 4 times slower as the page cache grew
+  // into memory the guest had not touched before.
+  const std::string output = absl::StrCat(state_dir, "/jobs/", id, "/output");
+  if (::unlink(output.c_str()) != 0) return absl::ErrnoToStatus(errno, "unlink " + output);
   return run;
 }
 
@@ -317,6 +324,9 @@ void PrintTables(const Options& options, const Results& results, int default_pip
   }
 }
 
+// The runner's state directory in the scratch directory `dir`.
+std::string StateDir(const std::string& dir) { return dir + "/state"; }
+
 // One run of `path`; records its time (and for gatehouse its peak RSS) in `results`.
 absl::Status RunPath(Path path, JobRunner& runner, const std::string& dir, const std::string& head,
                      const Options& options, Results& results) {
@@ -324,8 +334,8 @@ absl::Status RunPath(Path path, JobRunner& runner, const std::string& dir, const
   double seconds = 0;
   if (path == kOneReader || path == kManyReaders) {
     const bool one = path == kOneReader;
-    GH_ASSIGN_OR_RETURN(const JobRun run,
-                        TimeJob(runner, head, options.bytes, one ? 1 : options.readers));
+    GH_ASSIGN_OR_RETURN(const JobRun run, TimeJob(runner, StateDir(dir), head, options.bytes,
+                                                  one ? 1 : options.readers));
     JobRun& highest = one ? results.one : results.many;
     if (run.peak_rss_kib > highest.peak_rss_kib) highest = run;
     seconds = run.seconds;
@@ -344,10 +354,10 @@ absl::Status Measure(const Options& options) {
   GH_ASSIGN_OR_RETURN(const int default_pipe_bytes, DefaultPipeBytes());
   GH_ASSIGN_OR_RETURN(const std::unique_ptr<ScratchDir> scratch, ScratchDir::Create());
   GH_ASSIGN_OR_RETURN(const std::unique_ptr<BenchRunner> bench,
-                      BenchRunner::Create(scratch->path() + "/state"));
+                      BenchRunner::Create(StateDir(scratch->path())));
   Results results;
-  GH_ASSIGN_OR_RETURN(results.small,
-                      TimeJob(bench->runner(), head, options.small_bytes, options.readers));
+  GH_ASSIGN_OR_RETURN(results.small, TimeJob(bench->runner(), StateDir(scratch->path()), head,
+                                             options.small_bytes, options.readers));
   for (int round = 0; round < options.rounds; ++round) {
     for (size_t step = 0; step < kPaths; ++step) {
       const auto path = static_cast<Path>((step + static_cast<size_t>(round)) % kPaths);
