@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <set>
@@ -24,11 +23,14 @@
 #include "absl/strings/string_view.h"
 #include "base/status_macros.h"
 #include "jobs/cgroup_files.h"
+#include "jobs/cgroup_v2.h"
 
 namespace gatehouse::jobs {
 namespace {
 
+using cgroup_files::CpuQuotaMicros;
 using cgroup_files::FileExists;
+using cgroup_files::kCpuPeriodMicros;
 using cgroup_files::FindKeyedValue;
 using cgroup_files::JoinPath;
 using cgroup_files::ReadFile;
@@ -36,14 +38,11 @@ using cgroup_files::ReadFromStart;
 using cgroup_files::ReadKeyedValue;
 using cgroup_files::ReadSingleValue;
 using cgroup_files::SumBlkioValues;
-using cgroup_files::SumNestedKeyedValues;
 using cgroup_files::WriteFile;
-using cgroup_layout::MissingV2Controllers;
 using cgroup_layout::ValidateLayout;
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kCpuPeriodMicros = 100000;
 constexpr uint64_t kNanosPerSecond = 1000000000;
 // Freezing waits for every task to reach a safe point; one stuck in the kernel must not stall a
 // kill for long.
@@ -97,71 +96,17 @@ absl::Status CheckName(const std::string& name) {
   return absl::OkStatus();
 }
 
-// Writes "+cpu +memory ..." for the v2 controllers `directory` does not pass on to its children
-// yet. Nothing is written when they all are, so an already delegated parent is left untouched.
-absl::Status EnableV2Controllers(const std::string& directory) {
-  const std::string path = JoinPath(directory, "cgroup.subtree_control");
-  GH_ASSIGN_OR_RETURN(const std::string enabled, ReadFile(path));
-  const std::vector<std::string> missing = MissingV2Controllers(enabled);
-  if (missing.empty()) return absl::OkStatus();
-  return WriteFile(path, absl::StrCat("+", absl::StrJoin(missing, " +")));
-}
-
 // Creates <root>/<parent> as needed. On v2 each level, from the root down, passes the controllers
 // on: a child can only enable what its parent's subtree_control grants it.
 absl::Status MakeParent(const std::string& root, const std::string& parent, bool enable_v2) {
   std::string directory = root;
-  if (enable_v2) GH_RETURN_IF_ERROR(EnableV2Controllers(directory));
+  if (enable_v2) GH_RETURN_IF_ERROR(cgroup_v2::EnableControllers(directory));
   for (const absl::string_view component : absl::StrSplit(parent, '/')) {
     absl::StrAppend(&directory, "/", component);
     if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
       return absl::ErrnoToStatus(errno, "create cgroup " + directory);
     }
-    if (enable_v2) GH_RETURN_IF_ERROR(EnableV2Controllers(directory));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<int64_t> CpuQuotaMicros(double cpus) {
-  if (!std::isfinite(cpus) || cpus <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("bad CPU limit ", cpus));
-  }
-  return std::llround(cpus * static_cast<double>(kCpuPeriodMicros));
-}
-
-// "M:m rbps=N wbps=N" for io.max; only the limits that are set.
-std::string IoMaxLine(const std::string& device, const Limits& limits) {
-  std::string line = device;
-  if (limits.io_read_bytes_per_second) {
-    absl::StrAppend(&line, " rbps=", *limits.io_read_bytes_per_second);
-  }
-  if (limits.io_write_bytes_per_second) {
-    absl::StrAppend(&line, " wbps=", *limits.io_write_bytes_per_second);
-  }
-  return line;
-}
-
-absl::Status WriteV2Limits(const std::string& directory, const Limits& limits,
-                           const std::vector<std::string>& io_devices) {
-  if (limits.cpus) {
-    GH_ASSIGN_OR_RETURN(const int64_t quota, CpuQuotaMicros(*limits.cpus));
-    GH_RETURN_IF_ERROR(
-        WriteFile(JoinPath(directory, "cpu.max"), absl::StrCat(quota, " ", kCpuPeriodMicros)));
-  }
-  if (limits.memory_bytes) {
-    GH_RETURN_IF_ERROR(
-        WriteFile(JoinPath(directory, "memory.max"), absl::StrCat(*limits.memory_bytes)));
-    // memory.swap.max exists only with swap accounting; without it there is no swap to forbid.
-    const std::string swap_max = JoinPath(directory, "memory.swap.max");
-    if (FileExists(swap_max)) GH_RETURN_IF_ERROR(WriteFile(swap_max, "0"));
-  }
-  if (limits.io_read_bytes_per_second || limits.io_write_bytes_per_second) {
-    for (const std::string& device : io_devices) {
-      GH_RETURN_IF_ERROR(WriteFile(JoinPath(directory, "io.max"), IoMaxLine(device, limits)));
-    }
-  }
-  if (limits.pids) {
-    GH_RETURN_IF_ERROR(WriteFile(JoinPath(directory, "pids.max"), absl::StrCat(*limits.pids)));
+    if (enable_v2) GH_RETURN_IF_ERROR(cgroup_v2::EnableControllers(directory));
   }
   return absl::OkStatus();
 }
@@ -209,29 +154,6 @@ absl::Status WriteV1Limits(const CgroupLayout& layout, const std::string& relati
                                  absl::StrCat(*limits.pids)));
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<uint64_t> ReadV2PeakMemory(const std::string& directory) {
-  // memory.peak is new in Linux 5.19; before it, the current usage is the best there is.
-  absl::StatusOr<uint64_t> peak = ReadSingleValue(JoinPath(directory, "memory.peak"));
-  if (!absl::IsNotFound(peak.status())) return peak;
-  return ReadSingleValue(JoinPath(directory, "memory.current"));
-}
-
-absl::StatusOr<ResourceUsage> ReadV2Usage(const std::string& directory) {
-  ResourceUsage usage;
-  const std::string cpu_stat = JoinPath(directory, "cpu.stat");
-  GH_ASSIGN_OR_RETURN(const std::string cpu, ReadFile(cpu_stat));
-  GH_ASSIGN_OR_RETURN(const uint64_t user_usec, FindKeyedValue(cpu, "user_usec", cpu_stat));
-  GH_ASSIGN_OR_RETURN(const uint64_t system_usec, FindKeyedValue(cpu, "system_usec", cpu_stat));
-  usage.cpu_user = std::chrono::microseconds(user_usec);
-  usage.cpu_system = std::chrono::microseconds(system_usec);
-  GH_ASSIGN_OR_RETURN(usage.memory_peak_bytes, ReadV2PeakMemory(directory));
-  const std::string io_stat = JoinPath(directory, "io.stat");
-  GH_ASSIGN_OR_RETURN(const std::string io, ReadFile(io_stat));
-  GH_ASSIGN_OR_RETURN(usage.io_read_bytes, SumNestedKeyedValues(io, "rbytes", io_stat));
-  GH_ASSIGN_OR_RETURN(usage.io_write_bytes, SumNestedKeyedValues(io, "wbytes", io_stat));
-  return usage;
 }
 
 // cpuacct.stat counts USER_HZ ticks (100 on Linux, which divides a second exactly).
@@ -457,7 +379,7 @@ absl::StatusOr<Cgroup> Cgroup::Create(const CgroupLayout& layout, const std::str
   };
   GH_RETURN_IF_ERROR(MakeDirectories(JobDirectories(layout, relative_path), created));
   GH_RETURN_IF_ERROR(layout.mode == CgroupMode::kV2
-                         ? WriteV2Limits(created.front(), limits, io_devices)
+                         ? cgroup_v2::WriteLimits(created.front(), limits, io_devices)
                          : WriteV1Limits(layout, relative_path, limits, io_devices));
   std::move(remove_created).Cancel();
   return Cgroup(layout, relative_path);
@@ -497,13 +419,13 @@ absl::Status Cgroup::Kill() const {
 }
 
 absl::StatusOr<ResourceUsage> Cgroup::Usage() const {
-  if (layout_.mode == CgroupMode::kV2) return ReadV2Usage(directories_.front());
+  if (layout_.mode == CgroupMode::kV2) return cgroup_v2::ReadUsage(directories_.front());
   return ReadV1Usage(layout_, relative_path_);
 }
 
 absl::StatusOr<uint64_t> Cgroup::OomKills() const {
   if (layout_.mode == CgroupMode::kV2) {
-    return ReadKeyedValue(JoinPath(directories_.front(), "memory.events"), "oom_kill");
+    return cgroup_v2::ReadOomKills(directories_.front());
   }
   return ReadKeyedValue(
       JoinPath(V1Directory(layout_, "memory", relative_path_), "memory.oom_control"), "oom_kill");

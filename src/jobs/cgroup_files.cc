@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,13 @@ absl::Status WriteFile(const std::string& path, const std::string& value) {
 }
 
 bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+absl::StatusOr<int64_t> CpuQuotaMicros(double cpus) {
+  if (!std::isfinite(cpus) || cpus <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("bad CPU limit ", cpus));
+  }
+  return std::llround(cpus * static_cast<double>(kCpuPeriodMicros));
+}
 
 absl::StatusOr<uint64_t> ParseCount(absl::string_view text, const std::string& path) {
   uint64_t value = 0;

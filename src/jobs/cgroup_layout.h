@@ -4,9 +4,9 @@
 //
 // Mode, from /proc/self/mountinfo at start-up:
 //   kV2      cgroup2 with the cpu, memory, io and pids controllers available: limits, usage, kill
-//            and placement (clone3 CLONE_INTO_CGROUP) all in the cgroup2 tree.
-//   kHybrid  v1 controllers for limits and usage; the cgroup2 tree for placement, `populated`
-//            (cgroup.events) and cgroup.kill.
+//            and placement all in the cgroup2 tree.
+//   kHybrid  v1 controllers for limits and usage; the cgroup2 tree for `populated`
+//            (cgroup.events) and cgroup.kill. A job joins both trees.
 //   kV1      v1 only: the freezer controller stops the job so a kill reaches every task.
 //
 // CgroupLayout is a plain value: thread-compatible. The functions here keep no state and are
