@@ -30,9 +30,9 @@ namespace {
 
 using cgroup_files::CpuQuotaMicros;
 using cgroup_files::FileExists;
-using cgroup_files::kCpuPeriodMicros;
 using cgroup_files::FindKeyedValue;
 using cgroup_files::JoinPath;
+using cgroup_files::kCpuPeriodMicros;
 using cgroup_files::ReadFile;
 using cgroup_files::ReadFromStart;
 using cgroup_files::ReadKeyedValue;
