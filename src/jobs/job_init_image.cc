@@ -36,6 +36,9 @@ namespace {
 // explicitly, which kernels with vm.memfd_noexec set require. Older kernels refuse the flag.
 constexpr unsigned int kMfdExec = 0x0010U;
 constexpr int kSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+// F_SEAL_EXEC (Linux 6.3, with MFD_EXEC; not in Debian 12's headers): the mode, and so the
+// execute permission, can no longer change.
+constexpr int kSealExec = 0x0020;
 
 absl::string_view Image() {
   return {kJobInitImageBegin, static_cast<size_t>(kJobInitImageEnd - kJobInitImageBegin)};
@@ -52,7 +55,11 @@ absl::StatusOr<base::UniqueFd> LoadJobInit() {
   }
   constexpr unsigned int kFlags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
   base::UniqueFd fd(::memfd_create("gatehouse-init", kFlags | kMfdExec));
-  if (!fd.is_valid() && errno == EINVAL) fd.Reset(::memfd_create("gatehouse-init", kFlags));
+  int seals = kSeals | kSealExec;
+  if (!fd.is_valid() && errno == EINVAL) {
+    fd.Reset(::memfd_create("gatehouse-init", kFlags));
+    seals = kSeals;
+  }
   if (!fd.is_valid()) return absl::ErrnoToStatus(errno, "memfd_create for the job init");
   size_t written = 0;
   while (written < image.size()) {
@@ -64,7 +71,7 @@ absl::StatusOr<base::UniqueFd> LoadJobInit() {
     }
     written += static_cast<size_t>(n);
   }
-  if (::fcntl(fd.get(), F_ADD_SEALS, kSeals) != 0) {
+  if (::fcntl(fd.get(), F_ADD_SEALS, seals) != 0) {
     return absl::ErrnoToStatus(errno, "seal the job init's memfd");
   }
   return fd;

@@ -12,7 +12,8 @@
 
 namespace gatehouse::jobs {
 
-// A read-only, close-on-exec memfd holding the init program. Errors: the memfd could not be
+// A close-on-exec memfd holding the init program, sealed against writes, resizing and (Linux 6.3
+// on) mode changes. Errors: the memfd could not be
 // created, written or sealed (errno text).
 absl::StatusOr<base::UniqueFd> LoadJobInit();
 

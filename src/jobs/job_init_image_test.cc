@@ -3,6 +3,8 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +17,9 @@
 namespace gatehouse::jobs {
 namespace {
 
+constexpr unsigned int kMfdExec = 0x0010U;  // not in Debian 12's headers
+constexpr int kSealExec = 0x0020;
+
 TEST(JobInitImageTest, IsASealedStaticProgram) {
   absl::StatusOr<base::UniqueFd> init = LoadJobInit();
   ASSERT_THAT(init, testing::IsOk());
@@ -23,6 +28,12 @@ TEST(JobInitImageTest, IsASealedStaticProgram) {
   const int seals = ::fcntl(fd, F_GET_SEALS);
   for (const int seal : {F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE}) {
     EXPECT_EQ(seals & seal, seal) << "seal " << seal << " missing from " << seals;
+  }
+  // MFD_EXEC and F_SEAL_EXEC came with Linux 6.3: where the kernel has them, the mode is sealed.
+  const base::UniqueFd probe(::memfd_create("probe", MFD_CLOEXEC | kMfdExec));
+  if (probe.is_valid()) {
+    EXPECT_EQ(seals & kSealExec, kSealExec);
+    EXPECT_NE(::fchmod(fd, 0600), 0);
   }
   EXPECT_EQ(::pwrite(fd, "x", 1, 0), -1);
   EXPECT_EQ(errno, EPERM);

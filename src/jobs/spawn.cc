@@ -57,8 +57,9 @@ struct PreparedSpawn {
 
 #define GATEHOUSE_CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined")))
 
-[[noreturn]] GATEHOUSE_CHILD_CODE void ChildFail(int report_fd, int step) {
-  const protocol::SetupFailure failure{step, errno};
+// `error`: the errno of the failed call, or EIO for a call that failed without one.
+[[noreturn]] GATEHOUSE_CHILD_CODE void ChildFail(int report_fd, int step, bool has_errno = true) {
+  const protocol::SetupFailure failure{step, has_errno ? errno : EIO};
   // Best effort: if the worker is gone there is nobody to tell.
   ::syscall(SYS_write, report_fd, &failure, sizeof(failure));
   ::syscall(SYS_exit_group, 127);
@@ -79,9 +80,8 @@ GATEHOUSE_CHILD_CODE int EnterInit(void* data) {
   const ChildPlan& plan = *static_cast<const ChildPlan*>(data);
   for (size_t i = 0; i < plan.cgroup_procs_count; ++i) {
     // "0" is the writer itself: every process of the job descends from here.
-    if (::syscall(SYS_write, plan.cgroup_procs[i], "0", 1) != 1) {
-      ChildFail(plan.exec_status, protocol::kStepJoinCgroup);
-    }
+    const long written = ::syscall(SYS_write, plan.cgroup_procs[i], "0", 1);  // NOLINT
+    if (written != 1) ChildFail(plan.exec_status, protocol::kStepJoinCgroup, written < 0);
   }
   const int dev_null = ToScratch(plan.dev_null);
   const int output = ToScratch(plan.output);
@@ -269,6 +269,8 @@ absl::StatusOr<SpawnedInit> SpawnInit(const SpawnRequest& request) {
   if (!prepared.ok()) return prepared.status();
   PreparedSpawn& spawn = *prepared;
   ChildPlan plan = MakePlan(request, spawn);
+  const CloneFunction clone_function = LibcClone();
+  if (clone_function == nullptr) return absl::InternalError("no clone() found in the C library");
   // No handler of the worker's may run in the child, which shares its memory: every signal is
   // blocked across the clone, and the init unblocks them once its own handlers are in place.
   sigset_t all;
@@ -277,8 +279,8 @@ absl::StatusOr<SpawnedInit> SpawnInit(const SpawnRequest& request) {
   ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   int pidfd = -1;
   const pid_t pid =
-      LibcClone()(EnterInit, spawn.stack.data() + spawn.stack.size(),
-                  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | kNamespaces | SIGCHLD, &plan, &pidfd);
+      clone_function(EnterInit, spawn.stack.data() + spawn.stack.size(),
+                     CLONE_VM | CLONE_VFORK | CLONE_PIDFD | kNamespaces | SIGCHLD, &plan, &pidfd);
   const int clone_error = errno;
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) return absl::ErrnoToStatus(clone_error, "clone of a job's init");

@@ -60,7 +60,9 @@ volatile sig_atomic_t g_job_pid = 0;
 alignas(16) char g_job_stack[kJobStackBytes];
 
 void ForwardSignal(int signal_number) {
+  const int saved = errno;
   if (g_job_pid > 0) ::kill(g_job_pid, signal_number);
+  errno = saved;
 }
 
 [[noreturn]] void Fail(SetupStep step) {
@@ -92,9 +94,13 @@ bool ParseArguments(int argc, char** argv, Job& job) {
   job.working_dir = argv[protocol::kArgWorkingDir];
   job.executable = argv[protocol::kArgExecutable];
   char* end = nullptr;
+  errno = 0;
   const long job_argc = ::strtol(argv[protocol::kArgJobArgc], &end, 10);  // NOLINT
-  const long separator = protocol::kArgFirstJobArg + job_argc;            // NOLINT
-  if (*end != '\0' || job_argc < 1 || separator >= argc) return false;
+  // The separator must be inside argv: job_argc < argc - kArgFirstJobArg, checked before adding.
+  if (errno != 0 || *end != '\0' || job_argc < 1 || job_argc >= argc - protocol::kArgFirstJobArg) {
+    return false;
+  }
+  const int separator = protocol::kArgFirstJobArg + static_cast<int>(job_argc);
   job.argv = argv + protocol::kArgFirstJobArg;
   argv[separator] = nullptr;  // terminates the job's argv
   job.envp = argv + separator + 1;
@@ -142,8 +148,11 @@ bool InstallForwarders() {
   // signals ignored), the init forwards signals, and neither must leak into the job.
   struct sigaction default_action {};
   default_action.sa_handler = SIG_DFL;
+  // Fails harmlessly for KILL and STOP, and for the real-time signals libc reserves (32-34 in
+  // musl): those are never ignored by the worker, whose libc handles them, so exec has already
+  // reset them to the default.
   for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-    ::sigaction(signal_number, &default_action, nullptr);  // fails harmlessly for KILL/STOP
+    ::sigaction(signal_number, &default_action, nullptr);
   }
   sigset_t empty;
   sigemptyset(&empty);
@@ -169,6 +178,7 @@ pid_t StartJobProcess(Job& job) {
     int status = 0;
     const pid_t reaped = ::waitpid(-1, &status, 0);
     if (reaped == job) {
+      g_job_pid = 0;  // its pid may be reused from here on
       (void)!::write(protocol::kExitStatusFd, &status, sizeof(status));
       ::_exit(0);
     }
@@ -179,8 +189,13 @@ pid_t StartJobProcess(Job& job) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Every signal arrives blocked (the worker blocked them around the clone) and stays so until
-  // the job's pid is known, so none is lost or forwarded to nobody.
+  // Every signal stays blocked until the job's pid is known, so none is lost or forwarded to
+  // nobody. (The worker blocked them around the clone already; this does not depend on it.)
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_BLOCK, &all, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
+  // An ignored SIGCHLD survives exec and would make the kernel reap the job behind our back.
+  ::signal(SIGCHLD, SIG_DFL);
   ::prctl(PR_SET_NAME, "gatehouse-init", 0, 0, 0);
   if (!TidyFds()) Fail(protocol::kStepStdio);
   Job job;
