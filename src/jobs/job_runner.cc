@@ -72,14 +72,6 @@ void KillAndReap(int pidfd) {
   ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG);
 }
 
-std::string PathOf(const std::vector<std::string>& env) {
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (const std::string& entry : env) {
-    if (entry.rfind("PATH=", 0) == 0) path = entry.substr(5);
-  }
-  return path;
-}
-
 }  // namespace
 
 struct JobRunner::Watch {
@@ -233,7 +225,7 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
     ::rmdir(directory.c_str());
   });
 
-  auto executable = ResolveExecutable(spec.executable, PathOf(spec.env));
+  auto executable = ResolveExecutable(spec.executable, SearchPathOf(spec.env));
   if (!executable.ok()) {
     // The worker is fine; the command is not: that is the job's outcome, not an error here.
     job->status.state = JobState::kFailedToStart;

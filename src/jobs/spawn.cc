@@ -159,11 +159,7 @@ absl::StatusOr<PreparedSpawn> Prepare(const SpawnRequest& request, SpawnedInit& 
   if (request.init_fd < 0 || request.output_fd < 0) {
     return absl::InvalidArgumentError("a spawn needs the init program's and the output's fds");
   }
-  std::string path_list = "/usr/local/bin:/usr/bin:/bin";
-  for (const std::string& entry : request.env) {
-    if (entry.rfind("PATH=", 0) == 0) path_list = entry.substr(5);
-  }
-  auto executable = ResolveExecutable(request.executable, path_list);
+  auto executable = ResolveExecutable(request.executable, SearchPathOf(request.env));
   if (!executable.ok()) return executable.status();
   PreparedSpawn spawn;
   spawn.argv_storage = InitArguments(request, *std::move(executable));
@@ -245,6 +241,14 @@ std::string DescribeSetupFailure(const SetupFailure& failure, const SpawnRequest
   char text[256];
   // GNU strerror_r: thread-safe, returns the message (in `text` or a static string).
   return absl::StrCat(what, ": ", ::strerror_r(failure.error, text, sizeof(text)));
+}
+
+std::string SearchPathOf(const std::vector<std::string>& env) {
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (const std::string& entry : env) {
+    if (entry.rfind("PATH=", 0) == 0) path = entry.substr(5);
+  }
+  return path;
 }
 
 absl::StatusOr<std::string> ResolveExecutable(const std::string& name,

@@ -55,6 +55,10 @@ using init_protocol::SetupFailure;
 // "exec /bin/nope: No such file or directory": the step's name, its argument and the errno text.
 std::string DescribeSetupFailure(const SetupFailure& failure, const SpawnRequest& request);
 
+// The search path a job's environment gives: its last PATH= entry, else
+// "/usr/local/bin:/usr/bin:/bin".
+std::string SearchPathOf(const std::vector<std::string>& env);
+
 // Finds `name` in `path_list` (colon-separated) as an executable regular file. A name with a
 // slash is returned as is. NotFound naming the name and the list.
 absl::StatusOr<std::string> ResolveExecutable(const std::string& name,

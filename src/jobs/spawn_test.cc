@@ -48,6 +48,12 @@ SetupFailure ExpectSetupFailure(SpawnedInit& init) {
   return failure;
 }
 
+TEST(SearchPathOfTest, TheLastPathEntryElseTheDefault) {
+  EXPECT_EQ(SearchPathOf({}), "/usr/local/bin:/usr/bin:/bin");
+  EXPECT_EQ(SearchPathOf({"HOME=/root", "PATH=/opt/bin:/bin"}), "/opt/bin:/bin");
+  EXPECT_EQ(SearchPathOf({"PATH=/first", "PATHS=/not-it", "PATH=/second"}), "/second");
+}
+
 class SpawnTest : public ::testing::Test {
  protected:
   void SetUp() override {
