@@ -129,6 +129,33 @@ class JobRunnerTest : public ::testing::Test {
     return reader.ok() ? ReadAll(**reader) : "";
   }
 
+  // Starts `spec` and waits until the job has written its first output, so it is running.
+  std::optional<JobId> StartAndAwaitOutput(const JobSpec& spec) {
+    auto id = runner_->Start(spec);
+    if (!id.ok()) {
+      ADD_FAILURE() << id.status();
+      return std::nullopt;
+    }
+    auto reader = runner_->OpenOutput(*id);
+    if (!reader.ok()) {
+      ADD_FAILURE() << reader.status();
+      return std::nullopt;
+    }
+    if (!(*reader)->WaitReadable(Deadline())) {
+      ADD_FAILURE() << "no output from job " << *id;
+      return std::nullopt;
+    }
+    return *id;
+  }
+
+  // Stops the job and waits for its end; returns its status (empty after a failed check).
+  JobStatus StopAndAwaitEnd(const JobId& id) {
+    EXPECT_TRUE(runner_->Stop(id).ok());
+    auto status = runner_->WaitForEnd(id, Deadline());
+    EXPECT_TRUE(status.ok()) << status.status();
+    return status.ok() ? *status : JobStatus{};
+  }
+
   // The job's directory in every hierarchy, to check it is gone.
   std::vector<std::string> CgroupDirectories(const JobId& id) const {
     std::vector<std::string> directories;
@@ -286,11 +313,8 @@ pid_t FindInit(const std::string& cgroup_directory) {
 // stays small however big the worker is (256 MiB, every page touched, here).
 TEST_F(JobRunnerTest, TheInitHoldsNoCopyOfTheWorkersMemory) {
   const std::vector<char> ballast(size_t{256} << 20, 1);
-  auto id = runner_->Start(Shell("echo started; exec sleep 1000"));
-  ASSERT_TRUE(id.ok()) << id.status();
-  auto reader = runner_->OpenOutput(*id);
-  ASSERT_TRUE(reader.ok());
-  ASSERT_TRUE((*reader)->WaitReadable(Deadline()));
+  const std::optional<JobId> id = StartAndAwaitOutput(Shell("echo started; exec sleep 1000"));
+  ASSERT_TRUE(id.has_value());
   const std::string cgroup = CgroupDirectories(*id).front();
   pid_t init = -1;
   ASSERT_TRUE(testing::WaitFor([&] { return (init = FindInit(cgroup)) > 0; }, seconds(10)))
@@ -301,10 +325,7 @@ TEST_F(JobRunnerTest, TheInitHoldsNoCopyOfTheWorkersMemory) {
   ASSERT_TRUE(absl::SimpleAtoi(rss.substr(0, rss.find(' ')), &rss_kib)) << rss;
   EXPECT_LT(rss_kib, 8 * 1024) << "the init's resident memory; the worker holds "
                                << (ballast.size() >> 20) << " MiB";
-  ASSERT_TRUE(runner_->Stop(*id).ok());
-  auto status = runner_->WaitForEnd(*id, Deadline());
-  ASSERT_TRUE(status.ok());
-  EXPECT_EQ(status->state, JobState::kStopped);
+  EXPECT_EQ(StopAndAwaitEnd(*id).state, JobState::kStopped);
   EXPECT_EQ(ballast.back(), 1);
 }
 
@@ -335,31 +356,21 @@ TEST(JobRunnerRestartTest, StaleCgroupsOfAPreviousWorkerAreRemoved) {
 }
 
 TEST_F(JobRunnerTest, StopEndsAJobThatIgnoresSigtermAndItsDoubleForkedChild) {
-  auto id =
-      runner_->Start(Shell("trap '' TERM; (setsid sleep 1000 &); sleep 1000 & echo started; wait"));
-  ASSERT_TRUE(id.ok()) << id.status();
-  auto reader = runner_->OpenOutput(*id);
-  ASSERT_TRUE(reader.ok());
-  ASSERT_TRUE((*reader)->WaitReadable(Deadline()));
-  ASSERT_TRUE(runner_->Stop(*id).ok());
-  auto status = runner_->WaitForEnd(*id, Deadline());
-  ASSERT_TRUE(status.ok());
-  EXPECT_EQ(status->state, JobState::kStopped);
-  EXPECT_EQ(status->signal, SIGKILL);
+  const std::optional<JobId> id = StartAndAwaitOutput(
+      Shell("trap '' TERM; (setsid sleep 1000 &); sleep 1000 & echo started; wait"));
+  ASSERT_TRUE(id.has_value());
+  const JobStatus status = StopAndAwaitEnd(*id);
+  EXPECT_EQ(status.state, JobState::kStopped);
+  EXPECT_EQ(status.signal, SIGKILL);
   ExpectCgroupGone(*id);
 }
 
 TEST_F(JobRunnerTest, StopOfACooperativeJobEndsItBySigterm) {
-  auto id = runner_->Start(Shell("echo ready; exec sleep 1000"));
-  ASSERT_TRUE(id.ok()) << id.status();
-  auto reader = runner_->OpenOutput(*id);
-  ASSERT_TRUE(reader.ok());
-  ASSERT_TRUE((*reader)->WaitReadable(Deadline()));
-  ASSERT_TRUE(runner_->Stop(*id).ok());
-  auto status = runner_->WaitForEnd(*id, Deadline());
-  ASSERT_TRUE(status.ok());
-  EXPECT_EQ(status->state, JobState::kStopped);
-  EXPECT_EQ(status->signal, SIGTERM) << "the init forwards SIGTERM to the job";
+  const std::optional<JobId> id = StartAndAwaitOutput(Shell("echo ready; exec sleep 1000"));
+  ASSERT_TRUE(id.has_value());
+  const JobStatus status = StopAndAwaitEnd(*id);
+  EXPECT_EQ(status.state, JobState::kStopped);
+  EXPECT_EQ(status.signal, SIGTERM) << "the init forwards SIGTERM to the job";
 }
 
 TEST_F(JobRunnerTest, MemoryAboveTheLimitEndsAsOomKilledAndTheWorkerGoesOn) {
@@ -393,10 +404,7 @@ TEST_F(JobRunnerTest, ForkBombUnderAPidsLimitIsContainedAndStoppable) {
       },
       kJobDeadline))
       << "no fork was refused";
-  ASSERT_TRUE(runner_->Stop(*id).ok());
-  auto status = runner_->WaitForEnd(*id, Deadline());
-  ASSERT_TRUE(status.ok());
-  EXPECT_EQ(status->state, JobState::kStopped);
+  EXPECT_EQ(StopAndAwaitEnd(*id).state, JobState::kStopped);
   ExpectCgroupGone(*id);
 }
 

@@ -34,10 +34,16 @@ struct OutputPipe {
   base::UniqueFd write_end;
 };
 
+// Waits (up to 10 s) until the init has exited. Every write end of its pipes is closed then, so
+// reading them to the end cannot block.
+bool AwaitExit(const SpawnedInit& init) {
+  pollfd exited{init.pidfd.get(), POLLIN, 0};
+  return ::poll(&exited, 1, 10000) == 1;
+}
+
 // The SetupFailure the child wrote, after checking that its init ended with 127.
 SetupFailure ExpectSetupFailure(SpawnedInit& init) {
-  pollfd exited{init.pidfd.get(), POLLIN, 0};
-  EXPECT_EQ(::poll(&exited, 1, 10000), 1) << "the child did not exit";
+  EXPECT_TRUE(AwaitExit(init)) << "the child did not exit";
   siginfo_t info{};
   EXPECT_EQ(::waitid(P_PIDFD, static_cast<id_t>(init.pidfd.get()), &info, WEXITED), 0);
   EXPECT_EQ(info.si_code, CLD_EXITED);
@@ -114,6 +120,7 @@ TEST_F(SpawnTest, TheInitRunsTheJobWithItsArgumentsAndEnvironment) {
   absl::StatusOr<SpawnedInit> init = SpawnInit(request_);
   ASSERT_THAT(init, testing::IsOk());
   output_.write_end.Reset();
+  ASSERT_TRUE(AwaitExit(*init)) << "the job did not end";
   std::string output;
   char buffer[256];
   ssize_t n = 0;
