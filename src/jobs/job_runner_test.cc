@@ -21,7 +21,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "jobs/block_device.h"
@@ -167,6 +169,15 @@ class JobRunnerTest : public ::testing::Test {
       directories.push_back(absl::StrCat(mount, "/", parent_, "/", id));
     }
     return directories;
+  }
+
+  // The job's directory for `controller`: the unified one on a v2 host, the controller's own
+  // hierarchy otherwise.
+  std::string ControllerDirectory(const JobId& id, const std::string& controller) const {
+    const CgroupLayout& layout = runner_->layout();
+    return layout.mode == CgroupMode::kV2
+               ? absl::StrCat(layout.unified_root, "/", parent_, "/", id)
+               : absl::StrCat(layout.v1_controllers.at(controller), "/", parent_, "/", id);
   }
 
   void ExpectCgroupGone(const JobId& id) const {
@@ -388,11 +399,7 @@ TEST_F(JobRunnerTest, ForkBombUnderAPidsLimitIsContainedAndStoppable) {
   auto id = runner_->Start(spec);
   ASSERT_TRUE(id.ok()) << id.status();
   // The limit is what stops the bomb: the kernel counts the forks it refused.
-  const CgroupLayout& layout = runner_->layout();
-  const std::string pids_directory =
-      layout.mode == CgroupMode::kV2
-          ? absl::StrCat(layout.unified_root, "/", parent_, "/", *id)
-          : absl::StrCat(layout.v1_controllers.at("pids"), "/", parent_, "/", *id);
+  const std::string pids_directory = ControllerDirectory(*id, "pids");
   EXPECT_TRUE(testing::WaitFor(
       [&] {
         // "max N": N forks refused because of pids.max.
@@ -408,20 +415,35 @@ TEST_F(JobRunnerTest, ForkBombUnderAPidsLimitIsContainedAndStoppable) {
   ExpectCgroupGone(*id);
 }
 
-TEST_F(JobRunnerTest, HalfACpuLimitGivesAboutHalfACore) {
-  JobSpec spec;
-  spec.executable = "/usr/bin/timeout";
-  spec.args = {"2", "/bin/sh", "-c", "while :; do :; done"};
+TEST_F(JobRunnerTest, HalfACpuLimitIsEnforcedByTheScheduler) {
+  JobSpec spec = Shell("while :; do :; done");
   spec.limits.cpus = 0.5;
-  const JobStatus status = Run(spec);
+  auto id = runner_->Start(spec);
+  ASSERT_TRUE(id.ok()) << id.status();
+  // The scheduler counts the periods in which it stopped the job for having used its quota.
+  // Ten of them also make the run long enough (a second or more) for the ratio below to be
+  // meaningful. Other tests share the two cores, which only makes this slower.
+  const std::string cpu_stat = ControllerDirectory(*id, "cpu") + "/cpu.stat";
+  uint64_t throttled = 0;
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        for (absl::string_view line : absl::StrSplit(testing::ReadFileOrFail(cpu_stat), '\n')) {
+          if (absl::ConsumePrefix(&line, "nr_throttled ")) {
+            return absl::SimpleAtoi(line, &throttled) && throttled >= 10;
+          }
+        }
+        return false;
+      },
+      kJobDeadline))
+      << "throttled in " << throttled << " periods only";
+  const JobStatus status = StopAndAwaitEnd(*id);
   ASSERT_TRUE(status.ended_at.has_value());
   const double wall = std::chrono::duration<double>(*status.ended_at - status.started_at).count();
   const double cpu =
       std::chrono::duration<double>(status.usage.cpu_user + status.usage.cpu_system).count();
-  // The ceiling is the limit's proof. The floor only shows the job ran: ctest runs other tests
-  // on the same two cores, so the job may get less than its half.
+  // Contention can only lower the ratio; only a limit that does not hold can raise it.
   EXPECT_LT(cpu / wall, 0.6) << cpu << " s of CPU in " << wall << " s";
-  EXPECT_GT(cpu / wall, 0.15) << cpu << " s of CPU in " << wall << " s";
+  EXPECT_GT(cpu, 0.0);
 }
 
 TEST_F(JobRunnerTest, DirectWritesAreThrottledByTheIoLimit) {
