@@ -21,12 +21,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "jobs/block_device.h"
+#include "jobs/cgroup_files.h"
 #include "testing/temp_dir.h"
 #include "testing/wait_for.h"
 
@@ -400,17 +399,14 @@ TEST_F(JobRunnerTest, ForkBombUnderAPidsLimitIsContainedAndStoppable) {
   ASSERT_TRUE(id.ok()) << id.status();
   // The limit is what stops the bomb: the kernel counts the forks it refused.
   const std::string pids_directory = ControllerDirectory(*id, "pids");
+  absl::StatusOr<uint64_t> refused;  // "max N": N forks refused because of pids.max
   EXPECT_TRUE(testing::WaitFor(
       [&] {
-        // "max N": N forks refused because of pids.max.
-        const std::string events = testing::ReadFileOrFail(pids_directory + "/pids.events");
-        uint64_t refused = 0;
-        return events.rfind("max ", 0) == 0 &&
-               absl::SimpleAtoi(absl::StripAsciiWhitespace(events.substr(4)), &refused) &&
-               refused > 0;
+        refused = cgroup_files::ReadKeyedValue(pids_directory + "/pids.events", "max");
+        return refused.ok() && *refused > 0;
       },
       kJobDeadline))
-      << "no fork was refused";
+      << "no fork was refused: " << refused.status();
   EXPECT_EQ(StopAndAwaitEnd(*id).state, JobState::kStopped);
   ExpectCgroupGone(*id);
 }
@@ -424,18 +420,14 @@ TEST_F(JobRunnerTest, HalfACpuLimitIsEnforcedByTheScheduler) {
   // Ten of them also make the run long enough (a second or more) for the ratio below to be
   // meaningful. Other tests share the two cores, which only makes this slower.
   const std::string cpu_stat = ControllerDirectory(*id, "cpu") + "/cpu.stat";
-  uint64_t throttled = 0;
+  absl::StatusOr<uint64_t> throttled;
   EXPECT_TRUE(testing::WaitFor(
       [&] {
-        for (absl::string_view line : absl::StrSplit(testing::ReadFileOrFail(cpu_stat), '\n')) {
-          if (absl::ConsumePrefix(&line, "nr_throttled ")) {
-            return absl::SimpleAtoi(line, &throttled) && throttled >= 10;
-          }
-        }
-        return false;
+        throttled = cgroup_files::ReadKeyedValue(cpu_stat, "nr_throttled");
+        return throttled.ok() && *throttled >= 10;
       },
       kJobDeadline))
-      << "throttled in " << throttled << " periods only";
+      << "nr_throttled " << throttled.value_or(0) << " (" << throttled.status() << ")";
   const JobStatus status = StopAndAwaitEnd(*id);
   ASSERT_TRUE(status.ended_at.has_value());
   const double wall = std::chrono::duration<double>(*status.ended_at - status.started_at).count();

@@ -57,7 +57,8 @@ struct PreparedSpawn {
 
 #define GATEHOUSE_CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined")))
 
-// `error`: the errno of the failed call, or EIO for a call that failed without one.
+// Reports `step` with the failed call's errno, or with EIO when `has_errno` is false (a call that
+// failed without setting one), and exits.
 [[noreturn]] GATEHOUSE_CHILD_CODE void ChildFail(int report_fd, int step, bool has_errno = true) {
   const protocol::SetupFailure failure{step, has_errno ? errno : EIO};
   // Best effort: if the worker is gone there is nobody to tell.
