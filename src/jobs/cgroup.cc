@@ -111,6 +111,16 @@ absl::Status MakeParent(const std::string& root, const std::string& parent, bool
   return absl::OkStatus();
 }
 
+// Kill() on the cgroup2 tree is cgroup.kill, which every non-root cgroup has from Linux 5.14 on.
+// Checked on the parent before a job's cgroup exists, so an older kernel refuses the job rather
+// than leaving one that cannot be killed.
+absl::Status CheckKillFile(const std::string& unified_parent) {
+  const std::string path = JoinPath(unified_parent, "cgroup.kill");
+  if (FileExists(path)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, " is missing: the cgroup v2 and hybrid modes need cgroup.kill (Linux 5.14 or later)"));
+}
+
 absl::Status WriteV1Throttle(const std::string& path, const std::vector<std::string>& io_devices,
                              uint64_t bytes_per_second) {
   for (const std::string& device : io_devices) {
@@ -369,6 +379,9 @@ absl::StatusOr<Cgroup> Cgroup::Create(const CgroupLayout& layout, const std::str
   for (const std::string& root : HierarchyRoots(layout)) {
     const bool enable_v2 = layout.mode == CgroupMode::kV2 && root == layout.unified_root;
     GH_RETURN_IF_ERROR(MakeParent(root, clean_parent, enable_v2));
+  }
+  if (layout.mode != CgroupMode::kV1) {
+    GH_RETURN_IF_ERROR(CheckKillFile(JoinPath(layout.unified_root, clean_parent)));
   }
   const std::string relative_path = JoinPath(clean_parent, name);
   std::vector<std::string> created;

@@ -44,8 +44,8 @@ class Cgroup {
 
   // Whether any process is left in the cgroup (false once it has been removed).
   absl::StatusOr<bool> Populated() const;
-  // SIGKILL to every process in the cgroup: cgroup.kill where the cgroup2 tree has it, else
-  // freeze, kill every task, thaw (v1 freezer).
+  // SIGKILL to every process in the cgroup: cgroup.kill in the v2 and hybrid modes (Create
+  // refuses a kernel without it), freeze, kill every task, thaw in the v1 mode (v1 freezer).
   absl::Status Kill() const;
   // Usage so far (CPU, peak memory, IO bytes).
   absl::StatusOr<ResourceUsage> Usage() const;

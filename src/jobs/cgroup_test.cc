@@ -54,6 +54,16 @@ CgroupLayout::ControllersReader NoCgroup2Expected() {
   };
 }
 
+// Every hierarchy root of `layout`: the cgroup2 one first, then each v1 mount point once.
+std::vector<std::string> HierarchyRootsOf(const CgroupLayout& layout) {
+  std::vector<std::string> roots;
+  if (layout.mode != CgroupMode::kV1) roots.push_back(layout.unified_root);
+  std::set<std::string> v1_roots;
+  for (const auto& [controller, mount_point] : layout.v1_controllers) v1_roots.insert(mount_point);
+  roots.insert(roots.end(), v1_roots.begin(), v1_roots.end());
+  return roots;
+}
+
 bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
 void WriteOrFail(const std::string& path, const std::string& value) {
@@ -183,17 +193,7 @@ class CgroupTest : public ::testing::TestWithParam<LayoutChoice> {
     }
   }
 
-  // Every hierarchy root of the layout: the cgroup2 one first, then each v1 mount point once.
-  std::vector<std::string> Roots() const {
-    std::vector<std::string> roots;
-    if (layout_.mode != CgroupMode::kV1) roots.push_back(layout_.unified_root);
-    std::set<std::string> v1_roots;
-    for (const auto& [controller, mount_point] : layout_.v1_controllers) {
-      v1_roots.insert(mount_point);
-    }
-    roots.insert(roots.end(), v1_roots.begin(), v1_roots.end());
-    return roots;
-  }
+  std::vector<std::string> Roots() const { return HierarchyRootsOf(layout_); }
 
   std::string V1File(const std::string& controller, const std::string& name,
                      const std::string& file) const {
@@ -314,6 +314,26 @@ TEST_P(CgroupTest, CreateFailuresNameTheProblemAndLeaveNothingBehind) {
     EXPECT_TRUE(Exists(directory)) << directory;
   }
   EXPECT_THAT(first->Remove(), IsOk());
+}
+
+// A cgroup2 tree without cgroup.kill (Linux before 5.14) could not end a job: Create refuses it
+// before making the job's directories. Plain directories stand in for the hierarchies.
+TEST(CgroupWithoutKillFileTest, CreateRefusesItAndMakesNoJobDirectory) {
+  const testing::TempDir roots;
+  CgroupLayout layout{CgroupMode::kHybrid, roots.File("unified"), {}};
+  for (const char* controller : {"cpu", "cpuacct", "memory", "blkio", "pids"}) {
+    layout.v1_controllers.emplace(controller, roots.File(controller));
+  }
+  for (const std::string& root : HierarchyRootsOf(layout)) {
+    ASSERT_EQ(::mkdir(root.c_str(), 0755), 0) << root;
+  }
+  EXPECT_THAT(Cgroup::Create(layout, "parent", "job", {}, {}),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::AllOf(HasSubstr(roots.File("unified/parent/cgroup.kill")),
+                                        HasSubstr("5.14"))));
+  for (const std::string& root : HierarchyRootsOf(layout)) {
+    EXPECT_FALSE(Exists(root + "/parent/job")) << root;
+  }
 }
 
 TEST_P(CgroupTest, KillEndsEveryProcessAndPopulatedFollows) {
