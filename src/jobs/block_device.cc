@@ -14,10 +14,13 @@
 #include "jobs/cgroup_files.h"
 
 namespace gatehouse::jobs {
+namespace {
 
 using cgroup_files::FileExists;
 using cgroup_files::JoinPath;
 using cgroup_files::ReadFile;
+
+}  // namespace
 
 absl::StatusOr<std::string> DiskOfPath(const std::string& path) {
   struct stat info {};
@@ -25,16 +28,18 @@ absl::StatusOr<std::string> DiskOfPath(const std::string& path) {
   const std::string device = absl::StrCat(major(info.st_dev), ":", minor(info.st_dev));
   const std::string block = "/sys/dev/block/" + device;
   if (!FileExists(block)) {
-    return absl::NotFoundError(absl::StrCat(path, " is on device ", device,
-                                            ", which is not a block device (tmpfs, overlay or "
-                                            "another virtual filesystem)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is on device ", device,
+                     ", which is not a block device (tmpfs, overlay or "
+                     "another virtual filesystem)"));
   }
   if (!FileExists(JoinPath(block, "partition"))) return device;
   // A partition's sysfs directory sits inside its disk's.
   std::error_code error;
   const std::filesystem::path partition = std::filesystem::canonical(block, error);
   if (error) {
-    return absl::InternalError(absl::StrCat("resolve ", block, ": ", error.message()));
+    return absl::InternalError(
+        absl::StrCat("resolve ", block, " (the device of ", path, "): ", error.message()));
   }
   const std::string disk_dev = (partition.parent_path() / "dev").string();
   GH_ASSIGN_OR_RETURN(const std::string disk, ReadFile(disk_dev));

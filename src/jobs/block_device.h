@@ -12,8 +12,9 @@
 namespace gatehouse::jobs {
 
 // The whole-disk "major:minor" behind the filesystem holding `path` (a partition resolves to its
-// disk through /sys/dev/block/M:m/..; a device-mapper or md device stays as it is). NotFound for
-// filesystems without a block device (tmpfs, overlay on tmpfs).
+// disk through /sys/dev/block/M:m/..; a device-mapper or md device stays as it is).
+// FailedPrecondition for filesystems without a block device (tmpfs, overlay on tmpfs); a path that
+// cannot be stat'ed is the errno's error (NotFound for a missing one), so the two never mix.
 absl::StatusOr<std::string> DiskOfPath(const std::string& path);
 
 }  // namespace gatehouse::jobs

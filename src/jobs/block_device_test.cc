@@ -1,5 +1,5 @@
 // DiskOfPath on this host's filesystems: tmpfs has no disk, / resolves to a whole disk (not a
-// partition), a missing path is NotFound.
+// partition), a missing path is NotFound, distinct from "no disk".
 #include "jobs/block_device.h"
 
 #include <linux/magic.h>
@@ -29,12 +29,13 @@ TEST(DiskOfPathTest, TmpfsHasNoDisk) {
   if (::statfs("/dev/shm", &info) != 0 || info.f_type != TMPFS_MAGIC) {
     GTEST_SKIP() << "/dev/shm is not a tmpfs on this host";
   }
-  EXPECT_THAT(DiskOfPath("/dev/shm"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("/dev/shm")));
+  EXPECT_THAT(DiskOfPath("/dev/shm"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("/dev/shm")));
 }
 
 TEST(DiskOfPathTest, RootFilesystemResolvesToAWholeDisk) {
   const absl::StatusOr<std::string> disk = DiskOfPath("/");
-  if (absl::IsNotFound(disk.status())) {
+  if (absl::IsFailedPrecondition(disk.status())) {
     GTEST_SKIP() << "/ has no block device here: " << disk.status();
   }
   ASSERT_THAT(disk, IsOk());

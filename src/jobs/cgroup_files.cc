@@ -18,6 +18,19 @@
 
 namespace gatehouse::jobs::cgroup_files {
 
+namespace {
+
+// A decimal count from `path`; an error quoting the text and naming the file otherwise.
+absl::StatusOr<uint64_t> ParseCount(absl::string_view text, const std::string& path) {
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) {
+    return absl::InternalError(absl::StrCat("unexpected value \"", text, "\" in ", path));
+  }
+  return value;
+}
+
+}  // namespace
+
 std::string JoinPath(const std::string& directory, absl::string_view name) {
   return absl::StrCat(directory, "/", name);
 }
@@ -65,14 +78,6 @@ absl::StatusOr<int64_t> CpuQuotaMicros(double cpus) {
     return absl::InvalidArgumentError(absl::StrCat("bad CPU limit ", cpus));
   }
   return std::llround(cpus * static_cast<double>(kCpuPeriodMicros));
-}
-
-absl::StatusOr<uint64_t> ParseCount(absl::string_view text, const std::string& path) {
-  uint64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) {
-    return absl::InternalError(absl::StrCat("unexpected value \"", text, "\" in ", path));
-  }
-  return value;
 }
 
 absl::StatusOr<uint64_t> FindKeyedValue(const std::string& contents, absl::string_view key,

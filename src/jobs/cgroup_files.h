@@ -29,7 +29,6 @@ constexpr int64_t kCpuPeriodMicros = 100000;
 // The quota per kCpuPeriodMicros for `cpus` cores. InvalidArgument unless positive and finite.
 absl::StatusOr<int64_t> CpuQuotaMicros(double cpus);
 
-absl::StatusOr<uint64_t> ParseCount(absl::string_view text, const std::string& path);
 // The value of `key` in a flat keyed file ("key value" lines: cpu.stat, memory.events, ...).
 absl::StatusOr<uint64_t> FindKeyedValue(const std::string& contents, absl::string_view key,
                                         const std::string& path);

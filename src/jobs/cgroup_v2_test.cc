@@ -6,8 +6,6 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -36,11 +34,9 @@ class CgroupV2Test : public ::testing::Test {
     dir_.WriteFile(name, contents);
   }
 
+  // Fails the test when the file is missing, so an expected "" means "present and untouched".
   std::string Get(const std::string& name) const {
-    std::ifstream file(dir_.File(name));
-    std::ostringstream contents;
-    contents << file.rdbuf();
-    return contents.str();
+    return gatehouse::testing::ReadFileOrFail(dir_.File(name));
   }
 
   std::string directory() const { return dir_.path().string(); }
@@ -138,8 +134,9 @@ TEST_F(CgroupV2Test, MalformedUsageIsAnErrorNamingTheFile) {
   Put("cpu.stat", "user_usec lots\nsystem_usec 0\n");
   Put("memory.peak", "1\n");
   Put("io.stat", "");
-  EXPECT_THAT(ReadUsage(directory()),
-              StatusIs(absl::StatusCode::kInternal, HasSubstr("\"lots\" in ")));
+  EXPECT_THAT(ReadUsage(directory()), StatusIs(absl::StatusCode::kInternal,
+                                               ::testing::AllOf(HasSubstr("\"lots\" in "),
+                                                                HasSubstr(dir_.File("cpu.stat")))));
 }
 
 TEST_F(CgroupV2Test, CountsOomKillsFromMemoryEvents) {

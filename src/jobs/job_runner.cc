@@ -191,7 +191,7 @@ absl::StatusOr<std::vector<std::string>> JobRunner::IoDevices(const Limits& limi
       if (std::find(devices.begin(), devices.end(), *disk) == devices.end()) {
         devices.push_back(*disk);
       }
-    } else if (!absl::IsNotFound(disk.status())) {
+    } else if (!absl::IsFailedPrecondition(disk.status())) {  // skipped: not on a disk
       return disk.status();
     }
   }
