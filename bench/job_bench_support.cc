@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
+#include "jobs/cgroup.h"
 #include "jobs/cgroup_layout.h"
 
 namespace gatehouse::bench {
@@ -48,18 +49,7 @@ absl::Status BenchRunner::Close() {
   if (runner_ == nullptr) return absl::OkStatus();
   const jobs::CgroupLayout layout = runner_->layout();
   runner_.reset();
-  std::vector<std::string> roots;
-  if (!layout.unified_root.empty()) roots.push_back(layout.unified_root);
-  for (const auto& [controller, mount] : layout.v1_controllers) roots.push_back(mount);
-  absl::Status status;
-  for (const std::string& root : roots) {
-    // Co-mounted controllers share a mount: the second rmdir finds nothing, which is fine.
-    const std::string path = absl::StrCat(root, "/", parent_);
-    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
-      status.Update(absl::ErrnoToStatus(errno, "rmdir " + path));
-    }
-  }
-  return status;
+  return jobs::Cgroup::RemoveParent(layout, parent_);
 }
 
 absl::Status CheckExitedZero(const jobs::JobId& id, const jobs::JobStatus& status) {

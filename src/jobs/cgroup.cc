@@ -483,4 +483,17 @@ absl::StatusOr<int> Cgroup::RemoveStale(const CgroupLayout& layout, const std::s
   return removed;
 }
 
+absl::Status Cgroup::RemoveParent(const CgroupLayout& layout, const std::string& parent) {
+  GH_RETURN_IF_ERROR(RemoveStale(layout, parent).status());
+  GH_ASSIGN_OR_RETURN(const std::string clean_parent, CleanParent(parent));
+  absl::Status status;
+  for (const std::string& root : HierarchyRoots(layout)) {
+    const std::string directory = JoinPath(root, clean_parent);
+    if (::rmdir(directory.c_str()) != 0 && errno != ENOENT) {
+      status.Update(absl::ErrnoToStatus(errno, "remove cgroup " + directory));
+    }
+  }
+  return status;
+}
+
 }  // namespace gatehouse::jobs

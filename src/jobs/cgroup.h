@@ -58,6 +58,9 @@ class Cgroup {
   // Removes (killing what runs in them) every cgroup under `parent` in every hierarchy: the
   // leftovers of a worker that did not exit cleanly. Returns how many it removed.
   static absl::StatusOr<int> RemoveStale(const CgroupLayout& layout, const std::string& parent);
+  // RemoveStale, then `parent` itself in every hierarchy: nothing of the worker's is left (a
+  // parent that is already gone is fine). For a worker that is uninstalled, and for tests.
+  static absl::Status RemoveParent(const CgroupLayout& layout, const std::string& parent);
 
   CgroupMode mode() const { return layout_.mode; }
   // The job's directory in each hierarchy it uses (unified first when there is one).

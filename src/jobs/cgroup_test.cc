@@ -183,13 +183,8 @@ class CgroupTest : public ::testing::TestWithParam<LayoutChoice> {
 
   // Removes whatever a failed test left under the parent, then the parent itself.
   void TearDown() override {
-    if (parent_.empty()) return;
-    EXPECT_THAT(Cgroup::RemoveStale(layout_, parent_), IsOk());
-    for (const std::string& root : Roots()) {
-      const std::string parent = root + "/" + parent_;
-      if (::rmdir(parent.c_str()) != 0 && errno != ENOENT) {
-        ADD_FAILURE() << absl::ErrnoToStatus(errno, "rmdir " + parent);
-      }
+    if (!parent_.empty()) {
+      EXPECT_THAT(Cgroup::RemoveParent(layout_, parent_), IsOk());
     }
   }
 

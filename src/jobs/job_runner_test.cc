@@ -86,13 +86,8 @@ bool Exists(const std::string& path) {
 void RemoveParent(const std::string& parent) {
   auto layout = CgroupLayout::Detect();
   if (!layout.ok()) return;
-  (void)Cgroup::RemoveStale(*layout, parent);
-  if (!layout->unified_root.empty()) {
-    ::rmdir(absl::StrCat(layout->unified_root, "/", parent).c_str());
-  }
-  for (const auto& [controller, mount] : layout->v1_controllers) {
-    ::rmdir(absl::StrCat(mount, "/", parent).c_str());
-  }
+  const absl::Status removed = Cgroup::RemoveParent(*layout, parent);
+  EXPECT_TRUE(removed.ok()) << removed;
 }
 
 class JobRunnerTest : public ::testing::Test {
