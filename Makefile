@@ -45,7 +45,8 @@ format-check:
 
 # clang-tidy reads the Clang (tsan) compile database so that it sees the flags Clang sees.
 # The job init is built with musl, outside the compile database (src/jobs/CMakeLists.txt), so
-# it is checked against musl's headers with the flags it is built with.
+# it is checked against musl's headers with the language flags of its build (job_init_flags
+# there; keep the two in step).
 MUSL_INCLUDE = /usr/include/$(shell gcc -dumpmachine | sed 's/-gnu$$/-musl/')
 JOB_INIT_TIDY_FLAGS = -x c++ -std=c++20 -nostdinc -nostdinc++ -fno-exceptions -Isrc \
   -isystem $(MUSL_INCLUDE) -isystem $(shell clang-14 -print-resource-dir)/include

@@ -9,18 +9,26 @@
 #   LOAD=gatebench bench/forwarder_throughput.sh ...
 # LOAD=gatebench drives the same runs with `gatebench tput` into `echo_server --discard` instead
 # of iperf3 (gatebench costs about 0.5-0.7x iperf3's CPU per byte, bench/RESULTS.md), leaving
-# the shared load core more headroom; Gbit/s are then the bytes gatebench sent.
+# the shared load core more headroom; Gbit/s are then the bytes gatebench sent (bytes still in
+# socket buffers at the end included: a proxied path has one more hop of buffers than `direct`,
+# so these runs compare with each other, not with the iperf3 ones).
 # Repetitions are interleaved (every target once, then again), so a noisy stretch on the shared
 # VM hits every target alike. Besides Gbit/s, the script reads each proxy's CPU time from
 # /proc/PID/stat during its runs: with one iperf3 core as the load, the iperf3 core saturates
 # first and Gbit/s alone understates a proxy that still has CPU to spare.
 # Prints Markdown tables (medians of the repetitions, ratios) and writes them to
-# bench/results/forwarder-throughput.md.
+# bench/results/forwarder-throughput.md (iperf3) or forwarder-throughput-gatebench.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${1:-5}
 reps=${2:-3}
+load=${LOAD:-iperf3}
+case $load in
+  iperf3) results_file=bench/results/forwarder-throughput.md ;;
+  gatebench) results_file=bench/results/forwarder-throughput-gatebench.md ;;
+  *) echo "LOAD must be iperf3 or gatebench, not '$load'" >&2; exit 2 ;;
+esac
 proxy_cpu=0
 load_cpu=1
 server_port=25201
@@ -65,7 +73,6 @@ stream {
 }
 CFG
 
-load=${LOAD:-iperf3}
 if [[ $load == gatebench ]]; then
   taskset -c "$load_cpu" build/release/bin/echo_server --discard --listen "127.0.0.1:$server_port" \
     >/dev/null 2>&1 &
@@ -155,4 +162,4 @@ per_cpu() { python3 -c "print('%.1f' % ($1 / max($2, 1) * 100))"; }
   done
   echo
   echo "$(nproc) CPUs; $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)."
-} | tee "bench/results/forwarder-throughput${LOAD:+-$LOAD}.md"
+} | tee "$results_file"

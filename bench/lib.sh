@@ -5,9 +5,19 @@
 
 work=$(mktemp -d)
 pids=()
+# SIGTERM, then up to 5 s for each to exit, then SIGKILL: a server that ignores SIGTERM does not
+# hang the script on its way out.
 cleanup() {
+  local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT

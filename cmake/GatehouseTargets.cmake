@@ -35,9 +35,8 @@ function(gatehouse_executable)
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_compile_options(${ARG_NAME} PRIVATE ${GATEHOUSE_WARNING_FLAGS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
-  # Full RELRO (hardening), and every symbol bound at start-up: a job's init is a copy of the
-  # daemon and would otherwise run the dynamic linker for each libc call it makes, touching
-  # copy-on-write pages (about 1 ms per job start on the development VM).
+  # Full RELRO: every symbol is bound at start-up and the GOT is then made read-only, so a memory
+  # bug cannot redirect a libc call through it (hardening).
   target_link_options(${ARG_NAME} PRIVATE -Wl,-z,relro,-z,now)
   if(ARG_OUTPUT_NAME)
     set_target_properties(${ARG_NAME} PROPERTIES OUTPUT_NAME ${ARG_OUTPUT_NAME})
