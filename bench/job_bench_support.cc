@@ -1,11 +1,14 @@
 #include "job_bench_support.h"
 
 #include <poll.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
@@ -20,8 +23,43 @@
 #include "base/unique_fd.h"
 #include "jobs/cgroup.h"
 #include "jobs/cgroup_layout.h"
+#include "jobs/job.h"
 
 namespace gatehouse::bench {
+
+std::string WaitLimitText() {
+  return absl::StrCat(std::chrono::duration_cast<std::chrono::seconds>(kWaitLimit).count(), " s");
+}
+
+absl::StatusOr<pid_t> SpawnWithJobEnvironment(const std::vector<std::string>& argv, int stdout_fd) {
+  // exec's argument form: pointers into strings that outlive the call, then a null.
+  const auto pointers = [](std::vector<std::string>& strings) {
+    std::vector<char*> result;
+    result.reserve(strings.size() + 1);
+    for (std::string& string : strings) result.push_back(string.data());
+    result.push_back(nullptr);
+    return result;
+  };
+  std::vector<std::string> argument_strings = argv;
+  std::vector<std::string> environment = jobs::JobSpec{}.env;
+  std::vector<char*> args = pointers(argument_strings);
+  std::vector<char*> env = pointers(environment);
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  // dup2 onto 1 clears close-on-exec there: the child keeps only that copy of the fd.
+  if (stdout_fd >= 0) ::posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+  pid_t pid = -1;
+  const int error = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data());
+  ::posix_spawn_file_actions_destroy(&actions);
+  if (error != 0) return absl::ErrnoToStatus(error, "posix_spawn " + argv[0]);
+  return pid;
+}
+
+double NearestRank(const std::vector<double>& sorted, double percent) {
+  const auto rank =
+      static_cast<size_t>(std::ceil(percent / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
 
 absl::StatusOr<std::unique_ptr<ScratchDir>> ScratchDir::Create() {
   std::string path = "/var/tmp/gatehouse-bench-XXXXXX";
@@ -62,13 +100,26 @@ absl::Status CheckExitedZero(const jobs::JobId& id, const jobs::JobStatus& statu
 
 absl::Status ReapWithin(pid_t pid, const std::string& name) {
   const base::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd.is_valid()) return absl::ErrnoToStatus(errno, "pidfd_open " + name);
-  pollfd exited{pidfd.get(), POLLIN, 0};
-  const int ready = ::poll(&exited, 1, static_cast<int>(kWaitLimit / std::chrono::milliseconds(1)));
-  if (ready <= 0) ::kill(pid, SIGKILL);
+  absl::Status waited;
+  if (!pidfd.is_valid()) {
+    waited = absl::ErrnoToStatus(errno, "pidfd_open " + name);
+  } else {
+    pollfd exited{pidfd.get(), POLLIN, 0};
+    int ready = 0;
+    do {
+      ready = ::poll(&exited, 1, kWaitLimitMs);
+    } while (ready < 0 && errno == EINTR);
+    if (ready < 0) waited = absl::ErrnoToStatus(errno, "poll the pidfd of " + name);
+    if (ready == 0) {
+      waited =
+          absl::DeadlineExceededError(absl::StrCat(name, " did not exit within ", WaitLimitText()));
+    }
+  }
+  // Whatever went wrong above, the child is killed and reaped: nothing is left behind.
+  if (!waited.ok()) ::kill(pid, SIGKILL);
   int wait_status = 0;
   if (::waitpid(pid, &wait_status, 0) != pid) return absl::ErrnoToStatus(errno, "waitpid " + name);
-  if (ready <= 0) return absl::DeadlineExceededError(name + " did not exit within 60 s");
+  if (!waited.ok()) return waited;
   if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
     return absl::InternalError(absl::StrCat(name, " ended with wait status ", wait_status));
   }

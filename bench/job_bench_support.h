@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -31,6 +32,18 @@ using Clock = std::chrono::steady_clock;
 
 // How long a benchmark waits for a job or a process to end before it gives up.
 inline constexpr auto kWaitLimit = std::chrono::seconds(60);
+inline constexpr int kWaitLimitMs = static_cast<int>(kWaitLimit / std::chrono::milliseconds(1));
+// "60 s", for errors.
+std::string WaitLimitText();
+
+// Starts `argv` (argv[0] a path) with posix_spawn and the environment a job gets by default
+// (jobs::JobSpec's), so that a baseline process starts as a job's does. `stdout_fd` (borrowed),
+// unless -1, becomes its stdout. Errors name argv[0].
+absl::StatusOr<pid_t> SpawnWithJobEnvironment(const std::vector<std::string>& argv,
+                                              int stdout_fd = -1);
+
+// The nearest-rank `percent` percentile of `sorted` (ascending, not empty).
+double NearestRank(const std::vector<double>& sorted, double percent);
 
 // A fresh directory under /var/tmp, on a disk as the worker's state directory is in production
 // (/tmp may be a tmpfs). Removed with everything in it.

@@ -15,7 +15,6 @@
 // not show. Needs root. Prints Markdown tables.
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,7 +50,6 @@ namespace {
 
 using jobs::JobRunner;
 
-constexpr int kWaitLimitMs = static_cast<int>(kWaitLimit / std::chrono::milliseconds(1));
 constexpr size_t kReadBufferBytes = size_t{256} << 10;
 constexpr size_t kSpliceChunkBytes = size_t{1} << 20;  // as the runner's pump moves at most
 constexpr int kBigPipeBytes = 1 << 20;
@@ -112,7 +110,7 @@ void ReadToEnd(const JobRunner& runner, const jobs::JobId& id, ReaderResult& res
     if (*read > 0) continue;
     if ((*reader)->at_end()) break;
     if (!(*reader)->WaitReadable(Clock::now() + kWaitLimit)) {
-      result.status = absl::DeadlineExceededError("no output for 60 s");
+      result.status = absl::DeadlineExceededError("no output for " + WaitLimitText());
       return;
     }
   }
@@ -170,27 +168,6 @@ absl::StatusOr<JobRun> TimeJob(JobRunner& runner, const std::string& state_dir,
   return run;
 }
 
-// Starts `head -c bytes /dev/zero` with its stdout on `pipe_write` (closed here once passed on).
-absl::StatusOr<pid_t> SpawnHead(const std::string& head, uint64_t bytes,
-                                base::UniqueFd pipe_write) {
-  std::string count = absl::StrCat(bytes);
-  std::string source = "/dev/zero";
-  std::string option = "-c";
-  std::string program = head;
-  char* args[] = {program.data(), option.data(), count.data(), source.data(), nullptr};
-  char path_variable[] = "PATH=/usr/local/bin:/usr/bin:/bin";
-  char* env[] = {path_variable, nullptr};
-  posix_spawn_file_actions_t actions;
-  ::posix_spawn_file_actions_init(&actions);
-  // dup2 onto 1 clears close-on-exec there: the child keeps only this end of the pipe.
-  ::posix_spawn_file_actions_adddup2(&actions, pipe_write.get(), STDOUT_FILENO);
-  pid_t pid = -1;
-  const int error = ::posix_spawn(&pid, head.c_str(), &actions, nullptr, args, env);
-  ::posix_spawn_file_actions_destroy(&actions);
-  if (error != 0) return absl::ErrnoToStatus(error, "posix_spawn " + head);
-  return pid;
-}
-
 // Splices everything from the non-blocking `pipe_read` into `file` until end-of-file.
 absl::StatusOr<uint64_t> SpliceAll(int pipe_read, int file) {
   uint64_t total = 0;
@@ -206,7 +183,7 @@ absl::StatusOr<uint64_t> SpliceAll(int pipe_read, int file) {
     if (errno != EAGAIN) return absl::ErrnoToStatus(errno, "splice into the baseline file");
     pollfd readable{pipe_read, POLLIN, 0};
     if (::poll(&readable, 1, kWaitLimitMs) == 0) {
-      return absl::DeadlineExceededError("no bytes in the baseline pipe for 60 s");
+      return absl::DeadlineExceededError("no bytes in the baseline pipe for " + WaitLimitText());
     }
   }
 }
@@ -227,7 +204,10 @@ absl::StatusOr<double> TimePipeToFile(const std::string& dir, const std::string&
     return absl::ErrnoToStatus(errno, "F_SETPIPE_SZ");
   }
   ::fcntl(pipe_read.get(), F_SETFL, O_NONBLOCK);
-  GH_ASSIGN_OR_RETURN(const pid_t pid, SpawnHead(head, bytes, std::move(pipe_write)));
+  GH_ASSIGN_OR_RETURN(
+      const pid_t pid,
+      SpawnWithJobEnvironment({head, "-c", absl::StrCat(bytes), "/dev/zero"}, pipe_write.get()));
+  pipe_write.Reset();  // `head` holds the only write end: its exit is the end-of-file
   const absl::StatusOr<uint64_t> total = SpliceAll(pipe_read.get(), file.get());
   if (!total.ok()) ::kill(pid, SIGKILL);  // else the reaping below waits for it to time out
   const absl::Status reaped = ReapWithin(pid, head);
@@ -271,7 +251,7 @@ struct Results {
 
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
-  return values[(values.size() - 1) / 2];
+  return NearestRank(values, 50);
 }
 
 double MiB(uint64_t kib) { return static_cast<double>(kib) / kKiBPerMiB; }
@@ -350,7 +330,8 @@ absl::Status RunPath(Path path, JobRunner& runner, const std::string& dir, const
 }
 
 absl::Status Measure(const Options& options) {
-  GH_ASSIGN_OR_RETURN(const std::string head, jobs::ResolveExecutable("head", "/usr/bin:/bin"));
+  GH_ASSIGN_OR_RETURN(const std::string head,
+                      jobs::ResolveExecutable("head", jobs::SearchPathOf(jobs::JobSpec{}.env)));
   GH_ASSIGN_OR_RETURN(const int default_pipe_bytes, DefaultPipeBytes());
   GH_ASSIGN_OR_RETURN(const std::unique_ptr<ScratchDir> scratch, ScratchDir::Create());
   GH_ASSIGN_OR_RETURN(const std::unique_ptr<BenchRunner> bench,

@@ -11,11 +11,9 @@
 // hostname, lo), the fork and exec of the command, and the reaper's wake-ups. A row with the
 // cgroup's creation and removal alone (no process) shows that part's share. Needs root.
 // Prints Markdown tables.
-#include <spawn.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -46,7 +44,6 @@ using jobs::JobRunner;
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 // High enough never to throttle /bin/true: the --io row measures the cost of setting the limit.
 constexpr uint64_t kIoWriteBytesPerSecond = 100 * kMiB;
-constexpr const char* kSearchPath = "/usr/local/bin:/usr/bin:/bin";
 
 struct Command {
   std::string label;
@@ -55,7 +52,7 @@ struct Command {
 
 absl::StatusOr<Command> MakeCommand(std::string label, std::vector<std::string> argv,
                                     const std::string& package) {
-  auto path = jobs::ResolveExecutable(argv[0], kSearchPath);
+  auto path = jobs::ResolveExecutable(argv[0], jobs::SearchPathOf(jobs::JobSpec{}.env));
   if (!path.ok()) {
     return absl::NotFoundError(absl::StrCat(path.status().message(), " (package ", package,
                                             ": bash scripts/install-deps.sh --with bench)"));
@@ -81,17 +78,9 @@ absl::StatusOr<std::vector<Command>> PeerCommands() {
   return std::vector<Command>{std::move(unshare), std::move(bwrap), std::move(floor)};
 }
 
-absl::StatusOr<double> TimeSpawn(Command& command) {
-  std::vector<char*> args;
-  for (std::string& arg : command.argv) args.push_back(arg.data());
-  args.push_back(nullptr);
-  // The same minimal environment a job gets.
-  char path_variable[] = "PATH=/usr/local/bin:/usr/bin:/bin";
-  char* env[] = {path_variable, nullptr};
+absl::StatusOr<double> TimeSpawn(const Command& command) {
   const Clock::time_point start = Clock::now();
-  pid_t pid = -1;
-  const int error = ::posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), env);
-  if (error != 0) return absl::ErrnoToStatus(error, "posix_spawn " + command.argv[0]);
+  GH_ASSIGN_OR_RETURN(const pid_t pid, SpawnWithJobEnvironment(command.argv));
   GH_RETURN_IF_ERROR(ReapWithin(pid, command.argv[0]));
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -127,13 +116,8 @@ struct Summary {
 // Nearest-rank percentiles.
 Summary Summarize(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
-  const auto rank = [&samples](double percent) {
-    const auto index =
-        static_cast<size_t>(std::ceil(percent / 100.0 * static_cast<double>(samples.size())));
-    return samples[std::clamp<size_t>(index, 1, samples.size()) - 1];
-  };
   return {
-      rank(50), rank(90), rank(99),
+      NearestRank(samples, 50), NearestRank(samples, 90), NearestRank(samples, 99),
       std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size())};
 }
 
