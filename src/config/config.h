@@ -7,9 +7,11 @@
 #ifndef GATEHOUSE_CONFIG_CONFIG_H_
 #define GATEHOUSE_CONFIG_CONFIG_H_
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/logging.h"
 #include "security/policy.h"
@@ -51,6 +53,61 @@ struct AdminConfig {
   Address listen{"127.0.0.1", 9901};
 };
 
+// How an lb app picks an upstream for each new connection (lb/balancer.h).
+enum class Balancing { kRoundRobin, kLeastConnections, kPowerOfTwoChoices };
+
+// What an lb app expects from its clients.
+enum class AppTls {
+  kMutual,  // TLS 1.3 terminated here; a client certificate is required and names the identity
+  kNone,    // plain TCP: no identity, the rate limiter keys on the client's IP address
+};
+
+enum class ProxyProtocol { kNone, kV2 };
+
+// Active TCP-connect health checks of an app's upstreams.
+struct HealthCheckConfig {
+  std::chrono::nanoseconds interval = std::chrono::seconds(2);
+  std::chrono::nanoseconds timeout = std::chrono::seconds(1);
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+};
+
+// Per-client admission of new connections (lb/rate_limiter.h); 0 turns a limit off.
+struct RateLimitConfig {
+  double connections_per_second = 0;
+  uint32_t burst = 0;
+  uint32_t max_concurrent = 0;
+};
+
+// One app of the load balancer: where it listens and where it forwards.
+struct LbAppConfig {
+  std::string name;
+  std::vector<Address> listen;
+  std::vector<Address> upstreams;
+  Balancing balancing = Balancing::kRoundRobin;
+  std::chrono::nanoseconds connect_timeout = std::chrono::seconds(5);
+  std::chrono::nanoseconds idle_timeout = std::chrono::hours(1);
+  // Absent: no active checks; failed dials still eject an upstream for a while (passively).
+  std::optional<HealthCheckConfig> health_check;
+  RateLimitConfig rate_limit;
+  ProxyProtocol proxy_protocol = ProxyProtocol::kNone;
+  AppTls tls = AppTls::kMutual;
+  // Open connections of this app at once; 0 = only the process-wide cap applies.
+  uint32_t max_connections = 0;
+};
+
+struct LbConfig {
+  // Event-loop threads; 0 = one per CPU the process may run on.
+  uint32_t workers = 0;
+  // A TLS client must finish its handshake within this, or it is dropped.
+  std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(5);
+  // On SIGTERM, open connections get this long to finish before they are closed.
+  std::chrono::nanoseconds drain_timeout = std::chrono::seconds(30);
+  // Open client connections of all apps at once; more are closed as soon as they are accepted.
+  uint32_t max_connections = 10000;
+  std::vector<LbAppConfig> apps;
+};
+
 struct Config {
   LogConfig log;
   // Exactly one of `tls` and `dev_pki` is set in a loaded config.
@@ -60,6 +117,8 @@ struct Config {
   // Checked here for empty names and misplaced "*"; security::AuthorizationPolicy::Create
   // still validates them itself.
   security::PolicyRules authorization;
+  // The load balancer service; absent when the config has no `lb` section.
+  std::optional<LbConfig> lb;
 };
 
 }  // namespace gatehouse::config

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <utility>
@@ -20,6 +21,8 @@
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 #include "config/internal/document_reader.h"
+#include "config/internal/field_readers.h"
+#include "config/internal/lb_section.h"
 #include "config/value_parsers.h"
 
 namespace gatehouse::config {
@@ -28,9 +31,10 @@ namespace {
 using internal::DocumentReader;
 using internal::Field;
 using internal::Quote;
+using internal::ReadAddress;
 
-constexpr std::array<absl::string_view, 5> kTopLevelKeys = {"log", "tls", "dev_pki", "admin",
-                                                            "authorization"};
+constexpr std::array<absl::string_view, 6> kTopLevelKeys = {"log",   "tls",           "dev_pki",
+                                                            "admin", "authorization", "lb"};
 constexpr std::array<absl::string_view, 2> kLogKeys = {"format", "level"};
 constexpr std::array<absl::string_view, 4> kTlsKeys = {"ca", "cert", "key", "crl"};
 constexpr std::array<absl::string_view, 3> kTlsRequiredKeys = {"ca", "cert", "key"};
@@ -98,15 +102,6 @@ absl::StatusOr<DevPkiConfig> ParseDevPki(const DocumentReader& reader, const Fie
   DevPkiConfig dev_pki;
   GH_ASSIGN_OR_RETURN(dev_pki.dir, reader.ReadString(entries.front()));
   return dev_pki;
-}
-
-absl::StatusOr<Address> ReadAddress(const DocumentReader& reader, const Field& field) {
-  GH_ASSIGN_OR_RETURN(const std::string text, reader.ReadScalar(field));
-  absl::StatusOr<Address> address = ParseAddress(text);
-  if (!address.ok()) {
-    return reader.FieldError(field, address.status().message());
-  }
-  return address;
 }
 
 absl::StatusOr<AdminConfig> ParseAdmin(const DocumentReader& reader, const Field& field) {
@@ -208,6 +203,8 @@ absl::Status ParseTopLevelEntry(const DocumentReader& reader, const Field& entry
     GH_ASSIGN_OR_RETURN(config.dev_pki, ParseDevPki(reader, entry));
   } else if (entry.key == "admin") {
     GH_ASSIGN_OR_RETURN(config.admin, ParseAdmin(reader, entry));
+  } else if (entry.key == "lb") {
+    GH_ASSIGN_OR_RETURN(config.lb, internal::ParseLbSection(reader, entry));
   } else {
     GH_ASSIGN_OR_RETURN(config.authorization, ParseAuthorization(reader, entry));
   }
@@ -231,6 +228,48 @@ absl::Status CheckOneCertificateSource(const DocumentReader& reader, const Field
   return reader.ErrorAt(mark, R"(exactly one of "tls" or "dev_pki" must be set)");
 }
 
+const LbAppConfig* FindLbApp(const Config& config, absl::string_view name) {
+  if (!config.lb.has_value()) return nullptr;
+  for (const LbAppConfig& app : config.lb->apps) {
+    if (app.name == name) return &app;
+  }
+  return nullptr;
+}
+
+// A rule for an app that does not exist is a typo that would leave the real app denying
+// everyone. A plain-TCP app has no client identity, so only users ["*"] can ever match it; any
+// other rule there would look like protection and do nothing.
+absl::Status CheckAppRules(const DocumentReader& reader, const std::vector<Field>& top_level,
+                           const Config& config) {
+  for (const Field& section : top_level) {
+    if (section.key != "authorization") continue;
+    GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(section));
+    for (const Field& entry : entries) {
+      if (entry.key != "apps") continue;
+      GH_ASSIGN_OR_RETURN(const std::vector<Field> rules, reader.ReadEntries(entry));
+      for (const Field& rule_field : rules) {
+        const LbAppConfig* app = FindLbApp(config, rule_field.key);
+        if (app == nullptr) {
+          return reader.ErrorAt(
+              rule_field.key_mark,
+              absl::StrCat(rule_field.path, ": no lb app is named ", Quote(rule_field.key)));
+        }
+        const security::AccessRule& rule = config.authorization.apps.at(rule_field.key);
+        const bool is_anyone =
+            rule.roles.empty() && rule.users.size() == 1 && rule.users.front() == kWildcard;
+        if (app->tls == AppTls::kNone && !is_anyone &&
+            !(rule.users.empty() && rule.roles.empty())) {
+          return reader.FieldError(
+              rule_field, absl::StrCat("app ", Quote(app->name),
+                                       " has tls: none, so its clients have no identity: only "
+                                       "users: [\"*\"] can admit them"));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Config> ParseDocument(const DocumentReader& reader, const YAML::Node& root) {
   const Field document = internal::DocumentField(root);
   GH_ASSIGN_OR_RETURN(const std::vector<Field> entries,
@@ -240,6 +279,7 @@ absl::StatusOr<Config> ParseDocument(const DocumentReader& reader, const YAML::N
     GH_RETURN_IF_ERROR(ParseTopLevelEntry(reader, entry, config));
   }
   GH_RETURN_IF_ERROR(CheckOneCertificateSource(reader, document, entries));
+  GH_RETURN_IF_ERROR(CheckAppRules(reader, entries, config));
   return config;
 }
 
@@ -273,11 +313,29 @@ absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
   }
 }
 
+// A relative path in a file means "next to this file", as in nginx's and HAProxy's includes, so a
+// config works wherever the daemon is started from.
+void ResolvePathsAgainst(const std::filesystem::path& base, Config& config) {
+  const auto resolve = [&base](std::string& path) {
+    if (path.empty() || std::filesystem::path(path).is_absolute()) return;
+    path = (base / path).lexically_normal().string();
+  };
+  if (config.tls.has_value()) {
+    resolve(config.tls->ca_file);
+    resolve(config.tls->cert_file);
+    resolve(config.tls->key_file);
+    resolve(config.tls->crl_file);
+  }
+  if (config.dev_pki.has_value()) resolve(config.dev_pki->dir);
+}
+
 }  // namespace
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   GH_ASSIGN_OR_RETURN(const std::string contents, ReadConfigFile(path));
-  return ParseConfig(contents, path);
+  GH_ASSIGN_OR_RETURN(Config config, ParseConfig(contents, path));
+  ResolvePathsAgainst(std::filesystem::path(path).parent_path(), config);
+  return config;
 }
 
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text, absl::string_view source_name) {

@@ -42,6 +42,10 @@ authorization:
     start:
       users: [carol]
       roles: [admin, dev]
+lb:
+  apps:
+    - {name: web, listen: 127.0.0.1:8443, upstreams: [127.0.0.1:8080]}
+    - {name: db, listen: 127.0.0.1:5433, upstreams: [127.0.0.1:5432]}
 )yaml";
 
 TEST(ParseConfigTest, ParsesEveryField) {
@@ -113,7 +117,7 @@ TEST_P(MalformedConfigTest, FailsWithPositionedMessage) {
 const MalformedCase kMalformedCases[] = {
     {"UnknownTopLevelKey", "dev_pki: {dir: /pki}\nloggin: {}\n",
      R"(gh.yaml:2:1: unknown key "loggin" at the top level; expected one of: log, tls, dev_pki, )"
-     R"(admin, authorization)"},
+     R"(admin, authorization, lb)"},
     {"UnknownNestedKey", "dev_pki: {dir: /pki}\nadmin:\n  listn: 127.0.0.1:1\n",
      R"(gh.yaml:3:3: unknown key "listn" in admin; expected one of: listen)"},
     {"UnknownKeyInAppRule",
@@ -127,6 +131,9 @@ const MalformedCase kMalformedCases[] = {
     {"DuplicateAppName",
      "dev_pki: {dir: /pki}\nauthorization:\n  apps:\n    web: {}\n    web: {}\n",
      R"(gh.yaml:5:5: duplicate key "web" in authorization.apps)"},
+    {"RuleForUnknownApp",
+     "dev_pki: {dir: /pki}\nauthorization:\n  apps:\n    wbe: {users: [alice]}\n",
+     R"(gh.yaml:4:5: authorization.apps.wbe: no lb app is named "wbe")"},
     {"EmptyAppName", "dev_pki: {dir: /pki}\nauthorization:\n  apps: {\"\": {}}\n",
      R"(gh.yaml:3:10: empty key in authorization.apps)"},
     {"NonStringKey", "dev_pki: {dir: /pki}\n? [a, b]\n: c\n",
@@ -223,6 +230,22 @@ TEST(LoadConfigFileTest, LoadsFileAndUsesItsPathInErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        Eq(absl::StrCat(bad, R"(:3:3: unknown key "listn" in admin; )",
                                        "expected one of: listen"))));
+}
+
+TEST(LoadConfigFileTest, ResolvesRelativePathsAgainstTheFilesDirectory) {
+  const TempDir dir;
+  const std::string path = dir.WriteFile(
+      "gatehouse.yaml", "tls: {ca: pki/ca.pem, cert: ../server.pem, key: /abs/server.key}\n");
+  const absl::StatusOr<Config> config = LoadConfigFile(path);
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->tls->ca_file, (dir.path() / "pki/ca.pem").string());
+  EXPECT_EQ(config->tls->cert_file, (dir.path().parent_path() / "server.pem").string());
+  EXPECT_EQ(config->tls->key_file, "/abs/server.key");
+
+  const std::string pki = dir.WriteFile("pki.yaml", "dev_pki: {dir: ./state/pki}\n");
+  const absl::StatusOr<Config> dev = LoadConfigFile(pki);
+  ASSERT_THAT(dev, IsOk());
+  EXPECT_EQ(dev->dev_pki->dir, (dir.path() / "state/pki").string());
 }
 
 TEST(LoadConfigFileTest, MissingFileIsNotFoundNamingThePath) {

@@ -14,9 +14,23 @@ admin:
   listen: 127.0.0.1:9901
 authorization:
   admin_role: admin
+  apps:
+    # Any certificate of this dev PKI with role dev, e.g. from
+    # `gatehouse certs issue --dir .gatehouse/pki --name alice --role dev`.
+    example:
+      roles: [dev]
   jobs:
     start:
       roles: [admin, dev]
+lb:
+  workers: 1
+  apps:
+    # mTLS on 127.0.0.1:8443, forwarded to whatever serves 127.0.0.1:8080
+    # (try `python3 -m http.server 8080 --bind 127.0.0.1`).
+    - name: example
+      listen: [127.0.0.1:8443]
+      upstreams: [127.0.0.1:8080]
+      balancing: least_connections
 )yaml";
 
 }  // namespace

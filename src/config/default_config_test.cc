@@ -27,7 +27,17 @@ TEST(DefaultConfigTest, ParsesIntoLoopbackDevPkiConfig) {
   EXPECT_EQ(config->admin.listen.host, "127.0.0.1");
   EXPECT_EQ(config->admin.listen.port, 9901);
   EXPECT_EQ(config->authorization.admin_role, "admin");
-  EXPECT_THAT(config->authorization.apps, IsEmpty());
+  ASSERT_EQ(config->authorization.apps.count("example"), 1U);
+  EXPECT_THAT(config->authorization.apps.at("example").roles, ElementsAre("dev"));
+  ASSERT_TRUE(config->lb.has_value());
+  ASSERT_EQ(config->lb->apps.size(), 1U);
+  const LbAppConfig& app = config->lb->apps.front();
+  EXPECT_EQ(app.name, "example");
+  ASSERT_EQ(app.listen.size(), 1U);
+  EXPECT_EQ(app.listen.front().ToString(), "127.0.0.1:8443");
+  ASSERT_EQ(app.upstreams.size(), 1U);
+  EXPECT_EQ(app.upstreams.front().ToString(), "127.0.0.1:8080");
+  EXPECT_EQ(app.tls, AppTls::kMutual);
   EXPECT_THAT(config->authorization.job_start.users, IsEmpty());
   EXPECT_THAT(config->authorization.job_start.roles, ElementsAre("admin", "dev"));
 }

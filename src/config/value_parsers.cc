@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <optional>
@@ -14,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -190,6 +193,35 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("byte size ", Quote(text), " is too large"));
   }
   return *bytes;
+}
+
+absl::StatusOr<uint64_t> ParseCount(absl::string_view text, uint64_t max) {
+  const std::optional<uint64_t> count = ParseDigits(text, max);
+  if (!count.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected a whole number from 0 to ", max, ", got ", Quote(text)));
+  }
+  return *count;
+}
+
+absl::StatusOr<double> ParseDecimal(absl::string_view text) {
+  const auto [whole, rest] = SplitLeadingDigits(text);
+  absl::string_view fraction = rest;
+  const bool has_point = absl::ConsumePrefix(&fraction, ".");
+  const bool is_digits_only = std::all_of(fraction.begin(), fraction.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c));
+  });
+  // Digits on both sides of an optional point: "2", "0.5"; not ".5", "5.", "1e3" or "-1".
+  if (whole.empty() || (has_point && fraction.empty()) || (!has_point && !rest.empty()) ||
+      !is_digits_only || whole.size() > 15) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected a non-negative decimal number such as \"0.5\", got ", Quote(text)));
+  }
+  double value = 0;
+  if (!absl::SimpleAtod(text, &value) || !std::isfinite(value)) {
+    return absl::InvalidArgumentError(absl::StrCat("number ", Quote(text), " is out of range"));
+  }
+  return value;
 }
 
 absl::StatusOr<Address> ParseAddress(absl::string_view text) {

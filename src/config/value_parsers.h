@@ -28,6 +28,14 @@ absl::StatusOr<std::chrono::nanoseconds> ParseDuration(absl::string_view text);
 // overflows uint64_t.
 absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
 
+// A decimal integer from 0 to `max`, digits only ("8", not "+8", "8.0" or " 8").
+// InvalidArgument naming the range otherwise.
+absl::StatusOr<uint64_t> ParseCount(absl::string_view text, uint64_t max);
+
+// A non-negative decimal number with an optional fraction ("2", "0.5"); no sign, exponent,
+// leading or trailing point, or more than 15 integer digits. InvalidArgument otherwise.
+absl::StatusOr<double> ParseDecimal(absl::string_view text);
+
 // "HOST:PORT" where HOST is an IPv4 literal ("127.0.0.1:9901") or a bracketed IPv6 literal
 // ("[::1]:9901") and PORT is decimal in 0-65535. Host names ("localhost:80"), a missing port,
 // an empty host, unbracketed IPv6 and IPv6 zone ids are InvalidArgument.

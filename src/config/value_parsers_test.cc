@@ -15,6 +15,7 @@ namespace {
 using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::StatusIs;
 using ::testing::Eq;
+using ::testing::HasSubstr;
 
 using std::chrono::hours;
 using std::chrono::microseconds;
@@ -191,6 +192,28 @@ TEST(ParseAddressTest, RejectsNamesMissingPortsAndBadPorts) {
   for (const auto& [text, error] : cases) {
     SCOPED_TRACE(text);
     EXPECT_THAT(ParseAddress(text), StatusIs(absl::StatusCode::kInvalidArgument, Eq(error)));
+  }
+}
+
+TEST(ParseCountTest, AcceptsDigitsUpToTheMaximum) {
+  EXPECT_EQ(ParseCount("0", 10).value_or(99), 0U);
+  EXPECT_EQ(ParseCount("10", 10).value_or(99), 10U);
+  for (const char* text : {"11", "", "-1", "+1", "1.0", " 1", "1 ", "1e3", "0x1"}) {
+    SCOPED_TRACE(text);
+    EXPECT_THAT(ParseCount(text, 10), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("expected a whole number from 0 to 10")));
+  }
+}
+
+TEST(ParseDecimalTest, AcceptsNonNegativeDecimals) {
+  EXPECT_DOUBLE_EQ(ParseDecimal("0.5").value_or(-1), 0.5);
+  EXPECT_DOUBLE_EQ(ParseDecimal("20").value_or(-1), 20.0);
+  EXPECT_DOUBLE_EQ(ParseDecimal("0").value_or(-1), 0.0);
+  for (const char* text :
+       {"", "-1", "+1", ".5", "5.", "1e3", "nan", "inf", "1.2.3", " 1", "1234567890123456"}) {
+    SCOPED_TRACE(text);
+    EXPECT_THAT(ParseDecimal(text), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("non-negative decimal number")));
   }
 }
 

@@ -1,0 +1,218 @@
+#include "config/internal/lb_section.h"
+
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "config/internal/field_readers.h"
+
+namespace gatehouse::config::internal {
+namespace {
+
+constexpr std::array<absl::string_view, 5> kLbKeys = {"workers", "handshake_timeout",
+                                                      "drain_timeout", "max_connections", "apps"};
+constexpr std::array<absl::string_view, 11> kAppKeys = {
+    "name",         "listen",     "upstreams",      "balancing", "connect_timeout", "idle_timeout",
+    "health_check", "rate_limit", "proxy_protocol", "tls",       "max_connections"};
+constexpr std::array<absl::string_view, 3> kAppRequiredKeys = {"name", "listen", "upstreams"};
+constexpr std::array<absl::string_view, 4> kHealthCheckKeys = {"interval", "timeout", "rise",
+                                                               "fall"};
+constexpr std::array<absl::string_view, 3> kRateLimitKeys = {"connections_per_second", "burst",
+                                                             "max_concurrent"};
+
+constexpr std::array<NamedValue<Balancing>, 3> kBalancings = {{
+    {"round_robin", Balancing::kRoundRobin},
+    {"least_connections", Balancing::kLeastConnections},
+    {"power_of_two", Balancing::kPowerOfTwoChoices},
+}};
+constexpr std::array<NamedValue<ProxyProtocol>, 2> kProxyProtocols = {{
+    {"none", ProxyProtocol::kNone},
+    {"v2", ProxyProtocol::kV2},
+}};
+constexpr std::array<NamedValue<AppTls>, 2> kAppTlsModes = {{
+    {"mutual", AppTls::kMutual},
+    {"none", AppTls::kNone},
+}};
+
+// Bounds that keep a typo from becoming an outage or an overflow, not tuning advice.
+constexpr uint32_t kMaxWorkers = 1024;
+constexpr uint32_t kMaxConnections = 10'000'000;
+constexpr uint32_t kMaxChecks = 100;
+constexpr uint32_t kMaxBurst = 1'000'000;
+constexpr size_t kMaxNameBytes = 64;
+
+bool IsAppNameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+}
+
+// App names label metrics and log lines, so they are kept to a safe, short alphabet.
+absl::StatusOr<std::string> ReadAppName(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(std::string name, reader.ReadString(field));
+  if (name.size() > kMaxNameBytes || !std::all_of(name.begin(), name.end(), IsAppNameChar)) {
+    return reader.FieldError(field,
+                             absl::StrCat(Quote(name),
+                                          " is not a valid app name: use at "
+                                          "most ",
+                                          kMaxNameBytes, " letters, digits, '.', '_' and '-'"));
+  }
+  return name;
+}
+
+// One address, or a sequence of at least one.
+absl::StatusOr<std::vector<Address>> ReadAddresses(const DocumentReader& reader,
+                                                   const Field& field) {
+  std::vector<Field> items;
+  if (field.node.IsScalar()) {
+    items.push_back(field);
+  } else {
+    GH_ASSIGN_OR_RETURN(items, reader.ReadSequence(field));
+  }
+  if (items.empty()) return reader.FieldError(field, "needs at least one address");
+  std::vector<Address> addresses;
+  for (const Field& item : items) {
+    GH_ASSIGN_OR_RETURN(Address address, ReadAddress(reader, item));
+    for (const Address& seen : addresses) {
+      if (seen.ToString() == address.ToString()) {
+        return reader.FieldError(item, absl::StrCat("duplicate address ", address.ToString()));
+      }
+    }
+    addresses.push_back(std::move(address));
+  }
+  return addresses;
+}
+
+absl::StatusOr<HealthCheckConfig> ParseHealthCheck(const DocumentReader& reader,
+                                                   const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries,
+                      reader.ReadEntries(field, kHealthCheckKeys));
+  HealthCheckConfig check;
+  for (const Field& entry : entries) {
+    if (entry.key == "interval") {
+      GH_ASSIGN_OR_RETURN(check.interval, ReadPositiveDuration(reader, entry));
+    } else if (entry.key == "timeout") {
+      GH_ASSIGN_OR_RETURN(check.timeout, ReadPositiveDuration(reader, entry));
+    } else if (entry.key == "rise") {
+      GH_ASSIGN_OR_RETURN(check.rise, ReadCount(reader, entry, 1, kMaxChecks));
+    } else {
+      GH_ASSIGN_OR_RETURN(check.fall, ReadCount(reader, entry, 1, kMaxChecks));
+    }
+  }
+  if (check.timeout >= check.interval) {
+    return reader.FieldError(field, "timeout must be shorter than interval");
+  }
+  return check;
+}
+
+absl::StatusOr<RateLimitConfig> ParseRateLimit(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kRateLimitKeys));
+  RateLimitConfig limit;
+  for (const Field& entry : entries) {
+    if (entry.key == "connections_per_second") {
+      GH_ASSIGN_OR_RETURN(limit.connections_per_second, ReadDecimal(reader, entry));
+    } else if (entry.key == "burst") {
+      GH_ASSIGN_OR_RETURN(limit.burst, ReadCount(reader, entry, 0, kMaxBurst));
+    } else {
+      GH_ASSIGN_OR_RETURN(limit.max_concurrent, ReadCount(reader, entry, 0, kMaxConnections));
+    }
+  }
+  if (limit.connections_per_second > 0 && limit.burst == 0) {
+    return reader.FieldError(field, "connections_per_second needs a burst of at least 1");
+  }
+  if (limit.connections_per_second == 0 && limit.burst > 0) {
+    return reader.FieldError(field, "burst needs connections_per_second above 0");
+  }
+  return limit;
+}
+
+absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbAppConfig& app) {
+  if (entry.key == "name") {
+    GH_ASSIGN_OR_RETURN(app.name, ReadAppName(reader, entry));
+  } else if (entry.key == "listen") {
+    GH_ASSIGN_OR_RETURN(app.listen, ReadAddresses(reader, entry));
+  } else if (entry.key == "upstreams") {
+    GH_ASSIGN_OR_RETURN(app.upstreams, ReadAddresses(reader, entry));
+    for (const Address& upstream : app.upstreams) {
+      if (upstream.port == 0) return reader.FieldError(entry, "an upstream needs a port above 0");
+    }
+  } else if (entry.key == "balancing") {
+    GH_ASSIGN_OR_RETURN(app.balancing, ReadChoice<Balancing>(reader, entry, kBalancings));
+  } else if (entry.key == "connect_timeout") {
+    GH_ASSIGN_OR_RETURN(app.connect_timeout, ReadPositiveDuration(reader, entry));
+  } else if (entry.key == "idle_timeout") {
+    GH_ASSIGN_OR_RETURN(app.idle_timeout, ReadPositiveDuration(reader, entry));
+  } else if (entry.key == "health_check") {
+    GH_ASSIGN_OR_RETURN(app.health_check, ParseHealthCheck(reader, entry));
+  } else if (entry.key == "rate_limit") {
+    GH_ASSIGN_OR_RETURN(app.rate_limit, ParseRateLimit(reader, entry));
+  } else if (entry.key == "proxy_protocol") {
+    GH_ASSIGN_OR_RETURN(app.proxy_protocol,
+                        ReadChoice<ProxyProtocol>(reader, entry, kProxyProtocols));
+  } else if (entry.key == "tls") {
+    GH_ASSIGN_OR_RETURN(app.tls, ReadChoice<AppTls>(reader, entry, kAppTlsModes));
+  } else {
+    GH_ASSIGN_OR_RETURN(app.max_connections, ReadCount(reader, entry, 0, kMaxConnections));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LbAppConfig> ParseApp(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kAppKeys));
+  GH_RETURN_IF_ERROR(reader.RequireKeys(field, entries, kAppRequiredKeys));
+  LbAppConfig app;
+  for (const Field& entry : entries) {
+    GH_RETURN_IF_ERROR(ParseAppEntry(reader, entry, app));
+  }
+  return app;
+}
+
+// Apps by name and listen address, so that a second use of either points at the culprit.
+absl::StatusOr<std::vector<LbAppConfig>> ParseApps(const DocumentReader& reader,
+                                                   const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> items, reader.ReadSequence(field));
+  std::vector<LbAppConfig> apps;
+  std::map<std::string, std::string> app_of_listener;
+  for (const Field& item : items) {
+    GH_ASSIGN_OR_RETURN(LbAppConfig app, ParseApp(reader, item));
+    for (const LbAppConfig& seen : apps) {
+      if (seen.name == app.name) {
+        return reader.FieldError(item, absl::StrCat("duplicate app name ", Quote(app.name)));
+      }
+    }
+    for (const Address& listen : app.listen) {
+      const auto [it, inserted] = app_of_listener.emplace(listen.ToString(), app.name);
+      if (!inserted) {
+        return reader.FieldError(item, absl::StrCat("listen address ", listen.ToString(),
+                                                    " is already used by app ", Quote(it->second)));
+      }
+    }
+    apps.push_back(std::move(app));
+  }
+  return apps;
+}
+
+}  // namespace
+
+absl::StatusOr<LbConfig> ParseLbSection(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kLbKeys));
+  LbConfig lb;
+  for (const Field& entry : entries) {
+    if (entry.key == "workers") {
+      GH_ASSIGN_OR_RETURN(lb.workers, ReadCount(reader, entry, 0, kMaxWorkers));
+    } else if (entry.key == "handshake_timeout") {
+      GH_ASSIGN_OR_RETURN(lb.handshake_timeout, ReadPositiveDuration(reader, entry));
+    } else if (entry.key == "drain_timeout") {
+      GH_ASSIGN_OR_RETURN(lb.drain_timeout, ReadPositiveDuration(reader, entry));
+    } else if (entry.key == "max_connections") {
+      GH_ASSIGN_OR_RETURN(lb.max_connections, ReadCount(reader, entry, 1, kMaxConnections));
+    } else {
+      GH_ASSIGN_OR_RETURN(lb.apps, ParseApps(reader, entry));
+    }
+  }
+  return lb;
+}
+
+}  // namespace gatehouse::config::internal

@@ -1,0 +1,210 @@
+// The `lb` section through the public loader: what a file says, and every way it can be wrong.
+#include <ostream>
+#include <string>
+
+#include "config/config_loader.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+
+namespace gatehouse::config {
+namespace {
+
+using ::gatehouse::testing::IsOk;
+using ::gatehouse::testing::StatusIs;
+using ::testing::Eq;
+
+constexpr char kPrefix[] = "dev_pki: {dir: /pki}\n";
+
+absl::StatusOr<Config> Parse(const std::string& yaml) {
+  return ParseConfig(kPrefix + yaml, "gh.yaml");
+}
+
+TEST(LbSectionTest, ParsesEveryKey) {
+  const absl::StatusOr<Config> config = Parse(R"yaml(
+authorization:
+  apps:
+    billing: {users: [alice], roles: [billing]}
+    public: {users: ["*"]}
+lb:
+  workers: 3
+  handshake_timeout: 2s
+  drain_timeout: 10s
+  max_connections: 500
+  apps:
+    - name: billing
+      listen: [127.0.0.1:5433, "[::1]:5433"]
+      upstreams: [10.0.1.10:5432, 10.0.1.11:5432]
+      balancing: least_connections
+      connect_timeout: 250ms
+      idle_timeout: 5m
+      health_check: {interval: 2s, timeout: 500ms, rise: 1, fall: 4}
+      rate_limit: {connections_per_second: 0.5, burst: 40, max_concurrent: 100}
+      proxy_protocol: v2
+      max_connections: 50
+    - name: public
+      listen: 127.0.0.1:8080
+      upstreams: [127.0.0.1:9000]
+      tls: none
+)yaml");
+  ASSERT_THAT(config, IsOk());
+  ASSERT_TRUE(config->lb.has_value());
+  const LbConfig& lb = *config->lb;
+  EXPECT_EQ(lb.workers, 3U);
+  EXPECT_EQ(lb.handshake_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(lb.drain_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(lb.max_connections, 500U);
+  ASSERT_EQ(lb.apps.size(), 2U);
+  const LbAppConfig& billing = lb.apps[0];
+  EXPECT_EQ(billing.name, "billing");
+  ASSERT_EQ(billing.listen.size(), 2U);
+  EXPECT_EQ(billing.listen[1].ToString(), "[::1]:5433");
+  ASSERT_EQ(billing.upstreams.size(), 2U);
+  EXPECT_EQ(billing.upstreams[1].ToString(), "10.0.1.11:5432");
+  EXPECT_EQ(billing.balancing, Balancing::kLeastConnections);
+  EXPECT_EQ(billing.connect_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(billing.idle_timeout, std::chrono::minutes(5));
+  ASSERT_TRUE(billing.health_check.has_value());
+  EXPECT_EQ(billing.health_check->timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(billing.health_check->rise, 1U);
+  EXPECT_EQ(billing.health_check->fall, 4U);
+  EXPECT_DOUBLE_EQ(billing.rate_limit.connections_per_second, 0.5);
+  EXPECT_EQ(billing.rate_limit.burst, 40U);
+  EXPECT_EQ(billing.rate_limit.max_concurrent, 100U);
+  EXPECT_EQ(billing.proxy_protocol, ProxyProtocol::kV2);
+  EXPECT_EQ(billing.tls, AppTls::kMutual);
+  EXPECT_EQ(billing.max_connections, 50U);
+  const LbAppConfig& plain = lb.apps[1];
+  EXPECT_EQ(plain.tls, AppTls::kNone);
+  ASSERT_EQ(plain.listen.size(), 1U);
+  EXPECT_EQ(plain.listen[0].ToString(), "127.0.0.1:8080");
+}
+
+TEST(LbSectionTest, OmittedKeysTakeTheDocumentedDefaults) {
+  const absl::StatusOr<Config> config =
+      Parse("lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2}\n");
+  ASSERT_THAT(config, IsOk());
+  const LbConfig& lb = *config->lb;
+  EXPECT_EQ(lb.workers, 0U);
+  EXPECT_EQ(lb.handshake_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(lb.drain_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(lb.max_connections, 10000U);
+  const LbAppConfig& app = lb.apps[0];
+  EXPECT_EQ(app.balancing, Balancing::kRoundRobin);
+  EXPECT_EQ(app.connect_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(app.idle_timeout, std::chrono::hours(1));
+  EXPECT_FALSE(app.health_check.has_value());
+  EXPECT_EQ(app.rate_limit.connections_per_second, 0);
+  EXPECT_EQ(app.proxy_protocol, ProxyProtocol::kNone);
+  EXPECT_EQ(app.tls, AppTls::kMutual);
+  EXPECT_EQ(app.max_connections, 0U);
+}
+
+TEST(LbSectionTest, AHealthCheckMappingFillsTheKeysItOmits) {
+  const absl::StatusOr<Config> config = Parse(
+      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+      "health_check: {}}\n");
+  ASSERT_THAT(config, IsOk());
+  const HealthCheckConfig& check = *config->lb->apps[0].health_check;
+  EXPECT_EQ(check.interval, std::chrono::seconds(2));
+  EXPECT_EQ(check.timeout, std::chrono::seconds(1));
+  EXPECT_EQ(check.rise, 2U);
+  EXPECT_EQ(check.fall, 3U);
+}
+
+struct BadLbCase {
+  const char* name;
+  const char* yaml;  // after kPrefix, so line numbers start at 2
+  const char* error;
+};
+
+void PrintTo(const BadLbCase& bad, std::ostream* os) { *os << bad.name; }
+
+class BadLbSectionTest : public ::testing::TestWithParam<BadLbCase> {};
+
+TEST_P(BadLbSectionTest, FailsWithPositionedMessage) {
+  EXPECT_THAT(Parse(GetParam().yaml),
+              StatusIs(absl::StatusCode::kInvalidArgument, Eq(GetParam().error)));
+}
+
+const BadLbCase kBadCases[] = {
+    {"UnknownLbKey", "lb: {worker: 2}\n",
+     R"(gh.yaml:2:6: unknown key "worker" in lb; expected one of: workers, handshake_timeout, )"
+     R"(drain_timeout, max_connections, apps)"},
+    {"AppsNotASequence", "lb: {apps: {name: a}}\n",
+     R"(gh.yaml:2:12: lb.apps: expected a sequence, got a mapping)"},
+    {"AppWithoutUpstreams", "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1}\n",
+     R"(gh.yaml:4:7: lb.apps[0]: missing required key "upstreams")"},
+    {"UnknownAppKey",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, balance: x}\n",
+     R"(gh.yaml:4:62: unknown key "balance" in lb.apps[0]; expected one of: name, listen, )"
+     R"(upstreams, balancing, connect_timeout, idle_timeout, health_check, rate_limit, )"
+     R"(proxy_protocol, tls, max_connections)"},
+    {"BadBalancing",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "balancing: random}\n",
+     R"(gh.yaml:4:73: lb.apps[0].balancing: "random" is not one of: round_robin, )"
+     R"(least_connections, power_of_two)"},
+    {"BadAppName",
+     "lb:\n  apps:\n    - {name: \"a b\", listen: 127.0.0.1:1, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:4:14: lb.apps[0].name: "a b" is not a valid app name: use at most 64 letters, )"
+     R"(digits, '.', '_' and '-')"},
+    {"DuplicateAppName",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2}\n"
+     "    - {name: a, listen: 127.0.0.1:3, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:5:7: lb.apps[1]: duplicate app name "a")"},
+    {"ListenAddressOfAnotherApp",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2}\n"
+     "    - {name: b, listen: [127.0.0.1:3, 127.0.0.1:1], upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:5:7: lb.apps[1]: listen address 127.0.0.1:1 is already used by app "a")"},
+    {"EmptyListen", "lb:\n  apps:\n    - {name: a, listen: [], upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:4:25: lb.apps[0].listen: needs at least one address)"},
+    {"UpstreamWithoutPort",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: [127.0.0.1:0]}\n",
+     R"(gh.yaml:4:49: lb.apps[0].upstreams: an upstream needs a port above 0)"},
+    {"UpstreamHostName",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: [db.local:5432]}\n",
+     R"(gh.yaml:4:50: lb.apps[0].upstreams[0]: expected HOST:PORT with an IP address host, got )"
+     R"("db.local:5432")"},
+    {"ZeroTimeout",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "idle_timeout: 0s}\n",
+     R"(gh.yaml:4:76: lb.apps[0].idle_timeout: must be above zero)"},
+    {"CheckTimeoutNotBelowInterval",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "health_check: {interval: 1s, timeout: 1s}}\n",
+     R"(gh.yaml:4:76: lb.apps[0].health_check: timeout must be shorter than interval)"},
+    {"ZeroFall",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "health_check: {fall: 0}}\n",
+     R"(gh.yaml:4:83: lb.apps[0].health_check.fall: expected a whole number from 1 to 100, )"
+     R"(got "0")"},
+    {"RateWithoutBurst",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "rate_limit: {connections_per_second: 5}}\n",
+     R"(gh.yaml:4:74: lb.apps[0].rate_limit: connections_per_second needs a burst of at least 1)"},
+    {"NegativeRate",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "rate_limit: {connections_per_second: -5, burst: 1}}\n",
+     R"(gh.yaml:4:99: lb.apps[0].rate_limit.connections_per_second: expected a non-negative )"
+     R"(decimal number such as "0.5", got "-5")"},
+    {"BadTlsMode",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, tls: off}\n",
+     R"(gh.yaml:4:67: lb.apps[0].tls: "off" is not one of: mutual, none)"},
+    {"NamedUserOnPlainApp",
+     "authorization:\n  apps:\n    a: {users: [alice]}\n"
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, tls: none}\n",
+     R"(gh.yaml:4:8: authorization.apps.a: app "a" has tls: none, so its clients have no )"
+     R"(identity: only users: ["*"] can admit them)"},
+    {"WorkersOutOfRange", "lb: {workers: 5000}\n",
+     R"(gh.yaml:2:15: lb.workers: expected a whole number from 0 to 1024, got "5000")"},
+};
+
+std::string CaseName(const ::testing::TestParamInfo<BadLbCase>& param_info) {
+  return param_info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, BadLbSectionTest, ::testing::ValuesIn(kBadCases), CaseName);
+
+}  // namespace
+}  // namespace gatehouse::config
