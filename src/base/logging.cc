@@ -1,6 +1,7 @@
 #include "base/logging.h"
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,6 +15,9 @@ namespace gatehouse::base {
 namespace {
 
 constexpr char kLoggerName[] = "gatehouse";
+constexpr char kAccessLoggerName[] = "gatehouse.access";
+
+std::atomic<LogFormat> current_format{LogFormat::kText};
 constexpr std::array<absl::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
                                                       "error", "critical", "off"};
 
@@ -100,7 +104,38 @@ absl::Status ConfigureLogging(LogFormat format, absl::string_view level) {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%t] %v", spdlog::pattern_time_type::utc);
   }
   logger->set_level(spdlog::level::from_str(static_cast<std::string>(level)));
+
+  std::shared_ptr<spdlog::logger> access = spdlog::get(kAccessLoggerName);
+  if (access == nullptr) {
+    // The same sink object, and so the same lock: an access line and a log line never mix.
+    access = std::make_shared<spdlog::logger>(std::string(kAccessLoggerName),
+                                              logger->sinks().begin(), logger->sinks().end());
+    access->flush_on(spdlog::level::info);
+    spdlog::register_logger(access);
+  }
+  if (format == LogFormat::kJson) {
+    access->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","log":"access",%v})",
+                        spdlog::pattern_time_type::utc);
+  } else {
+    access->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ access %v", spdlog::pattern_time_type::utc);
+  }
+  access->set_level(logger->level());
+  current_format.store(format, std::memory_order_release);
   return absl::OkStatus();
+}
+
+LogFormat CurrentLogFormat() { return current_format.load(std::memory_order_acquire); }
+
+spdlog::logger* AccessLogger() {
+  // spdlog::get takes the registry lock; the pointer is cached once it exists, since the logger
+  // is never dropped from the registry.
+  static std::atomic<spdlog::logger*> cached{nullptr};
+  spdlog::logger* access = cached.load(std::memory_order_acquire);
+  if (access != nullptr) return access;
+  std::shared_ptr<spdlog::logger> registered = spdlog::get(kAccessLoggerName);
+  if (registered == nullptr) return spdlog::default_logger_raw();
+  cached.store(registered.get(), std::memory_order_release);
+  return registered.get();
 }
 
 }  // namespace gatehouse::base

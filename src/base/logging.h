@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "fmt/format.h"
+#include "spdlog/spdlog.h"
 
 namespace gatehouse::base {
 
@@ -21,6 +22,17 @@ absl::Status ValidateLogLevel(absl::string_view level);
 // logger; later calls (a reload) reconfigure it in place, which is safe while other threads log.
 // Calls to ConfigureLogging itself must not race each other.
 absl::Status ConfigureLogging(LogFormat format, absl::string_view level);
+
+// The format ConfigureLogging set last (text before the first call). Thread-safe.
+LogFormat CurrentLogFormat();
+
+// The access log: one line per finished client connection, written at info level to the same
+// sink as the default logger (so lines never interleave), and filtered by the same level. The
+// caller formats the fields for CurrentLogFormat(): in text, "key=value" pairs, written after
+// "<time> access "; in JSON, the members of an object without braces ("\"app\":\"web\",..."),
+// written inside {"time":...,"level":"info","log":"access",<fields>}. Never null once
+// ConfigureLogging has run; before, it is spdlog's default logger.
+spdlog::logger* AccessLogger();
 
 }  // namespace gatehouse::base
 

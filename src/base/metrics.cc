@@ -78,7 +78,23 @@ MetricsRegistry::Series* MetricsRegistry::GetSeries(const std::string& name,
   return &series;
 }
 
+void MetricsRegistry::AddCollector(std::weak_ptr<const std::function<void()>> collector) {
+  MutexLock lock(&mu_);
+  // Dropped collectors are pruned here, so repeated registration does not grow the list.
+  std::erase_if(collectors_, [](const auto& weak) { return weak.expired(); });
+  collectors_.push_back(std::move(collector));
+}
+
 std::string MetricsRegistry::RenderPrometheusText() const {
+  std::vector<std::shared_ptr<const std::function<void()>>> collectors;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& weak : collectors_) {
+      if (auto collector = weak.lock()) collectors.push_back(std::move(collector));
+    }
+  }
+  for (const auto& collector : collectors) (*collector)();
+  collectors.clear();
   std::string out;
   MutexLock lock(&mu_);
   for (const Family& family : families_) {

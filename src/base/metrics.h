@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +59,12 @@ class MetricsRegistry {
   Gauge* GetGauge(const std::string& name, const std::string& help,
                   const MetricLabels& labels = {});
 
+  // A function that refreshes gauges mirroring state kept elsewhere (upstream health, say). It
+  // runs on the rendering thread at the start of every RenderPrometheusText, with no registry
+  // lock held, so it may call GetGauge. The registry keeps only a weak reference: a collector
+  // stops running once its owner drops it, and one that is running meanwhile finishes first.
+  void AddCollector(std::weak_ptr<const std::function<void()>> collector);
+
   // All metrics, grouped by family in registration order, with HELP and TYPE lines.
   std::string RenderPrometheusText() const;
 
@@ -79,6 +87,7 @@ class MetricsRegistry {
 
   mutable Mutex mu_;
   std::deque<Family> families_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::weak_ptr<const std::function<void()>>> collectors_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gatehouse::base

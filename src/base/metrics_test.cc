@@ -1,5 +1,8 @@
 #include "base/metrics.h"
 
+#include <functional>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -63,6 +66,21 @@ TEST(MetricsRegistryTest, ConcurrentIncrementsAndRegistrationsAreAllCounted) {
   EXPECT_EQ(registry.GetCounter("gh_shared_total", "shared")->value(),
             static_cast<uint64_t>(kThreads * kIncrements));
   EXPECT_EQ(registry.GetGauge("gh_per_thread", "per thread", {{"t", "2"}})->value(), kIncrements);
+}
+
+TEST(MetricsRegistryTest, CollectorsRefreshGaugesBeforeEachRenderUntilDropped) {
+  MetricsRegistry registry;
+  int runs = 0;
+  auto collector = std::make_shared<const std::function<void()>>([&registry, &runs] {
+    ++runs;
+    registry.GetGauge("gh_mirrored", "mirrored")->Set(runs * 10);
+  });
+  registry.AddCollector(collector);
+  EXPECT_NE(registry.RenderPrometheusText().find("gh_mirrored 10\n"), std::string::npos);
+  EXPECT_NE(registry.RenderPrometheusText().find("gh_mirrored 20\n"), std::string::npos);
+  collector.reset();
+  EXPECT_NE(registry.RenderPrometheusText().find("gh_mirrored 20\n"), std::string::npos);
+  EXPECT_EQ(runs, 2);
 }
 
 TEST(MetricsRegistryDeathTest, ReusingANameAsAnotherTypeIsABug) {

@@ -1,0 +1,75 @@
+// App: one load-balancer app as the workers see it while a configuration is in force: its
+// settings, its balancer over its upstreams, its rate limiter and its counters.
+//
+// An App is built for each configuration (a reload builds new ones) and is immutable once
+// built; workers share it through std::shared_ptr<const App>, and a connection keeps the App it
+// was accepted under until it ends. What must outlive one configuration lives in AppState, kept
+// by name across reloads: the app's upstreams (so health, passive ejection and open-connection
+// counts carry over), its rate limiter (while its limits stay the same) and its open-connection
+// count (so the per-app cap holds across a reload). Thread-safe: App is immutable; AppState's
+// mutable parts are atomics, lb::RateLimiter and lb::UpstreamRegistry, all thread-safe.
+#ifndef GATEHOUSE_LBSERVER_APP_H_
+#define GATEHOUSE_LBSERVER_APP_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "base/metrics.h"
+#include "config/config.h"
+#include "lb/balancer.h"
+#include "lb/dialer.h"
+#include "lb/forwarder.h"
+#include "lb/rate_limiter.h"
+#include "lb/tcp_proxy.h"
+#include "lb/upstream_registry.h"
+#include "lbserver/close_reason.h"
+
+namespace gatehouse::lbserver {
+
+// Kept by app name across reloads (see above).
+struct AppState {
+  lb::UpstreamRegistry upstreams;
+  // Open client connections of the app, all configurations together.
+  std::atomic<uint32_t> open_connections{0};
+  // The limiter of the configuration in force and its settings, reused by the next one while
+  // the settings stay the same. Read and written by the control thread only (LbServer).
+  std::shared_ptr<lb::RateLimiter> rate_limiter;
+  config::RateLimitConfig rate_limit;
+};
+
+// Counters of one app, registered once per name (the registry returns the same series on a
+// reload, so counts continue).
+struct AppMetrics {
+  base::Counter* accepted = nullptr;  // client connections accepted
+  base::Gauge* active = nullptr;      // client connections open now
+  lb::ProxyMetrics proxy;             // forwarded, bytes each way, idle timeouts, errors
+  // Connections closed before forwarding, by reason (CloseReason); null for the reasons that
+  // are not refusals.
+  std::array<base::Counter*, kCloseReasonCount> refused{};
+  // Handshake failures by reason (HandshakeFailure).
+  std::array<base::Counter*, kHandshakeFailureCount> handshake_failures{};
+  base::Counter* dial_failures = nullptr;  // failed connect attempts to upstreams
+};
+
+AppMetrics RegisterAppMetrics(base::MetricsRegistry& registry, const std::string& app);
+
+struct App {
+  config::LbAppConfig config;
+  std::shared_ptr<AppState> state;
+  std::unique_ptr<lb::Balancer> balancer;
+  // Null when the app has no rate limit.
+  std::shared_ptr<lb::RateLimiter> rate_limiter;
+  lb::DialOptions dial;
+  lb::ForwarderOptions forward;
+  // A plain-TCP app admits clients only under an explicit users ["*"] rule.
+  bool admits_anonymous = false;
+  AppMetrics metrics;
+};
+
+}  // namespace gatehouse::lbserver
+
+#endif  // GATEHOUSE_LBSERVER_APP_H_

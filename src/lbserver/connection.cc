@@ -1,0 +1,229 @@
+#include "lbserver/connection.h"
+
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "asio/experimental/as_tuple.hpp"
+#include "asio/use_awaitable.hpp"
+#include "asio/write.hpp"
+#include "lb/dialer.h"
+#include "lb/forwarder.h"
+#include "lb/proxy_protocol.h"
+#include "lbserver/access_log.h"
+#include "net/tls_stream.h"
+#include "security/identity.h"
+
+namespace gatehouse::lbserver {
+namespace {
+
+using asio::ip::tcp;
+
+constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+void Count(base::Counter* counter, uint64_t n = 1) {
+  if (counter != nullptr && n > 0) counter->Increment(n);
+}
+
+// One open client connection against lb.max_connections and the app's max_connections,
+// given back on every exit path. Confined to its connection's coroutine.
+class ConnectionSlot {
+ public:
+  ConnectionSlot(ConnectionCount* count, const App& app, uint32_t max_connections)
+      : count_(count), app_(app) {
+    // fetch_add then check: a burst may briefly count past the cap, but never admits past it.
+    // Relaxed: the counts order nothing else.
+    const uint32_t open = count_->open.fetch_add(1, std::memory_order_relaxed) + 1;
+    const uint32_t app_open =
+        app_.state->open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (open > max_connections) {
+      refusal_ = CloseReason::kMaxConnections;
+    } else if (app_.config.max_connections != 0 && app_open > app_.config.max_connections) {
+      refusal_ = CloseReason::kAppMaxConnections;
+    }
+    app_.metrics.active->Add(1);
+  }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+  ConnectionSlot(ConnectionSlot&&) = delete;
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() {
+    app_.metrics.active->Add(-1);
+    app_.state->open_connections.fetch_sub(1, std::memory_order_relaxed);
+    count_->open.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  std::optional<CloseReason> refusal() const { return refusal_; }
+
+ private:
+  ConnectionCount* const count_;
+  const App& app_;
+  std::optional<CloseReason> refusal_;
+};
+
+// The rate limiter's answer for `key`, then authorization: nullopt and a permit to hold while
+// the connection lives, or why it is refused.
+std::optional<CloseReason> Admit(const App& app, const LbSnapshot& snapshot,
+                                 const security::Identity* identity, const std::string& key,
+                                 lb::RateLimitPermit* permit) {
+  if (app.rate_limiter != nullptr) {
+    lb::RateLimitDecision decision = app.rate_limiter->Admit(key);
+    switch (decision.verdict) {
+      case lb::RateLimitVerdict::kAdmitted:
+        *permit = std::move(decision.permit);
+        break;
+      case lb::RateLimitVerdict::kRateLimited:
+        return CloseReason::kRateLimited;
+      case lb::RateLimitVerdict::kConcurrencyLimited:
+        return CloseReason::kConcurrencyLimited;
+      case lb::RateLimitVerdict::kTooManyKeys:
+        return CloseReason::kTooManyClients;
+    }
+  }
+  const bool is_allowed = identity != nullptr
+                              ? snapshot.policy->MayUseApp(*identity, app.config.name)
+                              : app.admits_anonymous;
+  if (!is_allowed) return CloseReason::kNotAllowed;
+  return std::nullopt;
+}
+
+tcp::socket& SocketOf(tcp::socket& client) { return client; }
+tcp::socket& SocketOf(std::unique_ptr<net::TlsStream>& client) { return client->socket(); }
+
+// Dial, PROXY header, forward. `Client` is a plain socket or a TLS stream after its handshake.
+template <typename Client>
+asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsInfo* tls_info,
+                              tcp::endpoint client_endpoint, tcp::endpoint local_endpoint,
+                              AccessRecord& record) {
+  absl::StatusOr<lb::DialedUpstream> dialed = co_await lb::Dial(*app.balancer, app.dial);
+  if (!dialed.ok()) {
+    Count(app.metrics.proxy.no_upstream);
+    record.end = CloseReason::kNoUpstream;
+    record.detail = std::string(dialed.status().message());
+    co_return;
+  }
+  Count(app.metrics.dial_failures, dialed->attempts - 1);
+  record.upstream = dialed->lease.upstream().name();
+  if (app.config.proxy_protocol == config::ProxyProtocol::kV2) {
+    const absl::StatusOr<std::string> header =
+        lb::EncodeProxyV2Header(client_endpoint, local_endpoint, tls_info);
+    std::error_code error;
+    if (header.ok()) {
+      std::tie(error, std::ignore) =
+          co_await asio::async_write(dialed->socket, asio::buffer(*header), kAsTuple);
+    }
+    if (!header.ok() || error) {
+      Count(app.metrics.refused[static_cast<size_t>(CloseReason::kProxyHeaderFailed)]);
+      record.end = CloseReason::kProxyHeaderFailed;
+      record.detail = header.ok() ? error.message() : std::string(header.status().message());
+      co_return;
+    }
+  }
+  Count(app.metrics.proxy.connections);
+  std::error_code ignored;  // latency only
+  SocketOf(client).set_option(tcp::no_delay(true), ignored);
+  // The lease stays alive until forwarding ends, so least-connections counts this connection.
+  const lb::UpstreamLease lease = std::move(dialed->lease);
+  const lb::ForwardResult result =
+      co_await lb::Forward(std::move(client), std::move(dialed->socket), app.forward);
+  record.client_to_upstream_bytes = result.client_to_upstream_bytes;
+  record.upstream_to_client_bytes = result.upstream_to_client_bytes;
+  Count(app.metrics.proxy.client_to_upstream_bytes, result.client_to_upstream_bytes);
+  Count(app.metrics.proxy.upstream_to_client_bytes, result.upstream_to_client_bytes);
+  switch (result.end) {
+    case lb::ForwardEnd::kClosed:
+      record.end = CloseReason::kClosed;
+      break;
+    case lb::ForwardEnd::kIdleTimeout:
+      record.end = CloseReason::kIdleTimeout;
+      Count(app.metrics.proxy.idle_timeouts);
+      break;
+    case lb::ForwardEnd::kError:
+      record.end = CloseReason::kForwardError;
+      record.detail = result.error.message();
+      Count(app.metrics.proxy.errors);
+      break;
+  }
+}
+
+std::string EndpointText(const tcp::endpoint& endpoint) { return lb::EndpointName(endpoint); }
+
+// After the caps: handshake (TLS apps), admission, then proxying. Fills `record`.
+asio::awaitable<void> Serve(tcp::socket client, const LbSnapshot& snapshot, const App& app,
+                            tcp::endpoint client_endpoint, tcp::endpoint local_endpoint,
+                            AccessRecord& record) {
+  const std::string client_ip = client_endpoint.address().to_string();
+  lb::RateLimitPermit permit;
+  if (app.config.tls == config::AppTls::kNone) {
+    if (const std::optional<CloseReason> refusal =
+            Admit(app, snapshot, /*identity=*/nullptr, client_ip, &permit)) {
+      record.end = *refusal;
+      Count(app.metrics.refused[static_cast<size_t>(*refusal)]);
+      co_return;
+    }
+    co_await ProxyTo(std::move(client), app, /*tls_info=*/nullptr, client_endpoint, local_endpoint,
+                     record);
+    co_return;
+  }
+
+  auto stream = std::make_unique<net::TlsStream>(std::move(client), snapshot.tls_context.get());
+  if (const std::error_code error = co_await stream->Handshake(snapshot.handshake_timeout)) {
+    const HandshakeFailure failure = ClassifyHandshakeFailure(stream->ssl(), error);
+    Count(app.metrics.handshake_failures[static_cast<size_t>(failure)]);
+    record.end = CloseReason::kHandshakeFailed;
+    record.detail = absl::StrCat(HandshakeFailureName(failure), ": ", error.message());
+    co_return;
+  }
+  const absl::StatusOr<security::Identity> identity =
+      security::IdentityFromCertificate(SSL_get0_peer_certificate(stream->ssl()));
+  if (!identity.ok()) {
+    Count(app.metrics.refused[static_cast<size_t>(CloseReason::kBadIdentity)]);
+    record.end = CloseReason::kBadIdentity;
+    record.detail = std::string(identity.status().message());
+    co_return;
+  }
+  record.identity = identity->user;
+  if (const std::optional<CloseReason> refusal =
+          Admit(app, snapshot, &*identity, identity->user, &permit)) {
+    record.end = *refusal;
+    Count(app.metrics.refused[static_cast<size_t>(*refusal)]);
+    co_return;
+  }
+  lb::ProxyTlsInfo tls_info;
+  tls_info.common_name = identity->user;
+  tls_info.roles = identity->roles;
+  co_await ProxyTo(std::move(stream), app, &tls_info, client_endpoint, local_endpoint, record);
+}
+
+}  // namespace
+
+asio::awaitable<void> ServeConnection(tcp::socket client,
+                                      std::shared_ptr<const LbSnapshot> snapshot,
+                                      std::shared_ptr<const App> app, ConnectionCount* count) {
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code error;
+  const tcp::endpoint client_endpoint = client.remote_endpoint(error);
+  const tcp::endpoint local_endpoint = client.local_endpoint(error);
+  AccessRecord record;
+  record.app = app->config.name;
+  record.client = EndpointText(client_endpoint);
+  Count(app->metrics.accepted);
+  {
+    const ConnectionSlot slot(count, *app, snapshot->max_connections);
+    if (const std::optional<CloseReason> refusal = slot.refusal()) {
+      Count(app->metrics.refused[static_cast<size_t>(*refusal)]);
+      record.end = *refusal;
+      client.close(error);
+    } else {
+      co_await Serve(std::move(client), *snapshot, *app, client_endpoint, local_endpoint, record);
+    }
+  }
+  record.duration = std::chrono::steady_clock::now() - start;
+  WriteAccessLog(record);
+}
+
+}  // namespace gatehouse::lbserver

@@ -1,0 +1,369 @@
+#include "lbserver/lb_server.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <future>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "base/clock.h"
+#include "base/logging.h"
+#include "base/mutex.h"
+#include "base/status_macros.h"
+#include "lbserver/listen_socket.h"
+#include "spdlog/spdlog.h"
+
+namespace gatehouse::lbserver {
+namespace {
+
+using asio::ip::tcp;
+
+lb::BalancingAlgorithm ToAlgorithm(config::Balancing balancing) {
+  switch (balancing) {
+    case config::Balancing::kRoundRobin:
+      return lb::BalancingAlgorithm::kRoundRobin;
+    case config::Balancing::kLeastConnections:
+      return lb::BalancingAlgorithm::kLeastConnections;
+    case config::Balancing::kPowerOfTwoChoices:
+      return lb::BalancingAlgorithm::kPowerOfTwoChoices;
+  }
+  return lb::BalancingAlgorithm::kRoundRobin;
+}
+
+absl::StatusOr<tcp::endpoint> ToEndpoint(const config::Address& address) {
+  std::error_code error;
+  const asio::ip::address ip = asio::ip::make_address(address.host, error);
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address ", address.ToString(), ": ", error.message()));
+  }
+  return tcp::endpoint(ip, address.port);
+}
+
+bool SameRateLimit(const config::RateLimitConfig& a, const config::RateLimitConfig& b) {
+  return a.connections_per_second == b.connections_per_second && a.burst == b.burst &&
+         a.max_concurrent == b.max_concurrent;
+}
+
+bool SameHealthCheck(const config::HealthCheckConfig& a, const config::HealthCheckConfig& b) {
+  return a.interval == b.interval && a.timeout == b.timeout && a.rise == b.rise && a.fall == b.fall;
+}
+
+bool IsRateLimited(const config::RateLimitConfig& limit) {
+  return limit.connections_per_second > 0 || limit.max_concurrent > 0;
+}
+
+// One per CPU this process may run on (taskset, cgroup cpusets), as HAProxy's nbthread does.
+size_t DefaultWorkerCount() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (::sched_getaffinity(0, sizeof(cpus), &cpus) == 0) {
+    const int count = CPU_COUNT(&cpus);
+    if (count > 0) return static_cast<size_t>(count);
+  }
+  return std::max(1U, std::thread::hardware_concurrency());
+}
+
+// Returns once every worker has taken a change in, so a caller that reloads and then connects is
+// served under the new configuration. A worker stuck for seconds is a bug; the wait is bounded
+// so that it cannot hang the daemon's signal thread, and the change still applies when it wakes.
+void WaitForWorkers(std::vector<std::future<void>>& changes) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (std::future<void>& change : changes) {
+    if (change.wait_until(deadline) != std::future_status::ready) {
+      spdlog::error("lb: a worker did not take a configuration change within 5 s");
+      return;
+    }
+  }
+}
+
+std::vector<std::string> UpstreamNames(const App& app) {
+  std::vector<std::string> names;
+  for (const auto& upstream : app.balancer->upstreams()) names.push_back(upstream->name());
+  return names;
+}
+
+}  // namespace
+
+struct LbServer::UpstreamGauges {
+  struct Entry {
+    std::shared_ptr<lb::Upstream> upstream;
+    base::Gauge* eligible = nullptr;
+    base::Gauge* open_connections = nullptr;
+  };
+  base::Mutex mu;
+  std::vector<Entry> entries ABSL_GUARDED_BY(mu);
+
+  void Refresh() {
+    base::MutexLock lock(&mu);
+    for (const Entry& entry : entries) {
+      entry.eligible->Set(entry.upstream->is_eligible() ? 1 : 0);
+      entry.open_connections->Set(entry.upstream->open_connections());
+    }
+  }
+};
+
+LbServer::LbServer(base::MetricsRegistry* metrics)
+    : metrics_(metrics), upstream_gauges_(std::make_shared<UpstreamGauges>()) {
+  const std::string help = "Errors accepting client connections, by kind.";
+  accept_metrics_.resource_errors = metrics_->GetCounter("gatehouse_lb_accept_errors_total", help,
+                                                         {{"reason", "out_of_resources"}});
+  accept_metrics_.other_errors =
+      metrics_->GetCounter("gatehouse_lb_accept_errors_total", help, {{"reason", "other"}});
+  metrics_->GetGauge("gatehouse_lb_max_connections",
+                     "Open client connections allowed, all apps together.");
+  gauge_collector_ = std::make_shared<const std::function<void()>>(
+      [gauges = upstream_gauges_] { gauges->Refresh(); });
+  metrics_->AddCollector(gauge_collector_);
+}
+
+absl::StatusOr<std::unique_ptr<LbServer>> LbServer::Start(LbServerSettings settings,
+                                                          base::MetricsRegistry* metrics) {
+  std::unique_ptr<LbServer> server(new LbServer(metrics));
+  const size_t workers = settings.lb.workers > 0 ? settings.lb.workers : DefaultWorkerCount();
+  for (size_t i = 0; i < workers; ++i) {
+    server->workers_.push_back(std::make_unique<Worker>(&server->count_, server->accept_metrics_));
+  }
+  GH_RETURN_IF_ERROR(server->Apply(std::move(settings), /*is_start=*/true));
+  for (auto& worker : server->workers_) worker->Start();
+  spdlog::info("lb: {} worker(s), {} app(s)", workers, server->snapshot_->apps.size());
+  return server;
+}
+
+LbServer::~LbServer() { Shutdown(std::chrono::nanoseconds(0)); }
+
+absl::Status LbServer::Reload(LbServerSettings settings) {
+  if (is_shut_down_) return absl::FailedPreconditionError("the lb service is shutting down");
+  if (settings.lb.workers != 0 && settings.lb.workers != workers_.size()) {
+    spdlog::warn("lb.workers changed to {}; it applies after a restart, still running {}",
+                 settings.lb.workers, workers_.size());
+  }
+  return Apply(std::move(settings), /*is_start=*/false);
+}
+
+absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(const config::LbAppConfig& config,
+                                                              const LbServerSettings& settings) {
+  auto app = std::make_shared<App>();
+  app->config = config;
+  std::shared_ptr<AppState>& state = app_states_[config.name];
+  if (state == nullptr) state = std::make_shared<AppState>();
+  app->state = state;
+  std::vector<std::shared_ptr<lb::Upstream>> upstreams;
+  for (const config::Address& address : config.upstreams) {
+    GH_ASSIGN_OR_RETURN(const tcp::endpoint endpoint, ToEndpoint(address));
+    upstreams.push_back(state->upstreams.Get(endpoint));
+  }
+  app->balancer = lb::MakeBalancer(ToAlgorithm(config.balancing), std::move(upstreams));
+  if (IsRateLimited(config.rate_limit)) {
+    if (state->rate_limiter != nullptr && SameRateLimit(state->rate_limit, config.rate_limit)) {
+      app->rate_limiter = state->rate_limiter;
+    } else {
+      lb::RateLimitOptions options;
+      options.connections_per_second = config.rate_limit.connections_per_second;
+      options.burst = config.rate_limit.burst;
+      options.max_concurrent = config.rate_limit.max_concurrent;
+      absl::StatusOr<std::unique_ptr<lb::RateLimiter>> limiter =
+          lb::RateLimiter::Create(options, &base::SystemClock());
+      if (!limiter.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("lb app ", config.name, ": ", limiter.status().message()));
+      }
+      app->rate_limiter = std::move(*limiter);
+    }
+  }
+  app->dial.connect_timeout = config.connect_timeout;
+  app->forward.idle_timeout = config.idle_timeout;
+  if (config.tls == config::AppTls::kNone && settings.policy != nullptr) {
+    const auto& rules = settings.policy->rules().apps;
+    const auto rule = rules.find(config.name);
+    app->admits_anonymous = rule != rules.end() &&
+                            std::find(rule->second.users.begin(), rule->second.users.end(), "*") !=
+                                rule->second.users.end();
+  }
+  app->metrics = RegisterAppMetrics(*metrics_, config.name);
+  return std::shared_ptr<const App>(std::move(app));
+}
+
+absl::StatusOr<std::shared_ptr<const LbSnapshot>> LbServer::BuildSnapshot(
+    const LbServerSettings& settings) {
+  if (settings.policy == nullptr) return absl::InvalidArgumentError("lb: no authorization policy");
+  auto snapshot = std::make_shared<LbSnapshot>();
+  snapshot->tls_context = settings.tls_context;
+  snapshot->policy = settings.policy;
+  snapshot->handshake_timeout = settings.lb.handshake_timeout;
+  snapshot->max_connections = settings.lb.max_connections;
+  for (const config::LbAppConfig& app_config : settings.lb.apps) {
+    if (app_config.tls == config::AppTls::kMutual && settings.tls_context == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("lb app ", app_config.name, " needs TLS, and no certificate is loaded"));
+    }
+    GH_ASSIGN_OR_RETURN(std::shared_ptr<const App> app, BuildApp(app_config, settings));
+    for (const config::Address& listen : app_config.listen) {
+      snapshot->app_by_listener[listen.ToString()] = app;
+    }
+    snapshot->apps.push_back(std::move(app));
+  }
+  return std::shared_ptr<const LbSnapshot>(std::move(snapshot));
+}
+
+absl::StatusOr<std::map<std::string, LbServer::OpenedListener>> LbServer::OpenListeners(
+    const std::vector<config::Address>& addresses) {
+  std::map<std::string, OpenedListener> opened;
+  for (const config::Address& address : addresses) {
+    GH_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ToEndpoint(address));
+    OpenedListener& listener = opened[address.ToString()];
+    std::vector<ListenerSocket>& sockets = listener.sockets;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      absl::StatusOr<base::UniqueFd> fd = OpenListenSocket(endpoint);
+      if (!fd.ok()) {
+        return absl::Status(fd.status().code(), absl::StrCat("lb listener ", address.ToString(),
+                                                             ": ", fd.status().message()));
+      }
+      // Port 0: the first socket got a free port; the other workers' sockets share it.
+      if (endpoint.port() == 0) {
+        GH_ASSIGN_OR_RETURN(endpoint, BoundEndpoint(fd->get()));
+      }
+      sockets.push_back(ListenerSocket{address.ToString(), std::move(*fd)});
+    }
+    listener.bound = endpoint;
+  }
+  return opened;
+}
+
+absl::StatusOr<std::map<std::string, LbServer::HealthCheck>> LbServer::PlanHealthChecks(
+    const LbSnapshot& snapshot) {
+  std::map<std::string, HealthCheck> planned;
+  for (const auto& app : snapshot.apps) {
+    if (!app->config.health_check.has_value()) continue;
+    HealthCheck check;
+    check.upstreams = UpstreamNames(*app);
+    check.options = *app->config.health_check;
+    const auto kept = health_checks_.find(app->config.name);
+    if (kept != health_checks_.end() && kept->second.upstreams == check.upstreams &&
+        SameHealthCheck(kept->second.options, check.options)) {
+      planned.emplace(app->config.name, std::move(check));  // checker null: keep the running one
+      continue;
+    }
+    lb::HealthCheckOptions options;
+    options.interval = check.options.interval;
+    options.timeout = check.options.timeout;
+    options.rise = check.options.rise;
+    options.fall = check.options.fall;
+    absl::StatusOr<std::unique_ptr<lb::TcpHealthChecker>> checker =
+        lb::TcpHealthChecker::Start(app->balancer->upstreams(), options);
+    if (!checker.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("lb app ", app->config.name, " health_check: ", checker.status().message()));
+    }
+    check.checker = std::move(*checker);
+    planned.emplace(app->config.name, std::move(check));
+  }
+  return planned;
+}
+
+absl::Status LbServer::Apply(LbServerSettings settings, bool is_start) {
+  GH_ASSIGN_OR_RETURN(std::shared_ptr<const LbSnapshot> snapshot, BuildSnapshot(settings));
+  std::vector<config::Address> to_open;
+  std::map<std::string, bool> wanted;
+  for (const config::LbAppConfig& app : settings.lb.apps) {
+    for (const config::Address& listen : app.listen) {
+      wanted[listen.ToString()] = true;
+      if (listeners_.count(listen.ToString()) == 0) to_open.push_back(listen);
+    }
+  }
+  std::vector<std::string> to_close;
+  for (const auto& [address, listener] : listeners_) {
+    if (wanted.count(address) == 0) to_close.push_back(address);
+  }
+  GH_ASSIGN_OR_RETURN(auto opened, OpenListeners(to_open));
+  // Last, because a started checker governs its upstreams' health: nothing may fail after it.
+  GH_ASSIGN_OR_RETURN(auto health_checks, PlanHealthChecks(*snapshot));
+
+  // Commit: nothing below fails.
+  std::vector<std::future<void>> applied;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    std::vector<ListenerSocket> added;
+    for (auto& [address, listener] : opened) added.push_back(std::move(listener.sockets[i]));
+    applied.push_back(workers_[i]->Apply(snapshot, std::move(added), to_close));
+  }
+  // Before Start the workers' threads do not run yet: their queues hold the first snapshot.
+  if (!is_start) WaitForWorkers(applied);
+  for (const std::string& address : to_close) {
+    spdlog::info("lb: stopped listening on {}", address);
+    listeners_.erase(address);
+  }
+  for (const auto& [address, listener] : opened) {
+    const std::string app = snapshot->app_by_listener.at(address)->config.name;
+    spdlog::info("lb app {} listening on {}", app, lb::EndpointName(listener.bound));
+    listeners_[address] = Listener{listener.bound};
+  }
+  for (auto& [name, check] : health_checks) {
+    if (check.checker == nullptr) check.checker = std::move(health_checks_[name].checker);
+  }
+  health_checks_.swap(health_checks);
+  health_checks.clear();  // stops the checkers no app needs any more
+  {
+    base::MutexLock lock(&upstream_gauges_->mu);
+    upstream_gauges_->entries.clear();
+    for (const auto& app : snapshot->apps) {
+      app->state->rate_limiter = app->rate_limiter;
+      app->state->rate_limit = app->config.rate_limit;
+      for (const auto& upstream : app->balancer->upstreams()) {
+        const base::MetricLabels labels = {{"app", app->config.name},
+                                           {"upstream", upstream->name()}};
+        upstream_gauges_->entries.push_back(
+            {upstream,
+             metrics_->GetGauge("gatehouse_lb_upstream_eligible",
+                                "1 when the upstream may get new connections (healthy and not "
+                                "ejected), else 0.",
+                                labels),
+             metrics_->GetGauge("gatehouse_lb_upstream_open_connections",
+                                "Connections open or being dialed to the upstream.", labels)});
+      }
+    }
+  }
+  std::erase_if(app_states_, [&snapshot](const auto& entry) {
+    return std::none_of(snapshot->apps.begin(), snapshot->apps.end(),
+                        [&entry](const auto& app) { return app->config.name == entry.first; });
+  });
+  metrics_
+      ->GetGauge("gatehouse_lb_max_connections",
+                 "Open client connections allowed, all apps together.")
+      ->Set(settings.lb.max_connections);
+  snapshot_ = std::move(snapshot);
+  if (!is_start) spdlog::info("lb: reloaded, {} app(s)", snapshot_->apps.size());
+  return absl::OkStatus();
+}
+
+void LbServer::Shutdown(std::chrono::nanoseconds drain) {
+  if (is_shut_down_) return;
+  is_shut_down_ = true;
+  std::vector<std::future<void>> stopped;
+  for (auto& worker : workers_) stopped.push_back(worker->StopAccepting());
+  WaitForWorkers(stopped);
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  // The daemon's shutdown path, not a test: polling a counter every 10 ms costs nothing and needs
+  // no signal from the workers' hot path.
+  while (open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const uint32_t left = open_connections();
+  if (left > 0 && drain.count() > 0) {
+    spdlog::warn("lb: drain deadline passed; closing {} open connection(s)", left);
+  }
+  for (auto& worker : workers_) worker->Stop();
+  workers_.clear();  // destroys the connections still open, which releases what they hold
+  health_checks_.clear();
+  listeners_.clear();
+}
+
+std::map<std::string, tcp::endpoint> LbServer::BoundEndpoints() const {
+  std::map<std::string, tcp::endpoint> bound;
+  for (const auto& [address, listener] : listeners_) bound[address] = listener.bound;
+  return bound;
+}
+
+}  // namespace gatehouse::lbserver

@@ -1,0 +1,124 @@
+// LbServer: the load balancer service of gatehoused (the `lbserver` component of RFD 0001): an
+// mTLS (or plain TCP) front door that forwards each app's clients to its upstreams.
+//
+// It runs `lb.workers` Workers (thread-per-core event loops, each with its own SO_REUSEPORT
+// socket per listen address), one TcpHealthChecker per app with a health check, and publishes
+// per-app and per-upstream metrics. See connection.h for what happens to one connection.
+//
+// Reload builds a complete new configuration (apps, balancers, limiters, listeners) and only
+// then hands it to the workers; on any error nothing changes. What stays carries over: a listen
+// address kept keeps its sockets (no connection is refused across a reload), an app kept keeps
+// its upstreams' health, ejection and connection counts, and its rate-limit state while its
+// limits are the same. Connections already open keep the configuration they started under.
+//
+// Thread-compatible for its control methods (Start, Reload, Shutdown, BoundEndpoints): the
+// daemon calls them from one thread. Connections run on the workers.
+#ifndef GATEHOUSE_LBSERVER_LB_SERVER_H_
+#define GATEHOUSE_LBSERVER_LB_SERVER_H_
+
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "asio/ip/tcp.hpp"
+#include "base/metrics.h"
+#include "config/config.h"
+#include "lb/health_checker.h"
+#include "lbserver/app.h"
+#include "lbserver/snapshot.h"
+#include "lbserver/worker.h"
+#include "security/policy.h"
+
+namespace gatehouse::lbserver {
+
+// What the service needs from a loaded configuration.
+struct LbServerSettings {
+  config::LbConfig lb;
+  // Server context for TLS apps; may be null when every app is plain TCP.
+  std::shared_ptr<SSL_CTX> tls_context;
+  std::shared_ptr<const security::AuthorizationPolicy> policy;
+};
+
+class LbServer {
+ public:
+  // Binds every listener, starts the workers and health checks. `metrics` is borrowed and must
+  // outlive the server. Errors (nothing keeps running): a listen address that cannot be bound
+  // (FailedPrecondition/PermissionDenied naming it), InvalidArgument for settings the lb library
+  // refuses.
+  static absl::StatusOr<std::unique_ptr<LbServer>> Start(LbServerSettings settings,
+                                                         base::MetricsRegistry* metrics);
+
+  LbServer(const LbServer&) = delete;
+  LbServer& operator=(const LbServer&) = delete;
+  LbServer(LbServer&&) = delete;
+  LbServer& operator=(LbServer&&) = delete;
+  // Shutdown(0s) if not shut down yet.
+  ~LbServer();
+
+  // Applies `settings` to new connections, all or nothing (see above). `lb.workers` applies only
+  // at start; a change is logged and ignored.
+  absl::Status Reload(LbServerSettings settings);
+
+  // Stops accepting (clients are refused from now on), waits up to `drain` for open connections
+  // to end, then closes the rest and stops every thread. Idempotent.
+  void Shutdown(std::chrono::nanoseconds drain);
+
+  // Where each configured listen address ("127.0.0.1:0") is bound (with the port the kernel
+  // chose for port 0).
+  std::map<std::string, asio::ip::tcp::endpoint> BoundEndpoints() const;
+
+  // Client connections open now, all apps.
+  uint32_t open_connections() const { return count_.open.load(std::memory_order_relaxed); }
+  size_t worker_count() const { return workers_.size(); }
+
+ private:
+  struct Listener {
+    asio::ip::tcp::endpoint bound;
+  };
+  struct OpenedListener {
+    asio::ip::tcp::endpoint bound;
+    std::vector<ListenerSocket> sockets;  // one per worker
+  };
+  struct HealthCheck {
+    std::vector<std::string> upstreams;
+    config::HealthCheckConfig options;
+    std::unique_ptr<lb::TcpHealthChecker> checker;
+  };
+  // Mirrors upstream health and open connections into gauges at every scrape (shared with the
+  // metrics registry's collector, which may run on the admin thread).
+  struct UpstreamGauges;
+
+  explicit LbServer(base::MetricsRegistry* metrics);
+
+  absl::StatusOr<std::shared_ptr<const LbSnapshot>> BuildSnapshot(const LbServerSettings& settings);
+  absl::StatusOr<std::shared_ptr<const App>> BuildApp(const config::LbAppConfig& config,
+                                                      const LbServerSettings& settings);
+  // Opens `workers_.size()` sockets per address; all or none.
+  absl::StatusOr<std::map<std::string, OpenedListener>> OpenListeners(
+      const std::vector<config::Address>& addresses);
+  // The checkers the snapshot's apps need: kept ones are moved out of `health_checks_`.
+  absl::StatusOr<std::map<std::string, HealthCheck>> PlanHealthChecks(const LbSnapshot& snapshot);
+  absl::Status Apply(LbServerSettings settings, bool is_start);
+
+  base::MetricsRegistry* const metrics_;
+  AcceptMetrics accept_metrics_;
+  ConnectionCount count_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::map<std::string, Listener> listeners_;
+  std::map<std::string, std::shared_ptr<AppState>> app_states_;
+  std::map<std::string, HealthCheck> health_checks_;
+  std::shared_ptr<const LbSnapshot> snapshot_;
+  std::shared_ptr<UpstreamGauges> upstream_gauges_;
+  std::shared_ptr<const std::function<void()>> gauge_collector_;
+  bool is_shut_down_ = false;
+};
+
+}  // namespace gatehouse::lbserver
+
+#endif  // GATEHOUSE_LBSERVER_LB_SERVER_H_

@@ -1,0 +1,358 @@
+// LbServer in process, over real loopback sockets: mTLS clients with certificates made at test
+// time, real upstreams, the real policy and rate limiter. The daemon-level behaviour (signals,
+// config files, access log) is tested against the binary in tests/integration.
+#include "lbserver/lb_server.h"
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "security/tls_context.h"
+#include "testing/loopback.h"
+#include "testing/loopback_server.h"
+#include "testing/status_matchers.h"
+#include "testing/test_pki.h"
+#include "testing/tls_test_server.h"
+#include "testing/wait_for.h"
+
+namespace gatehouse::lbserver {
+namespace {
+
+using ::gatehouse::testing::ConnectLoopback;
+using ::gatehouse::testing::ConnectTlsClient;
+using ::gatehouse::testing::IsOk;
+using ::gatehouse::testing::LoopbackServer;
+using ::gatehouse::testing::TestCertOptions;
+using ::gatehouse::testing::TestPki;
+using ::gatehouse::testing::TlsClient;
+using ::gatehouse::testing::WaitFor;
+using ::testing::HasSubstr;
+
+// An upstream that says its name and closes: shows which upstream a connection reached.
+LoopbackServer::Handler SayName(std::string name) {
+  return [name = std::move(name)](int fd) {
+    const std::string line = name + "\n";
+    gatehouse::testing::WriteAll(fd, line.data(), line.size());
+  };
+}
+
+TestCertOptions WithRoles(std::vector<std::string> roles) {
+  TestCertOptions options;
+  options.roles = std::move(roles);
+  return options;
+}
+
+config::Address Loopback(uint16_t port) { return config::Address{"127.0.0.1", port}; }
+
+config::LbAppConfig AppConfig(const std::string& name, std::vector<uint16_t> upstream_ports,
+                              size_t listeners = 1) {
+  config::LbAppConfig app;
+  app.name = name;
+  for (size_t i = 0; i < listeners; ++i) {
+    // Distinct loopback addresses, port 0: each listener gets its own free port.
+    app.listen.push_back(config::Address{absl::StrCat("127.0.0.", 10 + i), 0});
+  }
+  for (const uint16_t port : upstream_ports) app.upstreams.push_back(Loopback(port));
+  return app;
+}
+
+class LbServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<security::SslCtxPtr> server_ctx =
+        security::BuildTlsContext(security::TlsRole::kServer, pki_.ServerFiles());
+    ASSERT_THAT(server_ctx, IsOk());
+    server_ctx_ = std::shared_ptr<SSL_CTX>(server_ctx->release(), SSL_CTX_free);
+    rules_.apps["web"].users = {"alice"};
+    rules_.apps["web"].roles = {"dev"};
+  }
+
+  std::shared_ptr<SSL_CTX> ClientContext(const std::string& name,
+                                         const TestCertOptions& options = {}) {
+    absl::StatusOr<security::SslCtxPtr> ctx =
+        security::BuildTlsContext(security::TlsRole::kClient, pki_.IssueClient(name, options));
+    EXPECT_THAT(ctx, IsOk());
+    return ctx.ok() ? std::shared_ptr<SSL_CTX>(ctx->release(), SSL_CTX_free) : nullptr;
+  }
+
+  LbServerSettings Settings(std::vector<config::LbAppConfig> apps) {
+    LbServerSettings settings;
+    settings.lb.workers = 2;
+    settings.lb.handshake_timeout = std::chrono::seconds(5);
+    settings.lb.apps = std::move(apps);
+    settings.tls_context = server_ctx_;
+    absl::StatusOr<security::AuthorizationPolicy> policy =
+        security::AuthorizationPolicy::Create(rules_);
+    EXPECT_THAT(policy, IsOk());
+    settings.policy = std::make_shared<const security::AuthorizationPolicy>(std::move(*policy));
+    return settings;
+  }
+
+  void StartServer(std::vector<config::LbAppConfig> apps) {
+    absl::StatusOr<std::unique_ptr<LbServer>> server =
+        LbServer::Start(Settings(std::move(apps)), &metrics_);
+    ASSERT_THAT(server, IsOk());
+    server_ = std::move(*server);
+  }
+
+  uint16_t PortOf(const std::string& address) {
+    const auto bound = server_->BoundEndpoints();
+    const auto it = bound.find(address);
+    return it == bound.end() ? 0 : it->second.port();
+  }
+
+  // The first line the upstream sends back through the proxy, or the TLS error.
+  absl::StatusOr<std::string> FirstLineThrough(SSL_CTX* ctx, uint16_t port,
+                                               const std::string& host = "127.0.0.10") {
+    absl::StatusOr<TlsClient> client = ConnectTlsClientTo(ctx, host, port);
+    if (!client.ok()) return client.status();
+    std::string line;
+    std::array<char, 64> buffer{};
+    while (line.find('\n') == std::string::npos) {
+      const int n = SSL_read(client->ssl.get(), buffer.data(), static_cast<int>(buffer.size()));
+      if (n <= 0) return absl::UnavailableError(absl::StrCat("closed after \"", line, "\""));
+      line.append(buffer.data(), static_cast<size_t>(n));
+    }
+    return line.substr(0, line.find('\n'));
+  }
+
+  // As testing::ConnectTlsClient, to any loopback address.
+  static absl::StatusOr<TlsClient> ConnectTlsClientTo(SSL_CTX* ctx, const std::string& host,
+                                                      uint16_t port) {
+    base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    gatehouse::testing::SetSocketTimeouts(fd.get(), std::chrono::seconds(10));
+    sockaddr_in address = gatehouse::testing::LoopbackAddress(port);
+    inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+      return absl::UnavailableError("connect failed");
+    }
+    TlsClient client{std::move(fd), security::SslPtr(SSL_new(ctx))};
+    SSL_set_fd(client.ssl.get(), client.fd.get());
+    if (SSL_connect(client.ssl.get()) != 1) return absl::UnavailableError("TLS handshake failed");
+    return client;
+  }
+
+  bool MetricsHave(const std::string& line) {
+    return WaitFor(
+        [&] { return metrics_.RenderPrometheusText().find(line + "\n") != std::string::npos; });
+  }
+
+  TestPki pki_;
+  std::shared_ptr<SSL_CTX> server_ctx_;
+  security::PolicyRules rules_;
+  base::MetricsRegistry metrics_;
+  std::unique_ptr<LbServer> server_;
+};
+
+TEST_F(LbServerTest, AnAllowedUserReachesTheUpstreamThroughEveryListener) {
+  LoopbackServer upstream(SayName("u1"));
+  StartServer({AppConfig("web", {upstream.port()}, /*listeners=*/2)});
+  const auto alice = ClientContext("alice");
+  for (const std::string host : {"127.0.0.10", "127.0.0.11"}) {
+    const uint16_t port = PortOf(host + ":0");
+    ASSERT_NE(port, 0) << host;
+    EXPECT_EQ(FirstLineThrough(alice.get(), port, host).value_or("failed"), "u1") << host;
+  }
+  const auto by_role = ClientContext("dave", WithRoles({"dev"}));
+  EXPECT_EQ(FirstLineThrough(by_role.get(), PortOf("127.0.0.10:0")).value_or("failed"), "u1");
+  EXPECT_TRUE(MetricsHave(R"(gatehouse_lb_connections_total{app="web"} 3)"));
+}
+
+TEST_F(LbServerTest, RoundRobinSpreadsConnectionsOverTheUpstreams) {
+  LoopbackServer first(SayName("u1"));
+  LoopbackServer second(SayName("u2"));
+  StartServer({AppConfig("web", {first.port(), second.port()})});
+  const auto alice = ClientContext("alice");
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 10; ++i) {
+    ++seen[FirstLineThrough(alice.get(), PortOf("127.0.0.10:0")).value_or("failed")];
+  }
+  EXPECT_EQ(seen["u1"], 5);
+  EXPECT_EQ(seen["u2"], 5);
+}
+
+TEST_F(LbServerTest, AValidUserWithoutTheAppIsClosedAfterTheHandshakeAndCounted) {
+  LoopbackServer upstream(SayName("u1"));
+  StartServer({AppConfig("web", {upstream.port()})});
+  const auto mallory = ClientContext("mallory", WithRoles({"ops"}));
+  const absl::StatusOr<std::string> line = FirstLineThrough(mallory.get(), PortOf("127.0.0.10:0"));
+  EXPECT_FALSE(line.ok()) << *line;
+  EXPECT_TRUE(
+      MetricsHave(R"(gatehouse_lb_authorization_denials_total{app="web",reason="not_allowed"} 1)"));
+  EXPECT_EQ(upstream.accepted(), 0U);
+}
+
+TEST_F(LbServerTest, ClientsWithoutAGoodCertificateFailTheHandshakeEachUnderItsReason) {
+  LoopbackServer upstream(SayName("u1"));
+  StartServer({AppConfig("web", {upstream.port()})});
+  const uint16_t port = PortOf("127.0.0.10:0");
+
+  absl::StatusOr<security::SslCtxPtr> anonymous =
+      security::BuildTlsContext(security::TlsRole::kClient, {pki_.ca_file(), "", "", ""});
+  ASSERT_THAT(anonymous, IsOk());
+  EXPECT_FALSE(FirstLineThrough(anonymous->get(), port).ok());
+  EXPECT_TRUE(
+      MetricsHave(R"(gatehouse_lb_handshake_failures_total{app="web",reason="no_certificate"} 1)"));
+
+  TestCertOptions expired_options;
+  expired_options.valid_from = std::chrono::hours(-48);
+  expired_options.valid_until = std::chrono::hours(-24);
+  const auto expired = ClientContext("alice", expired_options);
+  EXPECT_FALSE(FirstLineThrough(expired.get(), port).ok());
+  EXPECT_TRUE(
+      MetricsHave(R"(gatehouse_lb_handshake_failures_total{app="web",reason="expired"} 1)"));
+
+  TestCertOptions server_only_options;
+  server_only_options.extended_key_usages = {"serverAuth"};
+  const auto server_only = ClientContext("alice", server_only_options);
+  EXPECT_FALSE(FirstLineThrough(server_only.get(), port).ok());
+  EXPECT_TRUE(
+      MetricsHave(R"(gatehouse_lb_handshake_failures_total{app="web",reason="wrong_usage"} 1)"));
+
+  TestPki other_ca;
+  absl::StatusOr<security::SslCtxPtr> foreign =
+      security::BuildTlsContext(security::TlsRole::kClient, [&] {
+        security::TlsFiles files = other_ca.IssueClient("alice");
+        files.ca_file = pki_.ca_file();  // trusts our server, presents another CA's certificate
+        return files;
+      }());
+  ASSERT_THAT(foreign, IsOk());
+  EXPECT_FALSE(FirstLineThrough(foreign->get(), port).ok());
+  EXPECT_TRUE(
+      MetricsHave(R"(gatehouse_lb_handshake_failures_total{app="web",reason="untrusted"} 1)"));
+  EXPECT_EQ(upstream.accepted(), 0U);
+}
+
+TEST_F(LbServerTest, AClientPastItsBurstIsRefusedWhileAnotherIsServed) {
+  LoopbackServer upstream(SayName("u1"));
+  config::LbAppConfig app = AppConfig("web", {upstream.port()});
+  // 0.001/s: no token comes back during the test.
+  app.rate_limit = {.connections_per_second = 0.001, .burst = 2, .max_concurrent = 0};
+  rules_.apps["web"].users = {"alice", "bob"};
+  StartServer({app});
+  const uint16_t port = PortOf("127.0.0.10:0");
+  const auto alice = ClientContext("alice");
+  const auto bob = ClientContext("bob");
+  EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or("failed"), "u1");
+  EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or("failed"), "u1");
+  EXPECT_FALSE(FirstLineThrough(alice.get(), port).ok());
+  EXPECT_EQ(FirstLineThrough(bob.get(), port).value_or("failed"), "u1");
+  EXPECT_TRUE(
+      MetricsHave(R"(gatehouse_lb_rate_limit_refusals_total{app="web",reason="rate_limited"} 1)"));
+}
+
+TEST_F(LbServerTest, PlainAppsAdmitAnyoneOnlyUnderAWildcardRule) {
+  LoopbackServer upstream(SayName("u1"));
+  config::LbAppConfig open_app = AppConfig("open", {upstream.port()});
+  open_app.tls = config::AppTls::kNone;
+  config::LbAppConfig closed_app = AppConfig("closed", {upstream.port()});
+  closed_app.listen = {config::Address{"127.0.0.20", 0}};
+  closed_app.tls = config::AppTls::kNone;
+  rules_.apps["open"].users = {"*"};
+  StartServer({open_app, closed_app});
+
+  auto read_line = [](uint16_t port, const char* host) {
+    base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    gatehouse::testing::SetSocketTimeouts(fd.get(), std::chrono::seconds(10));
+    sockaddr_in address = gatehouse::testing::LoopbackAddress(port);
+    inet_pton(AF_INET, host, &address.sin_addr);
+    std::string got;
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+      return got;
+    }
+    std::array<char, 64> buffer{};
+    ssize_t n = 0;
+    while ((n = ::recv(fd.get(), buffer.data(), buffer.size(), 0)) > 0) {
+      got.append(buffer.data(), static_cast<size_t>(n));
+    }
+    return got;
+  };
+  EXPECT_EQ(read_line(PortOf("127.0.0.10:0"), "127.0.0.10"), "u1\n");
+  EXPECT_EQ(read_line(PortOf("127.0.0.20:0"), "127.0.0.20"), "");
+  EXPECT_TRUE(MetricsHave(
+      R"(gatehouse_lb_authorization_denials_total{app="closed",reason="not_allowed"} 1)"));
+}
+
+TEST_F(LbServerTest, ReloadAddsAndRemovesAppsAndKeepsTheSocketsOfListenersThatStay) {
+  LoopbackServer first(SayName("u1"));
+  LoopbackServer second(SayName("u2"));
+  rules_.apps["api"].users = {"alice"};
+  config::LbAppConfig web = AppConfig("web", {first.port()});
+  config::LbAppConfig api = AppConfig("api", {second.port()});
+  api.listen = {config::Address{"127.0.0.20", 0}};
+  StartServer({web});
+  const uint16_t web_port = PortOf("127.0.0.10:0");
+  const auto alice = ClientContext("alice");
+  // A connection held open across the reload keeps its upstream.
+  absl::StatusOr<TlsClient> held = ConnectTlsClientTo(alice.get(), "127.0.0.10", web_port);
+  ASSERT_THAT(held, IsOk());
+
+  web.upstreams = {Loopback(second.port())};
+  ASSERT_THAT(server_->Reload(Settings({web, api})), IsOk());
+  EXPECT_EQ(PortOf("127.0.0.10:0"), web_port);
+  EXPECT_EQ(FirstLineThrough(alice.get(), web_port).value_or("failed"), "u2");
+  const uint16_t api_port = PortOf("127.0.0.20:0");
+  ASSERT_NE(api_port, 0);
+  EXPECT_EQ(FirstLineThrough(alice.get(), api_port, "127.0.0.20").value_or("failed"), "u2");
+  std::array<char, 8> buffer{};
+  EXPECT_EQ(SSL_read(held->ssl.get(), buffer.data(), 3), 3);
+  EXPECT_EQ(std::string(buffer.data(), 2), "u1");
+
+  ASSERT_THAT(server_->Reload(Settings({api})), IsOk());
+  EXPECT_EQ(PortOf("127.0.0.10:0"), 0);
+  EXPECT_TRUE(
+      WaitFor([&] { return !ConnectTlsClientTo(alice.get(), "127.0.0.10", web_port).ok(); }));
+  EXPECT_EQ(FirstLineThrough(alice.get(), api_port, "127.0.0.20").value_or("failed"), "u2");
+}
+
+TEST_F(LbServerTest, AReloadThatCannotBindChangesNothing) {
+  LoopbackServer upstream(SayName("u1"));
+  StartServer({AppConfig("web", {upstream.port()})});
+  const uint16_t port = PortOf("127.0.0.10:0");
+  // Taken by someone else without SO_REUSEPORT: binding it must fail.
+  LoopbackServer squatter(SayName("x"));
+  rules_.apps["api"].users = {"alice"};
+  config::LbAppConfig api = AppConfig("api", {upstream.port()});
+  api.listen = {Loopback(squatter.port())};
+  const absl::Status status = server_->Reload(Settings({AppConfig("web", {upstream.port()}), api}));
+  EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("127.0.0.1:", squatter.port())));
+  EXPECT_EQ(server_->BoundEndpoints().size(), 1U);
+  const auto alice = ClientContext("alice");
+  EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or("failed"), "u1");
+}
+
+TEST_F(LbServerTest, ShutdownDrainsAnOpenConnectionThenRefusesNewOnes) {
+  // An upstream that echoes, so the connection stays open until the client ends it.
+  LoopbackServer upstream;
+  StartServer({AppConfig("web", {upstream.port()})});
+  const uint16_t port = PortOf("127.0.0.10:0");
+  const auto alice = ClientContext("alice");
+  absl::StatusOr<TlsClient> client = ConnectTlsClientTo(alice.get(), "127.0.0.10", port);
+  ASSERT_THAT(client, IsOk());
+  ASSERT_EQ(SSL_write(client->ssl.get(), "ping", 4), 4);
+  std::array<char, 8> buffer{};
+  ASSERT_EQ(SSL_read(client->ssl.get(), buffer.data(), 4), 4);
+  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 1; }));
+
+  std::thread shutdown([this] { server_->Shutdown(std::chrono::seconds(20)); });
+  // New connections are refused while the open one still works.
+  EXPECT_TRUE(WaitFor([&] { return !ConnectTlsClientTo(alice.get(), "127.0.0.10", port).ok(); }));
+  ASSERT_EQ(SSL_write(client->ssl.get(), "pong", 4), 4);
+  EXPECT_EQ(SSL_read(client->ssl.get(), buffer.data(), 4), 4);
+  EXPECT_EQ(std::string(buffer.data(), 4), "pong");
+  SSL_shutdown(client->ssl.get());
+  client->fd.Reset();
+  shutdown.join();
+  EXPECT_EQ(server_->open_connections(), 0U);
+}
+
+}  // namespace
+}  // namespace gatehouse::lbserver
