@@ -107,9 +107,11 @@ absl::Status ConfigureLogging(LogFormat format, absl::string_view level) {
 
   std::shared_ptr<spdlog::logger> access = spdlog::get(kAccessLoggerName);
   if (access == nullptr) {
-    // The same sink object, and so the same lock: an access line and a log line never mix.
-    access = std::make_shared<spdlog::logger>(std::string(kAccessLoggerName),
-                                              logger->sinks().begin(), logger->sinks().end());
+    // A sink of its own, because a sink holds the line format. spdlog's console sinks share one
+    // process-wide mutex, so an access line and a log line still never mix.
+    access = std::make_shared<spdlog::logger>(
+        std::string(kAccessLoggerName),
+        std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic));
     access->flush_on(spdlog::level::info);
     spdlog::register_logger(access);
   }

@@ -26,8 +26,9 @@ absl::Status ConfigureLogging(LogFormat format, absl::string_view level);
 // The format ConfigureLogging set last (text before the first call). Thread-safe.
 LogFormat CurrentLogFormat();
 
-// The access log: one line per finished client connection, written at info level to the same
-// sink as the default logger (so lines never interleave), and filtered by the same level. The
+// The access log: one line per finished client connection, written at info level to stderr like
+// the default logger (whole lines: spdlog's console sinks share one lock), and filtered by the
+// same level. The
 // caller formats the fields for CurrentLogFormat(): in text, "key=value" pairs, written after
 // "<time> access "; in JSON, the members of an object without braces ("\"app\":\"web\",..."),
 // written inside {"time":...,"level":"info","log":"access",<fields>}. Never null once

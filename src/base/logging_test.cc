@@ -51,5 +51,24 @@ TEST(LoggingTest, ReconfiguringKeepsTheSameLoggerAndAppliesTheNewLevel) {
   EXPECT_THAT(text, ::testing::Not(HasSubstr("dropped")));
 }
 
+TEST(LoggingTest, AccessLinesHaveTheirOwnShapeAndLeaveOtherLinesAlone) {
+  for (const LogFormat format : {LogFormat::kText, LogFormat::kJson}) {
+    ASSERT_THAT(ConfigureLogging(format, "info"), IsOk());
+    EXPECT_EQ(CurrentLogFormat(), format);
+    ::testing::internal::CaptureStderr();
+    spdlog::info("plain line");
+    AccessLogger()->info(format == LogFormat::kJson ? R"("app":"web")" : "app=web");
+    const std::string text = ::testing::internal::GetCapturedStderr();
+    if (format == LogFormat::kJson) {
+      EXPECT_THAT(text, HasSubstr(R"("msg":"plain line"})"));
+      EXPECT_THAT(text, HasSubstr(R"("level":"info","log":"access","app":"web"})"));
+    } else {
+      EXPECT_THAT(text, ::testing::ContainsRegex("Z info  \\[[0-9]+\\] plain line\n"));
+      EXPECT_THAT(text, ::testing::ContainsRegex("Z access app=web\n"));
+      EXPECT_THAT(text, ::testing::Not(HasSubstr("access plain line")));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gatehouse::base

@@ -3,6 +3,7 @@
 // config files, access log) is tested against the binary in tests/integration.
 #include "lbserver/lb_server.h"
 
+#include <arpa/inet.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
+#include "base/open_file_limit.h"
 #include "base/status_macros.h"
 #include "security/dev_pki.h"
 #include "spdlog/spdlog.h"
@@ -41,6 +42,36 @@ absl::StatusOr<std::shared_ptr<const security::AuthorizationPolicy>> BuildPolicy
   GH_ASSIGN_OR_RETURN(security::AuthorizationPolicy policy,
                       security::AuthorizationPolicy::Create(config.authorization));
   return std::make_shared<const security::AuthorizationPolicy>(std::move(policy));
+}
+
+// Each proxied connection holds two sockets; the rest covers listeners, health checks, the
+// admin endpoint, logs and jobs.
+constexpr uint64_t kSpareFileDescriptors = 1024;
+
+void RaiseOpenFileLimitFor(const config::LbConfig& lb) {
+  const uint64_t wanted = uint64_t{2} * lb.max_connections + kSpareFileDescriptors;
+  const absl::StatusOr<base::OpenFileLimit> limit = base::RaiseOpenFileLimit(wanted);
+  if (!limit.ok()) {
+    spdlog::warn("open file limit: {}", limit.status());
+    return;
+  }
+  if (limit->soft < wanted) {
+    spdlog::warn(
+        "open file limit is {} (hard {}); lb.max_connections {} needs {}: connections past the "
+        "limit will fail to accept or dial (raise the hard limit: LimitNOFILE=, ulimit -Hn)",
+        limit->soft, limit->hard, lb.max_connections, wanted);
+  } else {
+    spdlog::info("open file limit is {} (hard {})", limit->soft, limit->hard);
+  }
+}
+
+lbserver::LbServerSettings LbSettings(const config::LbConfig& lb, std::shared_ptr<SSL_CTX> tls,
+                                      std::shared_ptr<const security::AuthorizationPolicy> policy) {
+  lbserver::LbServerSettings settings;
+  settings.lb = lb;
+  settings.tls_context = std::move(tls);
+  settings.policy = std::move(policy);
+  return settings;
 }
 
 }  // namespace
@@ -98,6 +129,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
                         return is_ready->load(std::memory_order_acquire);
                       }));
   node->admin_listen_ = config.admin.listen;
+  if (config.lb.has_value()) {
+    RaiseOpenFileLimitFor(*config.lb);
+    GH_ASSIGN_OR_RETURN(node->lb_,
+                        lbserver::LbServer::Start(
+                            LbSettings(*config.lb, node->credentials_->Current(), node->policy()),
+                            &node->metrics_));
+    node->drain_timeout_ = config.lb->drain_timeout;
+  }
   node->is_ready_.store(true, std::memory_order_release);
   spdlog::info("gatehoused {} ready", kVersion);
   return node;
@@ -111,11 +150,28 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
     return loaded.status();
   }
   const config::Config& config = *loaded;
-  // Everything is built before anything is swapped, so a failure changes nothing.
+  // Everything is built and checked before anything is swapped, so a failure changes nothing;
+  // the policy is checked before a new dev PKI directory would be written.
   absl::Status status = [&]() -> absl::Status {
-    GH_RETURN_IF_ERROR(PrepareDevPki(config));
     GH_ASSIGN_OR_RETURN(auto policy, BuildPolicy(config));
-    GH_RETURN_IF_ERROR(credentials_->Reload(ServerTlsFiles(config)));
+    GH_RETURN_IF_ERROR(PrepareDevPki(config));
+    const security::TlsFiles files = ServerTlsFiles(config);
+    GH_ASSIGN_OR_RETURN(security::SslCtxPtr context,
+                        security::BuildTlsContext(security::TlsRole::kServer, files));
+    const std::shared_ptr<SSL_CTX> shared_context(context.release(), SSL_CTX_free);
+    const config::LbConfig no_apps;
+    const config::LbConfig& lb = config.lb.has_value() ? *config.lb : no_apps;
+    if (lb_ != nullptr) {
+      GH_RETURN_IF_ERROR(lb_->Reload(LbSettings(lb, shared_context, policy)));
+    } else if (config.lb.has_value()) {
+      RaiseOpenFileLimitFor(lb);
+      GH_ASSIGN_OR_RETURN(
+          lb_, lbserver::LbServer::Start(LbSettings(lb, shared_context, policy), &metrics_));
+    }
+    drain_timeout_ = lb.drain_timeout;
+    // The files were just read; a failure here means they changed meanwhile, and the lb then
+    // serves with the context built above while other users keep the old one until next time.
+    GH_RETURN_IF_ERROR(credentials_->Reload(files));
     base::MutexLock lock(&mu_);
     policy_ = std::move(policy);
     return absl::OkStatus();
@@ -134,6 +190,11 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
 
 void Node::Stop() {
   is_ready_.store(false, std::memory_order_release);
+  if (lb_ != nullptr) {
+    spdlog::info("lb: draining {} open connection(s) for up to {} ms", lb_->open_connections(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(drain_timeout_).count());
+    lb_->Shutdown(drain_timeout_);
+  }
   if (admin_ != nullptr) admin_->Stop();
 }
 

@@ -2,15 +2,17 @@
 // reload and shutdown. apps/gatehoused parses flags and signals and drives a Node; everything
 // else the daemon does is here, where tests can reach it.
 //
-// What a Node owns today: the server TLS credentials (from `tls`, or a dev PKI it creates on
-// first start), the authorization policy, the metrics registry and the admin endpoint. The load
-// balancer and job services hook into Start, Reload and Stop as they arrive.
+// What a Node owns: the server TLS credentials (from `tls`, or a dev PKI it creates on first
+// start), the authorization policy, the metrics registry, the admin endpoint and, when the
+// config has an `lb` section, the load balancer service (lbserver::LbServer). The job service
+// hooks into Start, Reload and Stop when it arrives.
 //
 // Thread-safe: Reload and Stop may be called from any thread; policy() may race with Reload.
 #ifndef GATEHOUSE_NODE_NODE_H_
 #define GATEHOUSE_NODE_NODE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -21,6 +23,7 @@
 #include "base/metrics.h"
 #include "base/mutex.h"
 #include "config/config.h"
+#include "lbserver/lb_server.h"
 #include "security/policy.h"
 #include "security/tls_credentials.h"
 
@@ -47,19 +50,22 @@ class Node {
   ~Node();
 
   // Applies a freshly loaded config to what can change live (TLS files and their contents,
-  // policy). `loaded` is the result of loading it, so that a file that did not even parse is
-  // counted as a failed reload too. Either all of it applies or, on error, none of it: the
-  // running config stays and the error says why. Settings that need a restart (admin.listen)
-  // are logged as not applied.
+  // policy, the load balancer's apps, listeners and limits). `loaded` is the result of loading it,
+  // so that a file that did not even parse is counted as a failed reload too. Either all of it
+  // applies or, on error, none of it: the running config stays and the error says why. Settings
+  // that need a restart (admin.listen) are logged as not applied.
   absl::Status Reload(const absl::StatusOr<config::Config>& loaded);
 
-  // Stops serving: /readyz answers 503 first, then everything shuts down. Idempotent.
+  // Stops serving: /readyz answers 503 first, the load balancer stops accepting and drains its
+  // connections for up to lb.drain_timeout, then everything shuts down. Idempotent.
   void Stop();
 
   uint16_t admin_port() const { return admin_->port(); }
   std::shared_ptr<const security::AuthorizationPolicy> policy() const;
   const security::TlsCredentials& server_credentials() const { return *credentials_; }
   base::MetricsRegistry& metrics() { return metrics_; }
+  // The load balancer service; null when the config has no `lb` section.
+  lbserver::LbServer* lb() const { return lb_.get(); }
 
  private:
   Node() = default;
@@ -67,6 +73,8 @@ class Node {
   base::MetricsRegistry metrics_;
   std::unique_ptr<security::TlsCredentials> credentials_;
   std::unique_ptr<admin::AdminServer> admin_;
+  std::unique_ptr<lbserver::LbServer> lb_;
+  std::chrono::nanoseconds drain_timeout_{0};
   config::Address admin_listen_;
   std::atomic<bool> is_ready_{false};
   base::Counter* reloads_ok_ = nullptr;

@@ -2,6 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
@@ -24,6 +29,11 @@ config::Config TlsConfig(const TestPki& pki) {
   config.admin.listen = {"127.0.0.1", 0};
   config.authorization.apps["web"].users = {"alice"};
   return config;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
 uint64_t Reloads(Node& node, const std::string& result) {
@@ -54,9 +64,51 @@ TEST(NodeTest, StartCreatesTheDevPkiOnceWithPrivateKeys) {
   struct stat info {};
   ASSERT_EQ(::stat(tmp.File("state/pki/admin.key").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600U);
-  // A second start reuses it.
+  const std::string ca_before = ReadFile(tmp.File("state/pki/ca.pem"));
+  const std::string key_before = ReadFile(tmp.File("state/pki/server.key"));
+  ASSERT_FALSE(ca_before.empty());
+  // A second start reuses it: the same CA and server key, not a fresh PKI.
   auto again = Node::Start(config);
   ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(ReadFile(tmp.File("state/pki/ca.pem")), ca_before);
+  EXPECT_EQ(ReadFile(tmp.File("state/pki/server.key")), key_before);
+}
+
+TEST(NodeTest, AReloadWithABadPolicyWritesNoDevPki) {
+  TestPki pki;
+  auto node = Node::Start(TlsConfig(pki));
+  ASSERT_THAT(node, IsOk());
+  TempDir tmp;
+  config::Config next;
+  next.dev_pki = config::DevPkiConfig{tmp.File("new-pki")};
+  next.admin.listen = {"127.0.0.1", 0};
+  next.authorization.job_start.roles = {"*"};
+  EXPECT_THAT((*node)->Reload(next),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("jobs.start")));
+  EXPECT_FALSE(std::filesystem::exists(tmp.File("new-pki")));
+}
+
+TEST(NodeTest, StartsTheLoadBalancerAndReloadsItsApps) {
+  TestPki pki;
+  config::Config config = TlsConfig(pki);
+  config::LbConfig lb;
+  lb.workers = 1;
+  config::LbAppConfig web;
+  web.name = "web";
+  web.listen = {{"127.0.0.1", 0}};
+  web.upstreams = {{"127.0.0.1", 9}};
+  lb.apps = {web};
+  config.lb = lb;
+  auto node = Node::Start(config);
+  ASSERT_THAT(node, IsOk());
+  ASSERT_NE((*node)->lb(), nullptr);
+  EXPECT_EQ((*node)->lb()->BoundEndpoints().count("127.0.0.1:0"), 1U);
+
+  config.lb->apps[0].listen = {{"127.0.0.2", 0}};
+  ASSERT_THAT((*node)->Reload(config), IsOk());
+  EXPECT_EQ((*node)->lb()->BoundEndpoints().count("127.0.0.1:0"), 0U);
+  EXPECT_EQ((*node)->lb()->BoundEndpoints().count("127.0.0.2:0"), 1U);
+  EXPECT_EQ(Reloads(**node, "success"), 1U);
 }
 
 TEST(NodeTest, StartFailsOnBadTlsFilesAndBadPolicy) {
