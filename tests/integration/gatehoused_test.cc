@@ -44,6 +44,7 @@ TEST(GatehousedTest, RunsOnTheEmbeddedDefaultAndCreatesItsDevPki) {
   ASSERT_TRUE(daemon.WaitForOutput(kReady)) << daemon.output();
   EXPECT_THAT(daemon.output(), HasSubstr(tmp.path().string() + "/.gatehouse/pki"));
   EXPECT_EQ(AdminPortFromLog(daemon.output()), 9901);
+  EXPECT_THAT(daemon.output(), HasSubstr("lb app example listening on 127.0.0.1:8443"));
   for (const char* file : {"ca.pem", "ca.key", "server.pem", "server.key", "admin.pem"}) {
     EXPECT_TRUE(std::filesystem::exists(tmp.path() / ".gatehouse/pki" / file)) << file;
   }
@@ -144,7 +145,6 @@ TEST(GatehousedTest, MissingConfigFileAndBadFlagsFail) {
 }
 
 TEST(GatehousedTest, CheckAcceptsTheEmbeddedDefault) {
-  TempDir tmp;
   const ProcessResult check = RunProcess({BuiltProgram("gatehoused"), "--check"});
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_THAT(check.output, HasSubstr("configuration OK"));
