@@ -4,13 +4,20 @@
 #include "lbserver/lb_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <openssl/ssl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -353,6 +360,89 @@ TEST_F(LbServerTest, ShutdownDrainsAnOpenConnectionThenRefusesNewOnes) {
   client->fd.Reset();
   shutdown.join();
   EXPECT_EQ(server_->open_connections(), 0U);
+}
+
+TEST_F(LbServerTest, AnUpstreamThatRefusesIsSkippedForOneThatServes) {
+  LoopbackServer serving(SayName("u1"));
+  uint16_t refusing_port = 0;
+  {
+    LoopbackServer gone(SayName("gone"));
+    refusing_port = gone.port();
+  }
+  StartServer({AppConfig("web", {refusing_port, serving.port()})});
+  const auto alice = ClientContext("alice");
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(FirstLineThrough(alice.get(), PortOf("127.0.0.10:0")).value_or("failed"), "u1");
+  }
+  EXPECT_TRUE(MetricsHave(R"(gatehouse_lb_connections_total{app="web"} 6)"));
+}
+
+int OpenDescriptorCount() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++count;
+  }
+  return count;
+}
+
+// EMFILE on accept: the acceptor pauses (10 ms doubling to 1 s) instead of retrying at once,
+// which would spin a core while the connection waits in the queue; service resumes after.
+TEST_F(LbServerTest, RunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+  LoopbackServer upstream(SayName("u1"));
+  StartServer({AppConfig("web", {upstream.port()})});
+  const uint16_t port = PortOf("127.0.0.10:0");
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  int ready[2];
+  int hold[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(hold, O_CLOEXEC), 0);
+  base::UniqueFd ready_read(ready[0]);
+  base::UniqueFd ready_write(ready[1]);
+  base::UniqueFd hold_read(hold[0]);
+  base::UniqueFd hold_write(hold[1]);
+  rlimit low = original;
+  low.rlim_cur = static_cast<rlim_t>(OpenDescriptorCount() + 4);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  // The clients live in a child process, so their descriptors do not count against ours. It
+  // makes only system calls: it is a fork of a process with threads.
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(hold_write.get());  // else its own copy would keep the pipe open for ever
+    ::setrlimit(RLIMIT_NOFILE, &original);
+    sockaddr_in address = gatehouse::testing::LoopbackAddress(port);
+    address.sin_addr.s_addr = htonl(0x7F00000A);  // 127.0.0.10
+    for (int i = 0; i < 40; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+    }
+    (void)!::write(ready_write.get(), "x", 1);
+    char byte = 0;
+    (void)!::read(hold_read.get(), &byte, 1);  // until the parent closes its end
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  hold_read.Reset();
+  ready_write.Reset();
+  char byte = 0;
+  EXPECT_EQ(::read(ready_read.get(), &byte, 1), 1);
+  base::Counter* errors =
+      metrics_.GetCounter("gatehouse_lb_accept_errors_total", "", {{"reason", "out_of_resources"}});
+  EXPECT_TRUE(WaitFor([&] { return errors->value() >= 4; }));
+  // Four failures take pauses of 10 + 20 + 40 ms; an acceptor that retried at once failed over
+  // a hundred times by then when this test was checked against one.
+  EXPECT_LT(errors->value(), 50U);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
+  hold_write.Reset();
+  int status = 0;
+  if (!WaitFor([&] { return ::waitpid(child, &status, WNOHANG) == child; })) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    ADD_FAILURE() << "the client process did not exit";
+  }
+  const auto alice = ClientContext("alice");
+  EXPECT_TRUE(WaitFor(
+      [&] { return FirstLineThrough(alice.get(), PortOf("127.0.0.10:0")).value_or("") == "u1"; }));
 }
 
 }  // namespace
