@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -45,6 +46,9 @@ using ::testing::Property;
 constexpr BalancingAlgorithm kAllAlgorithms[] = {BalancingAlgorithm::kRoundRobin,
                                                  BalancingAlgorithm::kLeastConnections,
                                                  BalancingAlgorithm::kPowerOfTwoChoices};
+
+// An ejection that outlasts any test: ejected upstreams must stay out however slow the machine.
+constexpr EjectionBackoff kForTheWholeTest{std::chrono::hours(1), std::chrono::hours(1)};
 
 // Upstreams on 127.0.0.1:10001, :10002, ...; balancers never connect, so the ports are made up.
 std::vector<std::shared_ptr<Upstream>> MakeUpstreams(size_t count) {
@@ -100,7 +104,7 @@ TEST_P(AnyBalancerTest, KeepsTheUpstreamsItWasGiven) {
 TEST_P(AnyBalancerTest, NeverPicksUnhealthyEjectedOrExcludedUpstreams) {
   const std::vector<std::shared_ptr<Upstream>> upstreams = MakeUpstreams(6);
   upstreams[0]->SetHealthy(false);
-  ASSERT_TRUE(upstreams[2]->RecordDialFailure(/*eject_after=*/1));
+  ASSERT_TRUE(upstreams[2]->RecordDialFailure(/*eject_after=*/1, kForTheWholeTest));
   upstreams[4]->SetHealthy(false);
   const Upstream* const exclude[] = {upstreams[3].get()};
   const std::unique_ptr<Balancer> balancer = MakeBalancer(GetParam(), upstreams);
@@ -128,7 +132,7 @@ TEST_P(AnyBalancerTest, PicksNothingWhenAllAreUnhealthy) {
 TEST_P(AnyBalancerTest, PicksNothingWhenAllAreIneligibleOrExcluded) {
   const std::vector<std::shared_ptr<Upstream>> upstreams = MakeUpstreams(3);
   upstreams[0]->SetHealthy(false);
-  ASSERT_TRUE(upstreams[1]->RecordDialFailure(/*eject_after=*/1));
+  ASSERT_TRUE(upstreams[1]->RecordDialFailure(/*eject_after=*/1, kForTheWholeTest));
   const Upstream* const exclude[] = {upstreams[2].get()};
   const std::unique_ptr<Balancer> balancer = MakeBalancer(GetParam(), upstreams);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -52,25 +53,39 @@ asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOpt
   std::vector<const Upstream*> tried;
   std::string failures;
   const auto executor = co_await asio::this_coro::executor;
-  for (uint32_t attempt = 1; attempt <= options.max_attempts; ++attempt) {
+  uint32_t attempts = 0;
+  // Ends: each pass either counts an attempt or adds a new upstream to `tried`, and a balancer
+  // picks nothing once every upstream is tried.
+  while (attempts < options.max_attempts) {
     std::optional<UpstreamLease> lease = balancer.Pick(tried);
     if (!lease.has_value()) break;
     Upstream& upstream = lease->upstream();
     tried.push_back(&upstream);
+    const DialTicket ticket = upstream.AdmitDial(options.connect_timeout);
+    if (!ticket.admitted) continue;  // ejected, or its trial taken, since the pick
+    ++attempts;
     tcp::socket socket(executor);
     const std::error_code error =
         co_await ConnectWithTimeout(socket, upstream.endpoint(), options.connect_timeout);
     if (!error) {
-      upstream.RecordDialSuccess();
+      if (upstream.RecordDialSuccess(ticket)) {
+        spdlog::info("upstream {} passed its trial dial and is no longer ejected", upstream.name());
+      }
       std::error_code ignored;  // latency tweak only; the connection works without it
       socket.set_option(tcp::no_delay(true), ignored);
-      co_return DialedUpstream{std::move(socket), *std::move(lease), attempt};
+      co_return DialedUpstream{std::move(socket), *std::move(lease), attempts};
     }
     absl::StrAppend(&failures, failures.empty() ? "" : ", ", upstream.name(), ": ",
                     error.message());
-    if (upstream.RecordDialFailure(options.eject_after_failures)) {
-      spdlog::warn("upstream {} ejected after {} consecutive dial failures (last: {})",
-                   upstream.name(), options.eject_after_failures, error.message());
+    if (upstream.RecordDialFailure(options.eject_after_failures, options.ejection_backoff,
+                                   ticket)) {
+      if (ticket.is_trial()) {
+        spdlog::warn("upstream {} failed its trial dial ({}) and is ejected again", upstream.name(),
+                     error.message());
+      } else {
+        spdlog::warn("upstream {} ejected after {} consecutive dial failures (last: {})",
+                     upstream.name(), options.eject_after_failures, error.message());
+      }
     }
   }
   if (failures.empty()) co_return absl::UnavailableError("no healthy upstream");

@@ -1,8 +1,11 @@
 // Dial: connects to an upstream picked by a balancer, with failover. A refused, reset or
 // timed-out connect is retried on the next eligible upstream (not one already tried), for at
 // most `max_attempts` attempts. Each failure counts towards passive ejection of that upstream
-// (Upstream::RecordDialFailure). The returned lease keeps the connection counted against its
-// upstream until the caller drops it.
+// (Upstream::RecordDialFailure), which lasts a backoff; the first dial to an ejected upstream
+// after its backoff is its trial (Upstream::AdmitDial), which readmits it or ejects it again. A
+// picked upstream whose dial is not admitted (another dial holds its trial, or it was ejected
+// since the pick) is skipped without counting as an attempt. The returned lease keeps the
+// connection counted against its upstream until the caller drops it.
 //
 // Sockets are created with SOCK_CLOEXEC (Asio's own open() does not set it) so upstream
 // connections never leak into processes the daemon starts. Confined to the worker whose
@@ -24,8 +27,11 @@ namespace gatehouse::lb {
 struct DialOptions {
   uint32_t max_attempts = 3;
   std::chrono::nanoseconds connect_timeout = std::chrono::seconds(5);
-  // Consecutive dial failures that eject an upstream until an active check passes; 0 = never.
+  // Consecutive dial failures that eject an upstream; 0 = never.
   uint32_t eject_after_failures = 5;
+  // How long an ejection lasts before a trial dial: `initial`, doubled after each failed trial,
+  // at most `max` (see EjectionBackoff). A passing active check ends an ejection sooner.
+  EjectionBackoff ejection_backoff;
 };
 
 struct DialedUpstream {

@@ -14,42 +14,29 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lb/balancer.h"
+#include "lb/testing/refusing_port.h"
+#include "testing/fake_clock.h"
 #include "testing/loopback_server.h"
 #include "testing/status_matchers.h"
+#include "testing/wait_for.h"
 
 namespace gatehouse::lb {
 namespace {
 
 using asio::ip::tcp;
+using ::gatehouse::lb::testing::RefusingPort;
+using ::gatehouse::testing::FakeClock;
 using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::LoopbackServer;
 using ::gatehouse::testing::StatusIs;
+using ::gatehouse::testing::WaitFor;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-std::shared_ptr<Upstream> At(uint16_t port) {
-  return std::make_shared<Upstream>(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+std::shared_ptr<Upstream> At(uint16_t port, const base::Clock* clock = &base::SystemClock()) {
+  return std::make_shared<Upstream>(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                    clock);
 }
-
-// A port that refuses connections: bound but never listening (connecting gets a reset). The
-// socket stays bound for the object's lifetime, so no two RefusingPorts share a port.
-class RefusingPort {
- public:
-  RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-    EXPECT_EQ(::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
-    port_ = ntohs(address.sin_port);
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  base::UniqueFd fd_;
-  uint16_t port_ = 0;
-};
 
 // Runs Dial to completion on a private io_context.
 absl::StatusOr<DialedUpstream> RunDial(asio::io_context& io, Balancer& balancer,
@@ -143,8 +130,9 @@ TEST(DialerTest, ConnectTimeoutMovesOnToTheNextUpstream) {
 TEST(DialerTest, RepeatedFailuresEjectUntilAnActiveCheckPasses) {
   LoopbackServer echo;
   RefusingPort refusing_port;
-  auto refusing = At(refusing_port.port());
-  auto serving = At(echo.port());
+  FakeClock clock;  // stands still: the ejection cannot end by its backoff during the test
+  auto refusing = At(refusing_port.port(), &clock);
+  auto serving = At(echo.port(), &clock);
   auto balancer = MakeBalancer(BalancingAlgorithm::kRoundRobin, {refusing, serving});
   DialOptions options;
   options.eject_after_failures = 2;
@@ -161,6 +149,64 @@ TEST(DialerTest, RepeatedFailuresEjectUntilAnActiveCheckPasses) {
   }
   refusing->SetHealthy(true);  // what a passing active check does
   EXPECT_FALSE(refusing->is_ejected());
+}
+
+// Without active health checks, only the ejection's backoff brings an upstream back: before
+// ejections had one, an upstream that had been down once was lost for good.
+TEST(DialerTest, EjectedUpstreamComesBackWithoutActiveChecks) {
+  auto refusing = std::make_unique<RefusingPort>();
+  const uint16_t port = refusing->port();
+  auto upstream = At(port);
+  auto balancer = MakeBalancer(BalancingAlgorithm::kRoundRobin, {upstream});
+  DialOptions options;  // the default backoff: 1 s before the first trial
+  options.eject_after_failures = 1;
+  asio::io_context io;
+  ASSERT_THAT(RunDial(io, *balancer, options),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("refused")));
+  ASSERT_TRUE(upstream->is_ejected());
+
+  refusing.reset();
+  LoopbackServer server(LoopbackServer::Echo(), port);
+  // Generous deadline: the trial comes about 1 s after the ejection.
+  EXPECT_TRUE(
+      WaitFor([&] { return RunDial(io, *balancer, options).ok(); }, std::chrono::seconds(30)))
+      << "the upstream is up again but never dialed";
+  EXPECT_FALSE(upstream->is_ejected());
+}
+
+TEST(DialerTest, FailedTrialEjectsForTwiceAsLongAndAPassedTrialReadmits) {
+  FakeClock clock;
+  auto refusing = std::make_unique<RefusingPort>();
+  const uint16_t port = refusing->port();
+  auto upstream = At(port, &clock);
+  auto balancer = MakeBalancer(BalancingAlgorithm::kRoundRobin, {upstream});
+  DialOptions options;
+  options.eject_after_failures = 2;
+  options.ejection_backoff = {std::chrono::seconds(1), std::chrono::seconds(60)};
+  asio::io_context io;
+  const auto refused = StatusIs(absl::StatusCode::kUnavailable, HasSubstr("refused"));
+  const auto not_dialed = StatusIs(absl::StatusCode::kUnavailable, HasSubstr("no healthy"));
+
+  EXPECT_THAT(RunDial(io, *balancer, options), refused);
+  EXPECT_FALSE(upstream->is_ejected()) << "one failure is below eject_after_failures";
+  EXPECT_THAT(RunDial(io, *balancer, options), refused);
+  EXPECT_TRUE(upstream->is_ejected());
+  EXPECT_THAT(RunDial(io, *balancer, options), not_dialed);
+
+  clock.Advance(std::chrono::seconds(1));
+  EXPECT_THAT(RunDial(io, *balancer, options), refused) << "the trial dial";
+  EXPECT_TRUE(upstream->is_ejected());
+  clock.Advance(std::chrono::seconds(1));
+  EXPECT_THAT(RunDial(io, *balancer, options), not_dialed) << "ejected again, for 2 s this time";
+
+  refusing.reset();
+  LoopbackServer server(LoopbackServer::Echo(), port);
+  clock.Advance(std::chrono::seconds(1));
+  auto dialed = RunDial(io, *balancer, options);
+  ASSERT_THAT(dialed, IsOk()) << "the second trial";
+  EXPECT_EQ(dialed->attempts, 1U);
+  EXPECT_FALSE(upstream->is_ejected());
+  EXPECT_THAT(RunDial(io, *balancer, options), IsOk());
 }
 
 TEST(DialerTest, MaxAttemptsBoundsFailover) {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <random>
 #include <variant>
@@ -45,11 +46,49 @@ asio::awaitable<bool> ProbeOnce(const tcp::endpoint& endpoint, std::chrono::nano
   co_return !connect_error;
 }
 
+// Checker ids in start order (Upstream::ClaimActiveHealth lets the highest govern). Relaxed: only
+// the uniqueness and order of the values matter, and nothing is published with them.
+std::atomic<uint64_t> next_checker_id{1};
+
 std::chrono::nanoseconds Jittered(std::chrono::nanoseconds interval, double jitter,
                                   std::mt19937_64& random) {
   std::uniform_real_distribution<double> factor(1.0 - jitter, 1.0 + jitter);
   return std::chrono::nanoseconds(
       static_cast<int64_t>(static_cast<double>(interval.count()) * factor(random)));
+}
+
+// Consecutive results of one upstream's checks.
+struct Streak {
+  uint32_t passes = 0;
+  uint32_t failures = 0;
+};
+
+// Counts one check of `upstream` into `streak` and applies the rise/fall rule as `checker`.
+// SetHealthyByChecker refuses the verdict if a newer checker took over during the probe.
+void ApplyCheck(uint64_t checker, const HealthCheckOptions& options, Upstream& upstream,
+                bool passed, Streak& streak) {
+  if (passed) {
+    ++streak.passes;
+    streak.failures = 0;
+    if (!upstream.is_healthy() && streak.passes >= options.rise) {
+      if (upstream.SetHealthyByChecker(checker, true)) {
+        spdlog::info("upstream {} is healthy after {} passing checks", upstream.name(),
+                     streak.passes);
+      }
+    } else if (upstream.is_healthy() && upstream.is_ejected()) {
+      if (upstream.SetHealthyByChecker(checker, true)) {
+        spdlog::info("upstream {} passed a check and is no longer ejected", upstream.name());
+      }
+    }
+    return;
+  }
+  ++streak.failures;
+  streak.passes = 0;
+  if (upstream.is_healthy() && streak.failures >= options.fall &&
+      upstream.SetHealthyByChecker(checker, false)) {
+    spdlog::warn("upstream {} is unhealthy after {} failed checks", upstream.name(),
+                 streak.failures);
+  }
 }
 
 }  // namespace
@@ -68,7 +107,11 @@ absl::StatusOr<std::unique_ptr<TcpHealthChecker>> TcpHealthChecker::Start(
     return absl::InvalidArgumentError(
         absl::StrCat("health check jitter ", options.jitter, " is outside [0, 0.5]"));
   }
-  std::unique_ptr<TcpHealthChecker> checker(new TcpHealthChecker(std::move(upstreams), options));
+  std::unique_ptr<TcpHealthChecker> checker(
+      new TcpHealthChecker(std::move(upstreams), std::move(options)));
+  // Before any check runs, and before Start returns: from here on this checker's verdicts hold
+  // and those of the checker it replaces are ignored.
+  for (const auto& upstream : checker->upstreams_) upstream->ClaimActiveHealth(checker->id_);
   std::random_device seeds;
   for (const auto& upstream : checker->upstreams_) {
     const uint64_t seed = (static_cast<uint64_t>(seeds()) << 32) | seeds();
@@ -80,7 +123,9 @@ absl::StatusOr<std::unique_ptr<TcpHealthChecker>> TcpHealthChecker::Start(
 
 TcpHealthChecker::TcpHealthChecker(std::vector<std::shared_ptr<Upstream>> upstreams,
                                    HealthCheckOptions options)
-    : upstreams_(std::move(upstreams)), options_(options) {}
+    : upstreams_(std::move(upstreams)),
+      options_(std::move(options)),
+      id_(next_checker_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 TcpHealthChecker::~TcpHealthChecker() { Stop(); }
 
@@ -89,6 +134,8 @@ void TcpHealthChecker::Stop() {
   // io_context, on this thread, after the join.
   io_context_.stop();
   if (thread_.joinable()) thread_.join();
+  // After the join, so that no check of this checker takes an upstream back.
+  for (const auto& upstream : upstreams_) upstream->ReleaseActiveHealth(id_);
 }
 
 asio::awaitable<void> TcpHealthChecker::CheckLoop(std::shared_ptr<Upstream> upstream,
@@ -99,31 +146,20 @@ asio::awaitable<void> TcpHealthChecker::CheckLoop(std::shared_ptr<Upstream> upst
   std::uniform_real_distribution<double> first(0.0, 1.0);
   timer.expires_after(std::chrono::nanoseconds(
       static_cast<int64_t>(static_cast<double>(options_.interval.count()) * first(random))));
-  uint32_t passes = 0;
-  uint32_t failures = 0;
+  Streak streak;
   while (true) {
     auto [error] = co_await timer.async_wait(kAsTuple);
     if (error) co_return;
     timer.expires_after(Jittered(options_.interval, options_.jitter, random));
-    const bool passed = co_await ProbeOnce(upstream->endpoint(), options_.timeout);
-    if (passed) {
-      ++passes;
-      failures = 0;
-      if (!upstream->is_healthy() && passes >= options_.rise) {
-        upstream->SetHealthy(true);
-        spdlog::info("upstream {} is healthy after {} passing checks", upstream->name(), passes);
-      } else if (upstream->is_healthy() && upstream->is_ejected()) {
-        upstream->SetHealthy(true);
-        spdlog::info("upstream {} passed a check and is no longer ejected", upstream->name());
-      }
-    } else {
-      ++failures;
-      passes = 0;
-      if (upstream->is_healthy() && failures >= options_.fall) {
-        upstream->SetHealthy(false);
-        spdlog::warn("upstream {} is unhealthy after {} failed checks", upstream->name(), failures);
-      }
+    if (!upstream->TryGovernActiveHealth(id_)) {
+      // A newer checker governs the upstream: its checks are the ones that count, so this one
+      // does not probe. Should the upstream come back to this checker, it counts afresh.
+      streak = Streak();
+      continue;
     }
+    const bool passed = co_await ProbeOnce(upstream->endpoint(), options_.timeout);
+    ApplyCheck(id_, options_, *upstream, passed, streak);
+    if (options_.on_check) options_.on_check(*upstream, passed);
   }
 }
 

@@ -9,7 +9,7 @@ std::shared_ptr<Upstream> UpstreamRegistry::Get(const asio::ip::tcp::endpoint& e
   if (auto it = upstreams_.find(endpoint); it != upstreams_.end()) {
     if (std::shared_ptr<Upstream> live = it->second.lock()) return live;
   }
-  auto fresh = std::make_shared<Upstream>(endpoint);
+  auto fresh = std::make_shared<Upstream>(endpoint, clock_);
   upstreams_[endpoint] = fresh;
   return fresh;
 }

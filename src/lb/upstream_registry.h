@@ -1,7 +1,8 @@
 // UpstreamRegistry: the one Upstream object per address, shared by every configuration that
 // names that address. A reload builds its balancers and health checkers from Get(), so an
-// upstream kept from the old configuration keeps its health, passive ejection and exact open
-// connection count, while one that is new starts fresh.
+// upstream kept from the old configuration keeps its health, passive ejection (with its backoff)
+// and exact open connection count, while one that is new starts fresh. The new configuration's
+// health checker takes the kept upstreams over from the old one (see Upstream).
 //
 // The registry holds weak references only: an Upstream lives as long as a balancer, checker or
 // lease holds it, and the registry forgets it after that. Thread-safe; Get() takes a lock and is
@@ -14,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "asio/ip/tcp.hpp"
+#include "base/clock.h"
 #include "base/mutex.h"
 #include "lb/upstream.h"
 
@@ -21,6 +23,11 @@ namespace gatehouse::lb {
 
 class UpstreamRegistry {
  public:
+  UpstreamRegistry() : UpstreamRegistry(&base::SystemClock()) {}
+  // `clock` is borrowed and must outlive every Upstream the registry creates; it times their
+  // passive ejections.
+  explicit UpstreamRegistry(const base::Clock* clock) : clock_(clock) {}
+
   // The live Upstream for `endpoint`, or a new one (healthy, no connections) if none is held.
   std::shared_ptr<Upstream> Get(const asio::ip::tcp::endpoint& endpoint);
 
@@ -28,6 +35,7 @@ class UpstreamRegistry {
   size_t live_count() const;
 
  private:
+  const base::Clock* const clock_;
   mutable base::Mutex mu_;
   std::map<asio::ip::tcp::endpoint, std::weak_ptr<Upstream>> upstreams_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,10 +1,12 @@
 #include "lb/upstream_registry.h"
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "lb/balancer.h"
+#include "testing/fake_clock.h"
 
 namespace gatehouse::lb {
 namespace {
@@ -32,6 +34,16 @@ TEST(UpstreamRegistryTest, ReconfigurationKeepsHealthEjectionAndCountsOfKeptUpst
   EXPECT_EQ(upstreams[1]->open_connections(), 1U) << "the held connection still counts";
   EXPECT_TRUE(upstreams[2]->is_eligible()) << "a new upstream starts fresh";
   EXPECT_EQ(registry.live_count(), 3U);
+}
+
+TEST(UpstreamRegistryTest, UpstreamsTimeTheirEjectionsOnTheRegistrysClock) {
+  ::gatehouse::testing::FakeClock clock;
+  UpstreamRegistry registry(&clock);
+  const auto upstream = registry.Get(Endpoint(8001));
+  ASSERT_TRUE(upstream->RecordDialFailure(1, {std::chrono::seconds(1), std::chrono::seconds(1)}));
+  EXPECT_FALSE(upstream->is_eligible());
+  clock.Advance(std::chrono::seconds(1));
+  EXPECT_TRUE(upstream->is_eligible()) << "eligible for its trial dial once the backoff is over";
 }
 
 TEST(UpstreamRegistryTest, ForgetsUpstreamsNobodyHolds) {
