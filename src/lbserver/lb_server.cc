@@ -129,6 +129,7 @@ absl::StatusOr<std::unique_ptr<LbServer>> LbServer::Start(LbServerSettings setti
   }
   GH_RETURN_IF_ERROR(server->Apply(std::move(settings), /*is_start=*/true));
   for (auto& worker : server->workers_) worker->Start();
+  WaitForWorkers(server->pending_);
   spdlog::info("lb: {} worker(s), {} app(s)", workers, server->snapshot_->apps.size());
   return server;
 }
@@ -289,8 +290,12 @@ absl::Status LbServer::Apply(LbServerSettings settings, bool is_start) {
     for (auto& [address, listener] : opened) added.push_back(std::move(listener.sockets[i]));
     applied.push_back(workers_[i]->Apply(snapshot, std::move(added), to_close));
   }
-  // Before Start the workers' threads do not run yet: their queues hold the first snapshot.
-  if (!is_start) WaitForWorkers(applied);
+  // Before Start the workers' threads do not run yet: Start waits once they do.
+  if (is_start) {
+    pending_ = std::move(applied);
+  } else {
+    WaitForWorkers(applied);
+  }
   for (const std::string& address : to_close) {
     spdlog::info("lb: stopped listening on {}", address);
     listeners_.erase(address);
@@ -304,7 +309,20 @@ absl::Status LbServer::Apply(LbServerSettings settings, bool is_start) {
     if (check.checker == nullptr) check.checker = std::move(health_checks_[name].checker);
   }
   health_checks_.swap(health_checks);
+  std::vector<std::string> unchecked;  // apps that stay and lost their health check
+  for (const auto& [name, check] : health_checks) {
+    if (health_checks_.count(name) == 0) unchecked.push_back(name);
+  }
   health_checks.clear();  // stops the checkers no app needs any more
+  // With no checker left, an upstream the last one marked down would stay down for good: the
+  // app now trusts its dials (and passive ejection) alone. Its upstreams are its own, so this
+  // touches no other app.
+  for (const auto& app : snapshot->apps) {
+    if (std::find(unchecked.begin(), unchecked.end(), app->config.name) == unchecked.end()) {
+      continue;
+    }
+    for (const auto& upstream : app->balancer->upstreams()) upstream->SetHealthy(true);
+  }
   {
     base::MutexLock lock(&upstream_gauges_->mu);
     upstream_gauges_->entries.clear();

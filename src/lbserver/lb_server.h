@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -116,6 +117,8 @@ class LbServer {
   std::shared_ptr<const LbSnapshot> snapshot_;
   std::shared_ptr<UpstreamGauges> upstream_gauges_;
   std::shared_ptr<const std::function<void()>> gauge_collector_;
+  // The first configuration, queued to the workers before their threads start.
+  std::vector<std::future<void>> pending_;
   bool is_shut_down_ = false;
 };
 

@@ -445,5 +445,120 @@ TEST_F(LbServerTest, RunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
       [&] { return FirstLineThrough(alice.get(), PortOf("127.0.0.10:0")).value_or("") == "u1"; }));
 }
 
+// Reads a PROXY v2 header and answers with what it says: "<source port> cn=<CN> roles=<a,b>".
+LoopbackServer::Handler DescribeProxyHeader() {
+  return [](int fd) {
+    std::array<uint8_t, 16> fixed{};
+    if (::recv(fd, fixed.data(), fixed.size(), MSG_WAITALL) != 16) return;
+    const size_t length = (size_t{fixed[14]} << 8) | fixed[15];
+    std::vector<uint8_t> rest(length);
+    if (::recv(fd, rest.data(), length, MSG_WAITALL) != static_cast<ssize_t>(length)) return;
+    const uint16_t source_port = static_cast<uint16_t>((rest[8] << 8) | rest[9]);
+    std::string cn;
+    std::string roles;
+    // TLVs after the 12 bytes of IPv4 addresses and ports.
+    for (size_t at = 12; at + 3 <= rest.size();) {
+      const uint8_t type = rest[at];
+      const size_t size = (size_t{rest[at + 1]} << 8) | rest[at + 2];
+      const std::string value(rest.begin() + static_cast<std::ptrdiff_t>(at + 3),
+                              rest.begin() + static_cast<std::ptrdiff_t>(at + 3 + size));
+      if (type == 0x20) {
+        // client flags (1) and verify (4), then sub-TLVs; 0x22 is the CN.
+        for (size_t sub = 5; sub + 3 <= value.size();) {
+          const size_t sub_size = (size_t{static_cast<uint8_t>(value[sub + 1])} << 8) |
+                                  static_cast<uint8_t>(value[sub + 2]);
+          if (static_cast<uint8_t>(value[sub]) == 0x22) cn = value.substr(sub + 3, sub_size);
+          sub += 3 + sub_size;
+        }
+      } else if (type == 0xE0) {
+        roles += (roles.empty() ? "" : ",") + value;
+      }
+      at += 3 + size;
+    }
+    const std::string reply = absl::StrCat(source_port, " cn=", cn, " roles=", roles, "\n");
+    gatehouse::testing::WriteAll(fd, reply.data(), reply.size());
+  };
+}
+
+TEST_F(LbServerTest, ProxyProtocolTellsTheUpstreamTheClientAndItsIdentity) {
+  LoopbackServer upstream(DescribeProxyHeader());
+  config::LbAppConfig app = AppConfig("web", {upstream.port()});
+  app.proxy_protocol = config::ProxyProtocol::kV2;
+  StartServer({app});
+  const auto carol = ClientContext("alice", WithRoles({"dev", "ops"}));
+  absl::StatusOr<TlsClient> client =
+      ConnectTlsClientTo(carol.get(), "127.0.0.10", PortOf("127.0.0.10:0"));
+  ASSERT_THAT(client, IsOk());
+  sockaddr_in local{};
+  socklen_t size = sizeof(local);
+  ASSERT_EQ(::getsockname(client->fd.get(), reinterpret_cast<sockaddr*>(&local), &size), 0);
+  std::array<char, 128> buffer{};
+  const int n = SSL_read(client->ssl.get(), buffer.data(), static_cast<int>(buffer.size()));
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buffer.data(), static_cast<size_t>(n)),
+            absl::StrCat(ntohs(local.sin_port), " cn=alice roles=dev,ops\n"));
+}
+
+TEST_F(LbServerTest, LeastConnectionsSendsTheNextClientToTheLessBusyUpstream) {
+  LoopbackServer busy;  // echoes: a connection to it stays open
+  LoopbackServer idle(SayName("idle"));
+  config::LbAppConfig app = AppConfig("web", {busy.port(), idle.port()});
+  app.balancing = config::Balancing::kLeastConnections;
+  StartServer({app});
+  const auto alice = ClientContext("alice");
+  const uint16_t port = PortOf("127.0.0.10:0");
+  std::vector<TlsClient> held;
+  // Hold two connections on the echoing upstream (ties are broken at random): the previous
+  // short connection to the other may still count while the next one is picked.
+  while (busy.open_connections() < 2 && held.size() < 40) {
+    absl::StatusOr<TlsClient> client = ConnectTlsClientTo(alice.get(), "127.0.0.10", port);
+    ASSERT_THAT(client, IsOk());
+    ASSERT_EQ(SSL_write(client->ssl.get(), "x", 1), 1);
+    std::array<char, 8> buffer{};
+    ASSERT_GT(SSL_read(client->ssl.get(), buffer.data(), 1), 0);
+    if (buffer[0] == 'x') held.push_back(std::move(*client));
+  }
+  ASSERT_EQ(busy.open_connections(), 2U);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or(""), "idle");
+}
+
+TEST_F(LbServerTest, AReloadKeepsRateLimitBucketsAndUpstreamHealthOfWhatStays) {
+  LoopbackServer upstream(SayName("u1"));
+  uint16_t dead_port = 0;
+  {
+    LoopbackServer gone(SayName("gone"));
+    dead_port = gone.port();
+  }
+  config::LbAppConfig app = AppConfig("web", {upstream.port(), dead_port});
+  app.rate_limit = {.connections_per_second = 0.001, .burst = 1, .max_concurrent = 0};
+  app.health_check =
+      config::HealthCheckConfig{std::chrono::milliseconds(50), std::chrono::milliseconds(20), 1, 1};
+  StartServer({app});
+  const std::string dead_eligible = absl::StrCat(
+      R"(gatehouse_lb_upstream_eligible{app="web",upstream="127.0.0.1:)", dead_port, "\"}");
+  ASSERT_TRUE(MetricsHave(dead_eligible + " 0"));
+  const auto alice = ClientContext("alice");
+  const uint16_t port = PortOf("127.0.0.10:0");
+  EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or("failed"), "u1");
+  EXPECT_FALSE(FirstLineThrough(alice.get(), port).ok());
+
+  // Same limits, a longer idle timeout: the bucket stays empty, the dead upstream stays out.
+  app.idle_timeout = std::chrono::hours(2);
+  ASSERT_THAT(server_->Reload(Settings({app})), IsOk());
+  EXPECT_NE(metrics_.RenderPrometheusText().find(dead_eligible + " 0\n"), std::string::npos);
+  EXPECT_FALSE(FirstLineThrough(alice.get(), port).ok());
+
+  // New limits start with fresh buckets.
+  app.rate_limit.burst = 2;
+  ASSERT_THAT(server_->Reload(Settings({app})), IsOk());
+  EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or("failed"), "u1");
+
+  // Without a health check nothing would ever mark the dead upstream up again: it is trusted
+  // again, and its dials (with passive ejection) decide.
+  app.health_check.reset();
+  ASSERT_THAT(server_->Reload(Settings({app})), IsOk());
+  EXPECT_NE(metrics_.RenderPrometheusText().find(dead_eligible + " 1\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gatehouse::lbserver

@@ -64,7 +64,16 @@ Worker::~Worker() { Stop(); }
 void Worker::Start() {
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(io_);
-    io_.run();
+    // Our code throws nothing, but Asio does when the kernel refuses it a resource (its reactor's
+    // eventfd, say, at EMFILE). The worker logs it and goes on serving rather than ending the
+    // process; what threw has failed and said so.
+    while (!io_.stopped()) {
+      try {
+        io_.run();
+      } catch (const std::exception& error) {
+        spdlog::error("lb worker: {}", error.what());
+      }
+    }
   });
 }
 
