@@ -9,6 +9,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "common/command_line.h"
 #include "security/dev_pki.h"
 
@@ -46,12 +47,14 @@ int RunCertsInit(const CertsInitFlags& flags) {
 }
 
 int RunCertsIssue(const CertsIssueFlags& flags) {
-  if (flags.days <= 0) {
-    std::cerr << "gatehouse: --days must be positive\n";
+  // Checked before the multiplication: 24 * days overflows int above 89478485 days.
+  if (flags.days < 1 || flags.days > gatehouse::security::kMaxDevValidityDays) {
+    std::cerr << "gatehouse: --days must be between 1 and "
+              << gatehouse::security::kMaxDevValidityDays << "\n";
     return kExitUsage;
   }
   const gatehouse::security::DevClientRequest request{
-      .name = flags.name, .roles = flags.roles, .validity = std::chrono::hours(24 * flags.days)};
+      .name = flags.name, .roles = flags.roles, .validity = std::chrono::hours(24) * flags.days};
   if (absl::Status status =
           gatehouse::security::IssueDevClientCertificate(flags.dir, request, flags.force);
       !status.ok()) {
@@ -83,7 +86,11 @@ int Main(int argc, char** argv) {
   issue->add_option("--name", issue_flags.name, "User name (certificate CN); files NAME.pem/.key")
       ->required();
   issue->add_option("--role", issue_flags.roles, "Role (certificate OU); repeat for several");
-  issue->add_option("--days", issue_flags.days, "Validity in days")->capture_default_str();
+  issue
+      ->add_option(
+          "--days", issue_flags.days,
+          absl::StrCat("Validity in days, 1 to ", gatehouse::security::kMaxDevValidityDays))
+      ->capture_default_str();
   issue->add_flag("--force", issue_flags.force, "Replace existing files");
 
   if (std::optional<int> exit_code = gatehouse::apps::ParseCommandLine(app, argc, argv)) {

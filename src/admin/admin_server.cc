@@ -47,6 +47,15 @@ std::string FormatEndpoint(const asio::ip::address& address, uint16_t port) {
   return absl::StrCat(address.to_string(), ":", port);
 }
 
+// The key a connection counts under for max_connections_per_peer. On a dual-stack IPv6 listener
+// an IPv4 client arrives as ::ffff:a.b.c.d; counting it as a.b.c.d keeps one client one key.
+asio::ip::address PeerKey(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address;
+}
+
 // Asio reports errno values in its own "asio.system" category, not std::system_category().
 absl::Status ErrorCodeToStatus(const std::error_code& error, absl::string_view operation) {
   if (error.category() == asio::error::get_system_category() ||
@@ -160,9 +169,11 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
     return absl::InvalidArgumentError("admin server: is_ready is empty");
   }
   if (options.request_timeout <= std::chrono::milliseconds::zero() ||
-      options.max_request_bytes == 0 || options.max_connections == 0) {
+      options.max_request_bytes == 0 || options.max_connections == 0 ||
+      options.max_connections_per_peer == 0) {
     return absl::InvalidArgumentError(
-        "admin server: request_timeout, max_request_bytes and max_connections must be positive");
+        "admin server: request_timeout, max_request_bytes, max_connections and "
+        "max_connections_per_peer must be positive");
   }
   std::error_code error;
   const asio::ip::address address = asio::ip::make_address(options.host, error);
@@ -176,6 +187,15 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
   GH_RETURN_IF_ERROR(server->Listen(address));
   asio::co_spawn(server->io_context_, server->AcceptLoop(), asio::detached);
   spdlog::info("admin endpoint listening on {}", server->endpoint_name_);
+  // 0.0.0.0, ::, or any routable address: whoever reaches it reads /metrics (app and upstream
+  // names, traffic) and can hold connections; nothing asks who they are.
+  if (!PeerKey(address).is_loopback()) {
+    spdlog::warn(
+        "admin endpoint {} is not on a loopback address and has no authentication: anyone who "
+        "can reach it can read /metrics; bind it to 127.0.0.1 or ::1, or to a management "
+        "network that only trusted hosts reach",
+        server->endpoint_name_);
+  }
   {
     base::MutexLock lock(&server->stop_mu_);
     server->thread_ = std::thread([raw = server.get()] { raw->io_context_.run(); });
@@ -292,18 +312,41 @@ bool AdminServer::AcceptPending() {
       spdlog::warn("admin endpoint {}: assign: {}", endpoint_name_, error.message());
       continue;
     }
-    fd.Release();  // `socket` owns it now.
-    // Counted here, not in ServeConnection, so a burst of accepts cannot overshoot the limit
+    fd.Release();  // `socket` owns it now, and closes it on `continue`.
+    const tcp::endpoint peer_endpoint = socket.remote_endpoint(error);
+    if (error) {
+      continue;  // Reset by the peer already (ENOTCONN): nobody to serve.
+    }
+    const asio::ip::address peer = PeerKey(peer_endpoint.address());
+    const auto counted = connections_per_peer_.find(peer);
+    // Closed at once, before any read: the peer over its cap costs one accept, and the other
+    // peers' connections go on untouched.
+    if (counted != connections_per_peer_.end() &&
+        counted->second >= options_.max_connections_per_peer) {
+      spdlog::debug("admin endpoint {}: {} connections open from {}, closing a new one",
+                    endpoint_name_, counted->second, peer.to_string());
+      continue;
+    }
+    // Counted here, not in ServeConnection, so a burst of accepts cannot overshoot the limits
     // before the spawned coroutines first run.
     open_connections_.fetch_add(1, std::memory_order_relaxed);
-    asio::co_spawn(io_context_, ServeConnection(std::move(socket)), asio::detached);
+    ++connections_per_peer_[peer];
+    asio::co_spawn(io_context_, ServeConnection(std::move(socket), peer), asio::detached);
   }
 }
 
-asio::awaitable<void> AdminServer::ServeConnection(tcp::socket socket) {
-  const absl::Cleanup release = [this] {
-    open_connections_.fetch_sub(1, std::memory_order_relaxed);
-  };
+void AdminServer::ReleaseConnection(const asio::ip::address& peer) {
+  open_connections_.fetch_sub(1, std::memory_order_relaxed);
+  const auto counted = connections_per_peer_.find(peer);
+  GH_CHECK(counted != connections_per_peer_.end() && counted->second > 0);
+  if (--counted->second == 0) connections_per_peer_.erase(counted);
+}
+
+asio::awaitable<void> AdminServer::ServeConnection(tcp::socket socket,
+                                                   asio::ip::address peer_address) {
+  // Runs when the coroutine frame is destroyed: on the server thread, or when `io_context_` is
+  // destroyed with the frame still pending; `connections_per_peer_` outlives both.
+  const absl::Cleanup release = [this, peer_address] { ReleaseConnection(peer_address); };
   // Shutdown may have run between co_spawn and this first resumption, without seeing `socket`.
   if (is_stopping_) {
     co_return;

@@ -12,7 +12,9 @@
 // never read.
 //
 // What it does not do: TLS, authentication, keep-alive, chunked bodies, or counting its own
-// requests (the registry is borrowed read-only). Bind it to loopback or a management network.
+// requests (the registry is borrowed read-only). Anyone who can connect can read /metrics, which
+// names apps, upstreams and counts. Bind it to loopback or a management network; Start logs a
+// warning when the address is not a loopback one.
 //
 // Why hand-written HTTP on Asio: Debian 12 packages no HTTP/1.1 server library that runs on
 // standalone Asio. Boost.Beast (libboost1.81-dev) and cpprestsdk are built on Boost.Asio, a second
@@ -21,9 +23,15 @@
 // parser in admin/http_request.h.
 //
 // Hardening: every fd is opened with SOCK_CLOEXEC (accept4, not Asio's accept, so the admin
-// sockets never leak into spawned jobs); at most `max_connections` connections are open, extra
-// ones are closed at once; the request head is size-limited; the request, the response write and
-// the lingering close after it are each bounded by `request_timeout`.
+// sockets never leak into spawned jobs); at most `max_connections` connections are open in all
+// and `max_connections_per_peer` from one source IP address, and a connection over either cap is
+// closed as soon as it is accepted, without touching the others; the request head is
+// size-limited; the request, the response write and the lingering close after it are each
+// bounded by `request_timeout`. So a peer that opens idle connections holds at most its own
+// share for at most 3 x `request_timeout` each, and a prober from another address (a
+// Kubernetes kubelet, Prometheus) still gets /healthz answered. The per-peer cap counts exact
+// addresses: a client with many addresses (an IPv6 /64) gets a share per address, up to the
+// total.
 #ifndef GATEHOUSE_ADMIN_ADMIN_SERVER_H_
 #define GATEHOUSE_ADMIN_ADMIN_SERVER_H_
 
@@ -35,6 +43,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <asio.hpp>
@@ -56,8 +65,12 @@ struct AdminServerOptions {
   std::chrono::milliseconds request_timeout{5000};
   // Limit on the request line plus header fields, including the blank line.
   size_t max_request_bytes = 8192;
-  // Connections beyond this many open ones are closed as soon as they are accepted.
-  size_t max_connections = 64;
+  // Connections beyond this many open ones are closed as soon as they are accepted. Each open
+  // connection costs a descriptor and about 5 KiB.
+  size_t max_connections = 256;
+  // Likewise for connections from one source IP address (IPv4-mapped IPv6 counts as the IPv4
+  // address). Keeps one peer from taking every slot.
+  size_t max_connections_per_peer = 8;
 };
 
 // Thread-safe. Owns one thread running its own `asio::io_context`; connections, sockets and
@@ -66,10 +79,11 @@ class AdminServer {
  public:
   // Binds, listens and starts serving. `metrics` is borrowed and must outlive the server.
   // `is_ready` is called on the server thread for every /readyz request and must be thread-safe
-  // and quick. Errors: InvalidArgument for a host that is not an IP literal, a null `metrics` or
-  // `is_ready`, or a zero limit or timeout. A socket, bind or listen failure names the address
-  // and carries the code absl::ErrnoToStatus gives the errno, e.g. FailedPrecondition
-  // `bind 127.0.0.1:9901: Address already in use`.
+  // and quick. Logs a warning when `host` is not a loopback address (the endpoint has no
+  // authentication). Errors: InvalidArgument for a host that is not an IP literal, a null
+  // `metrics` or `is_ready`, or a zero limit or timeout. A socket, bind or listen failure names the
+  // address and carries the code absl::ErrnoToStatus gives the errno, e.g. FailedPrecondition `bind
+  // 127.0.0.1:9901: Address already in use`.
   static absl::StatusOr<std::unique_ptr<AdminServer>> Start(AdminServerOptions options,
                                                             const base::MetricsRegistry* metrics,
                                                             std::function<bool()> is_ready);
@@ -103,7 +117,10 @@ class AdminServer {
   asio::awaitable<void> AcceptLoop();
   // Accepts every pending connection; returns false when accept4 failed for lack of resources.
   bool AcceptPending();
-  asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket);
+  // `peer` is the source address, counted in `connections_per_peer_` until the coroutine ends.
+  asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, asio::ip::address peer);
+  // Undoes AcceptPending's count for one connection from `peer`.
+  void ReleaseConnection(const asio::ip::address& peer);
   // Runs on the server thread: closes the acceptor and all open sockets.
   void Shutdown();
 
@@ -119,6 +136,9 @@ class AdminServer {
   // frames that `io_context_` destroys.
   bool is_stopping_ = false;
   std::unordered_set<asio::ip::tcp::socket*> open_sockets_;
+  // Open connections by source address; an entry is erased when its count drops to zero, so
+  // the map holds at most `max_connections` entries.
+  std::unordered_map<asio::ip::address, size_t> connections_per_peer_;
   // Written only on the server thread; atomic only so OpenConnectionsForTest can read it. Relaxed:
   // the reader needs the value, not ordering with other memory.
   std::atomic<size_t> open_connections_{0};

@@ -19,6 +19,7 @@
 #include "base/unique_fd.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/log_capture.h"
 #include "testing/status_matchers.h"
 #include "testing/wait_for.h"
 
@@ -26,9 +27,11 @@ namespace gatehouse::admin {
 namespace {
 
 using ::gatehouse::testing::IsOk;
+using ::gatehouse::testing::ScopedLogCapture;
 using ::gatehouse::testing::StatusIs;
 using ::gatehouse::testing::WaitFor;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 // Every blocking socket call in these tests gives up after this, so no test can hang.
@@ -39,9 +42,10 @@ std::string ErrnoText(int error) {
   return std::error_code(error, std::system_category()).message();
 }
 
-// Connects to 127.0.0.1:`port` with send and receive timeouts. Fails the test and returns an
-// empty fd on error.
-base::UniqueFd Connect(uint16_t port) {
+// Connects to 127.0.0.1:`port` with send and receive timeouts, from `source` (an IPv4 literal;
+// Linux routes all of 127.0.0.0/8 to loopback, so 127.0.0.2 is a second peer with no setup).
+// Fails the test and returns an empty fd on error.
+base::UniqueFd Connect(uint16_t port, const char* source = "127.0.0.1") {
   base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.is_valid()) {
     ADD_FAILURE() << "socket: " << ErrnoText(errno);
@@ -52,6 +56,13 @@ base::UniqueFd Connect(uint16_t port) {
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) != 0 ||
       ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) != 0) {
     ADD_FAILURE() << "setsockopt: " << ErrnoText(errno);
+    return {};
+  }
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, source, &local.sin_addr) != 1 ||
+      ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {
+    ADD_FAILURE() << "bind to " << source << ": " << ErrnoText(errno);
     return {};
   }
   sockaddr_in address{};
@@ -108,9 +119,10 @@ ReadResult ReadToEnd(int fd) {
   }
 }
 
-// Sends `request` on a new connection and returns everything the server sent before closing.
-std::string Exchange(uint16_t port, std::string_view request) {
-  const base::UniqueFd fd = Connect(port);
+// Sends `request` on a new connection from `source` and returns everything the server sent
+// before closing.
+std::string Exchange(uint16_t port, std::string_view request, const char* source = "127.0.0.1") {
+  const base::UniqueFd fd = Connect(port, source);
   if (!fd.is_valid() || !SendAll(fd.get(), request)) {
     return "";
   }
@@ -119,8 +131,9 @@ std::string Exchange(uint16_t port, std::string_view request) {
   return std::move(result.data);
 }
 
-std::string Get(uint16_t port, std::string_view target) {
-  return Exchange(port, "GET " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+std::string Get(uint16_t port, std::string_view target, const char* source = "127.0.0.1") {
+  return Exchange(port, "GET " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                  source);
 }
 
 int StatusCode(const std::string& response) {
@@ -329,9 +342,12 @@ TEST_F(AdminServerTest, TwentyConcurrentClientsAllGetAnswers) {
   std::vector<std::string> responses(kClients);
   std::vector<std::thread> clients;
   clients.reserve(kClients);
+  std::vector<std::string> sources(kClients);
   for (int i = 0; i < kClients; ++i) {
-    clients.emplace_back([&responses, i, port = server->port()] {
-      responses[i] = Get(port, i % 2 == 0 ? "/healthz" : "/metrics");
+    // Each client from its own address: one address may hold only max_connections_per_peer.
+    sources[i] = absl::StrCat("127.0.1.", i + 1);
+    clients.emplace_back([&responses, &sources, i, port = server->port()] {
+      responses[i] = Get(port, i % 2 == 0 ? "/healthz" : "/metrics", sources[i].c_str());
     });
   }
   for (std::thread& client : clients) {
@@ -366,6 +382,101 @@ TEST_F(AdminServerTest, ConnectionsBeyondMaxConnectionsAreClosedAtOnce) {
   EXPECT_EQ(StatusCode(ReadToEnd(first.get()).data), 200);
 }
 
+TEST_F(AdminServerTest, PeerOverItsCapIsClosedAtOnceAndOtherPeersAreStillServed) {
+  AdminServerOptions options = TestOptions();
+  // Small enough that, without a per-peer cap, one peer's connections would fill the server.
+  options.max_connections = 4;
+  options.max_connections_per_peer = 2;
+  const auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+
+  // One peer opens idle connections, one at a time so the server's accept order is known.
+  std::vector<base::UniqueFd> held;
+  for (size_t i = 1; i <= options.max_connections_per_peer; ++i) {
+    held.push_back(Connect(server->port(), "127.0.0.1"));
+    ASSERT_TRUE(held.back().is_valid());
+    ASSERT_TRUE(WaitFor([&] { return server->OpenConnectionsForTest() == i; }));
+  }
+  // Over its cap: closed before anything is read or sent, again and again.
+  for (int i = 0; i < 4; ++i) {
+    const base::UniqueFd extra = Connect(server->port(), "127.0.0.1");
+    ASSERT_TRUE(extra.is_valid());
+    const ReadResult rejected = ReadToEnd(extra.get());
+    EXPECT_TRUE(rejected.is_eof || rejected.error == ECONNRESET) << ErrnoText(rejected.error);
+    EXPECT_EQ(rejected.data, "");
+  }
+  EXPECT_EQ(server->OpenConnectionsForTest(), options.max_connections_per_peer);
+
+  // Another peer is served while the first still holds its connections.
+  const base::UniqueFd other = Connect(server->port(), "127.0.0.2");
+  ASSERT_TRUE(other.is_valid());
+  ASSERT_TRUE(SendAll(other.get(), "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"));
+  const ReadResult answered = ReadToEnd(other.get());
+  EXPECT_EQ(StatusCode(answered.data), 200) << answered.data;
+  EXPECT_EQ(Body(answered.data), "ok\n");
+
+  // The held connections are untouched by all of this and still get their answers.
+  for (const base::UniqueFd& fd : held) {
+    ASSERT_TRUE(SendAll(fd.get(), "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"));
+    EXPECT_EQ(StatusCode(ReadToEnd(fd.get()).data), 200);
+  }
+  // Closing them frees the peer's share: its count drops to zero and it is served again.
+  held.clear();
+  ASSERT_TRUE(WaitFor([&] { return server->OpenConnectionsForTest() == 0; }));
+  EXPECT_EQ(StatusCode(Get(server->port(), "/healthz")), 200);
+}
+
+TEST_F(AdminServerTest, DefaultsCapEachPeerWellBelowTheTotal) {
+  const AdminServerOptions defaults;
+  EXPECT_EQ(defaults.max_connections_per_peer, 8U);
+  EXPECT_EQ(defaults.max_connections, 256U);
+
+  const auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  std::vector<base::UniqueFd> held;
+  for (size_t i = 1; i <= defaults.max_connections_per_peer; ++i) {
+    held.push_back(Connect(server->port(), "127.0.0.1"));
+    ASSERT_TRUE(held.back().is_valid());
+    ASSERT_TRUE(WaitFor([&] { return server->OpenConnectionsForTest() == i; }));
+  }
+  const base::UniqueFd extra = Connect(server->port(), "127.0.0.1");
+  ASSERT_TRUE(extra.is_valid());
+  const ReadResult rejected = ReadToEnd(extra.get());
+  EXPECT_TRUE(rejected.is_eof || rejected.error == ECONNRESET) << ErrnoText(rejected.error);
+  EXPECT_EQ(rejected.data, "");
+  const base::UniqueFd other = Connect(server->port(), "127.0.0.3");
+  ASSERT_TRUE(other.is_valid());
+  ASSERT_TRUE(SendAll(other.get(), "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"));
+  EXPECT_EQ(StatusCode(ReadToEnd(other.get()).data), 200);
+}
+
+TEST_F(AdminServerTest, NonLoopbackAddressWarnsThatThereIsNoAuthentication) {
+  ScopedLogCapture log;  // Before the servers: their threads log into it.
+  {
+    AdminServerOptions options = TestOptions();
+    options.host = "0.0.0.0";
+    const auto server = StartServer(options);
+    ASSERT_NE(server, nullptr);
+  }
+  const std::string warnings = log.Text();
+  EXPECT_THAT(warnings, HasSubstr("[warning] admin endpoint 0.0.0.0:"));
+  EXPECT_THAT(warnings, HasSubstr("is not on a loopback address and has no authentication"));
+}
+
+TEST_F(AdminServerTest, LoopbackAddressesDoNotWarn) {
+  ScopedLogCapture log;
+  for (const char* host : {"127.0.0.1", "127.0.0.5", "::1", "::ffff:127.0.0.1"}) {
+    AdminServerOptions options = TestOptions();
+    options.host = host;
+    auto server = AdminServer::Start(options, &registry_, [] { return true; });
+    if (!server.ok() && std::string_view(host).find(':') != std::string_view::npos) {
+      continue;  // A sandbox without IPv6: nothing to check for these addresses.
+    }
+    ASSERT_THAT(server, IsOk()) << host;
+  }
+  EXPECT_THAT(log.Text(), Not(HasSubstr("[warning]")));
+}
+
 TEST_F(AdminServerTest, BindToPortInUseFailsNamingTheAddress) {
   const auto first = StartServer();
   ASSERT_NE(first, nullptr);
@@ -392,6 +503,10 @@ TEST_F(AdminServerTest, InvalidOptionsAreRejected) {
   options.max_connections = 0;
   EXPECT_THAT(AdminServer::Start(options, &registry_, [] { return true; }),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_connections")));
+  options = TestOptions();
+  options.max_connections_per_peer = 0;
+  EXPECT_THAT(AdminServer::Start(options, &registry_, [] { return true; }),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_connections_per_peer")));
 }
 
 TEST_F(AdminServerTest, StopWithAConnectedClientReturnsPromptlyAndTheClientSeesEof) {

@@ -116,13 +116,16 @@ absl::Status AddExtensions(X509* cert, X509* issuer, const CertificateRequest& r
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   const bool is_ca = request.kind == CertificateKind::kAuthority;
-  GH_RETURN_IF_ERROR(AddExtension(cert, &ctx, NID_basic_constraints,
-                                  is_ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE"));
+  GH_RETURN_IF_ERROR(
+      AddExtension(cert, &ctx, NID_basic_constraints,
+                   is_ca ? absl::StrCat("critical,CA:TRUE,pathlen:", request.max_path_length)
+                         : "critical,CA:FALSE"));
   GH_RETURN_IF_ERROR(
       AddExtension(cert, &ctx, NID_key_usage,
                    is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature"));
   GH_RETURN_IF_ERROR(AddExtension(cert, &ctx, NID_subject_key_identifier, "hash"));
-  if (!is_ca) {
+  // Every certificate but a self-signed root names the key that signed it.
+  if (issuer != cert) {
     GH_RETURN_IF_ERROR(AddExtension(cert, &ctx, NID_authority_key_identifier, "keyid:always"));
   }
   GH_RETURN_IF_ERROR(AddExtendedKeyUsage(cert, &ctx, request.extended_key_usages));
@@ -135,6 +138,10 @@ absl::Status CheckRequest(const CertificateRequest& request) {
   if (request.common_name.empty()) return absl::InvalidArgumentError("empty common name");
   if (request.not_after <= request.not_before) {
     return absl::InvalidArgumentError("certificate would expire before it becomes valid");
+  }
+  if (request.max_path_length < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("negative CA path length ", request.max_path_length));
   }
   for (const std::string& dns : request.dns_names) GH_RETURN_IF_ERROR(CheckDnsName(dns));
   for (const std::string& ip : request.ip_addresses) GH_RETURN_IF_ERROR(CheckIpAddress(ip));

@@ -28,6 +28,9 @@ struct CertificateRequest {
   std::vector<std::string> ip_addresses;
   std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
+  // kAuthority only: how many intermediate CAs may follow this one in a chain (basicConstraints
+  // pathlen). 0 = it signs leaves only.
+  int max_path_length = 0;
 };
 
 struct KeyAndCertificate {
@@ -38,12 +41,14 @@ struct KeyAndCertificate {
 // Fresh ECDSA P-256 key pair.
 absl::StatusOr<EvpPkeyPtr> GenerateP256Key();
 
-// A self-signed CA certificate (basicConstraints CA:TRUE, pathlen 0; keyCertSign, cRLSign).
-// `request.kind` must be kAuthority.
+// A self-signed CA certificate (basicConstraints CA:TRUE, pathlen `max_path_length`;
+// keyCertSign, cRLSign). `request.kind` must be kAuthority.
 absl::StatusOr<KeyAndCertificate> CreateCertificateAuthority(const CertificateRequest& request);
 
-// A leaf certificate (CA:FALSE; digitalSignature) with a new key, signed by `issuer`. Serial
-// numbers are 159 random bits. InvalidArgument for an empty CN, a malformed DNS name or IP.
+// A certificate with a new key, signed by `issuer`: for kind kLeaf a leaf (CA:FALSE;
+// digitalSignature), for kAuthority an intermediate CA (as CreateCertificateAuthority, plus an
+// authorityKeyIdentifier). Serial numbers are 159 random bits. InvalidArgument for an empty CN,
+// a malformed DNS name or IP, a negative path length.
 absl::StatusOr<KeyAndCertificate> IssueCertificate(const KeyAndCertificate& issuer,
                                                    const CertificateRequest& request);
 

@@ -45,7 +45,15 @@ absl::Status WritePair(const KeyAndCertificate& pair, const std::string& cert_pa
   return base::WriteFileAtomically(cert_path, cert_pem, kCertMode, existing);
 }
 
-CertificateRequest LeafRequest(std::string common_name, std::chrono::hours validity) {
+// The one place a validity becomes a time point, for the CA and for every leaf, so the bound
+// that keeps the addition from overflowing cannot be skipped.
+absl::StatusOr<CertificateRequest> DevRequest(std::string common_name,
+                                              std::chrono::hours validity) {
+  if (validity < std::chrono::hours(1) || validity > kMaxDevValidity) {
+    return absl::InvalidArgumentError(absl::StrCat("validity must be between 1 hour and ",
+                                                   kMaxDevValidityDays, " days, got ",
+                                                   validity.count(), " hours"));
+  }
   const auto now = std::chrono::system_clock::now();
   CertificateRequest request;
   request.kind = CertificateKind::kLeaf;
@@ -100,11 +108,13 @@ absl::Status InitDevPki(const std::string& dir, bool force) {
   GH_RETURN_IF_ERROR(
       RefuseExisting({paths.ca_cert, paths.ca_key, paths.server_cert, paths.server_key}, force));
 
-  CertificateRequest ca_request = LeafRequest("Gatehouse dev CA", kDevCaValidity);
+  GH_ASSIGN_OR_RETURN(CertificateRequest ca_request,
+                      DevRequest("Gatehouse dev CA", kDevCaValidity));
   ca_request.kind = CertificateKind::kAuthority;
   GH_ASSIGN_OR_RETURN(KeyAndCertificate ca, CreateCertificateAuthority(ca_request));
 
-  CertificateRequest server_request = LeafRequest("gatehouse-server", kDevLeafValidity);
+  GH_ASSIGN_OR_RETURN(CertificateRequest server_request,
+                      DevRequest("gatehouse-server", kDevLeafValidity));
   server_request.extended_key_usages = {"serverAuth"};
   server_request.dns_names = {"localhost"};
   server_request.ip_addresses = {"127.0.0.1", "::1"};
@@ -122,15 +132,14 @@ absl::Status IssueDevClientCertificate(const std::string& dir, const DevClientRe
         absl::StrCat("certificate name \"", request.name, "\" is reserved for the dev PKI"));
   }
   for (const std::string& role : request.roles) GH_RETURN_IF_ERROR(ValidateDevName(role, "role"));
-  if (request.validity <= std::chrono::hours(0)) {
-    return absl::InvalidArgumentError("validity must be positive");
-  }
+  // Before anything is read or written: a bad validity is a usage error, not a PKI problem.
+  GH_ASSIGN_OR_RETURN(CertificateRequest client_request,
+                      DevRequest(request.name, request.validity));
   const std::string cert_path = absl::StrCat(dir, "/", request.name, ".pem");
   const std::string key_path = absl::StrCat(dir, "/", request.name, ".key");
   GH_RETURN_IF_ERROR(RefuseExisting({cert_path, key_path}, force));
   GH_ASSIGN_OR_RETURN(KeyAndCertificate ca, LoadAuthority(dir));
 
-  CertificateRequest client_request = LeafRequest(request.name, request.validity);
   client_request.organizational_units = request.roles;
   client_request.extended_key_usages = {"clientAuth"};
   GH_ASSIGN_OR_RETURN(KeyAndCertificate client, IssueCertificate(ca, client_request));

@@ -21,6 +21,12 @@ namespace gatehouse::security {
 
 inline constexpr std::chrono::hours kDevCaValidity{24 * 365 * 3};
 inline constexpr std::chrono::hours kDevLeafValidity{24 * 365};
+// The longest validity the dev PKI issues, to the CA and to clients alike: 3650 days. A dev
+// certificate has no business living longer, and the bound keeps `now + validity` far from
+// overflowing system_clock's nanosecond count (which ends in 2262).
+inline constexpr int kMaxDevValidityDays = 3650;
+inline constexpr std::chrono::hours kMaxDevValidity{24 * kMaxDevValidityDays};
+static_assert(kDevCaValidity <= kMaxDevValidity && kDevLeafValidity <= kMaxDevValidity);
 
 struct DevPkiPaths {
   std::string ca_cert;
@@ -45,8 +51,9 @@ struct DevClientRequest {
   std::chrono::hours validity = kDevLeafValidity;
 };
 
-// Issues dir/NAME.pem and dir/NAME.key signed by dir's CA. AlreadyExists when either exists and
-// `force` is false; NotFound when the CA files are missing.
+// Issues dir/NAME.pem and dir/NAME.key signed by dir's CA. InvalidArgument for a bad name or role
+// (see ValidateDevName) or a validity outside 1 hour..kMaxDevValidity; AlreadyExists when either
+// file exists and `force` is false; NotFound when the CA files are missing.
 absl::Status IssueDevClientCertificate(const std::string& dir, const DevClientRequest& request,
                                        bool force);
 

@@ -103,6 +103,25 @@ TEST(DevPkiTest, SerialNumbersAreRandomAndValidityIsBounded) {
   EXPECT_LE(days, 366);
 }
 
+TEST(DevPkiTest, ValidityOfExactlyTenYearsIsIssued) {
+  TempDir tmp;
+  const std::string dir = tmp.File("pki");
+  ASSERT_THAT(InitDevPki(dir, false), IsOk());
+  ASSERT_THAT(IssueDevClientCertificate(
+                  dir, {.name = "long", .roles = {}, .validity = kMaxDevValidity}, false),
+              IsOk());
+  auto cert = ReadCertificateFile(dir + "/long.pem");
+  ASSERT_THAT(cert, IsOk());
+  int days = 0;
+  int seconds = 0;
+  ASSERT_EQ(ASN1_TIME_diff(&days, &seconds, X509_get0_notBefore(cert->get()),
+                           X509_get0_notAfter(cert->get())),
+            1);
+  // notBefore is back-dated by a few minutes.
+  EXPECT_EQ(days, kMaxDevValidityDays);
+  EXPECT_LT(seconds, 3600);
+}
+
 TEST(DevPkiTest, RefusesToOverwriteWithoutForce) {
   TempDir tmp;
   const std::string dir = tmp.File("pki");
@@ -172,7 +191,21 @@ INSTANTIATE_TEST_SUITE_P(
             "EmptyRole", {.name = "ok", .roles = {""}, .validity = kDevLeafValidity}, "role \"\""},
         BadRequest{"ZeroValidity",
                    {.name = "ok", .roles = {}, .validity = std::chrono::hours(0)},
-                   "validity"}),
+                   "validity must be between 1 hour and 3650 days, got 0 hours"},
+        BadRequest{"NegativeValidity",
+                   {.name = "ok", .roles = {}, .validity = std::chrono::hours(-24)},
+                   "validity must be between 1 hour and 3650 days, got -24 hours"},
+        BadRequest{
+            "ValidityOfADayOverTenYears",
+            {.name = "ok", .roles = {}, .validity = kMaxDevValidity + std::chrono::hours(24)},
+            "validity must be between 1 hour and 3650 days, got 87624 hours"},
+        // Would overflow system_clock's nanoseconds when added to now.
+        BadRequest{"ValidityOfThreeHundredYears",
+                   {.name = "ok", .roles = {}, .validity = std::chrono::hours(24 * 365 * 300)},
+                   "validity must be between 1 hour and 3650 days"},
+        BadRequest{"LargestValidity",
+                   {.name = "ok", .roles = {}, .validity = std::chrono::hours::max()},
+                   "validity must be between 1 hour and 3650 days"}),
     [](const ::testing::TestParamInfo<BadRequest>& param_info) { return param_info.param.name; });
 
 TEST(DevPkiTest, IssueWithoutCaIsNotFound) {

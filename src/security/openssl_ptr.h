@@ -36,6 +36,14 @@ using BignumPtr = std::unique_ptr<BIGNUM, OpensslDeleter<BN_free>>;
 using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, OpensslDeleter<ASN1_INTEGER_free>>;
 using Asn1TimePtr = std::unique_ptr<ASN1_TIME, OpensslDeleter<ASN1_TIME_free>>;
 
+// Memory that OpenSSL allocated for us to free with OPENSSL_free (a macro, so it cannot be an
+// OpensslDeleter argument): PEM names and payloads, ASN1_STRING_to_UTF8 output.
+struct OpensslFree {
+  void operator()(void* memory) const { OPENSSL_free(memory); }
+};
+template <typename T>
+using OpensslMemoryPtr = std::unique_ptr<T, OpensslFree>;
+
 }  // namespace gatehouse::security
 
 #endif  // GATEHOUSE_SECURITY_OPENSSL_PTR_H_

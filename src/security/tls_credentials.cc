@@ -26,6 +26,18 @@ std::shared_ptr<SSL_CTX> TlsCredentials::Current() const {
   return current_;
 }
 
+std::optional<std::chrono::system_clock::time_point> TlsCredentials::CrlNextUpdate() const {
+  // Read from a reference taken under the lock; the walk over the CRLs happens outside it.
+  const std::shared_ptr<SSL_CTX> current = Current();
+  return security::CrlNextUpdate(current.get());
+}
+
+bool TlsCredentials::IsCrlExpired(std::chrono::system_clock::time_point now) const {
+  // OpenSSL counts a nextUpdate equal to the verification time as expired (X509_cmp_time).
+  const auto next_update = CrlNextUpdate();
+  return next_update.has_value() && *next_update <= now;
+}
+
 absl::Status TlsCredentials::Reload() {
   TlsFiles files;
   {

@@ -8,7 +8,9 @@
 #ifndef GATEHOUSE_SECURITY_TLS_CREDENTIALS_H_
 #define GATEHOUSE_SECURITY_TLS_CREDENTIALS_H_
 
+#include <chrono>
 #include <memory>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -30,6 +32,15 @@ class TlsCredentials {
 
   // The context for new connections. Never null.
   std::shared_ptr<SSL_CTX> Current() const;
+
+  // CrlNextUpdate() of the current context: when its CRLs stop being usable. Empty without a
+  // CRL file or when no CRL carries a nextUpdate. Past this instant OpenSSL refuses every peer
+  // whose chain an expired CRL covers, until Reload() loads a newer CRL; for /metrics, e.g. as
+  // `gatehouse_tls_crl_next_update_seconds` (Unix seconds) so an alert can fire before it.
+  std::optional<std::chrono::system_clock::time_point> CrlNextUpdate() const;
+  // True when the current context has a CRL whose nextUpdate is at or before `now`, that is when
+  // handshakes are failing with X509_V_ERR_CRL_HAS_EXPIRED.
+  bool IsCrlExpired(std::chrono::system_clock::time_point now) const;
 
   // Re-reads the same files.
   absl::Status Reload();

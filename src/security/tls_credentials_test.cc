@@ -3,6 +3,8 @@
 #include <openssl/ssl.h>
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -19,6 +21,7 @@ namespace {
 using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::StatusIs;
 using ::gatehouse::testing::TestCertOptions;
+using ::gatehouse::testing::TestCrlOptions;
 using ::gatehouse::testing::TestPki;
 using ::gatehouse::testing::TlsConnect;
 using ::gatehouse::testing::TlsTestServer;
@@ -79,6 +82,40 @@ TEST(TlsCredentialsTest, ReloadServesTheNewCertificateToNewConnectionsOnly) {
   // Reload() with no argument now re-reads the new files.
   EXPECT_THAT((*credentials)->Reload(), IsOk());
   EXPECT_EQ(CommonNameOf((*credentials)->Current().get()), "renewed-server");
+}
+
+TEST(TlsCredentialsTest, CrlExpiryFollowsTheCurrentContext) {
+  TestPki pki;
+  TlsFiles files = pki.ServerFiles();
+  auto credentials = TlsCredentials::Load(TlsRole::kServer, files);
+  ASSERT_THAT(credentials, IsOk());
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_EQ((*credentials)->CrlNextUpdate(), std::nullopt);
+  EXPECT_FALSE((*credentials)->IsCrlExpired(now));
+
+  TestCrlOptions current;
+  current.next_update = std::chrono::hours(24 * 7);
+  files.crl_file = pki.dir().WriteFile("crl.pem", pki.CrlPem(current));
+  ASSERT_THAT((*credentials)->Reload(files), IsOk());
+  const auto week = (*credentials)->CrlNextUpdate();
+  ASSERT_TRUE(week.has_value());
+  EXPECT_LE(std::chrono::abs(*week - (now + std::chrono::hours(24 * 7))), std::chrono::seconds(5));
+  EXPECT_FALSE((*credentials)->IsCrlExpired(now));
+  // The same context, judged a week and a minute later: what an exporter would see then.
+  EXPECT_TRUE((*credentials)->IsCrlExpired(*week));
+  EXPECT_TRUE((*credentials)->IsCrlExpired(now + std::chrono::hours(24 * 7 + 1)));
+
+  // An operator rotates in a CRL that has already expired: the reload succeeds (it is a valid
+  // file), and the state says every client is now refused.
+  TestCrlOptions expired;
+  expired.last_update = std::chrono::hours(-48);
+  expired.next_update = std::chrono::hours(-1);
+  pki.dir().WriteFile("crl.pem", pki.CrlPem(expired));
+  ASSERT_THAT((*credentials)->Reload(), IsOk());
+  EXPECT_TRUE((*credentials)->IsCrlExpired(std::chrono::system_clock::now()));
+  const auto expired_at = (*credentials)->CrlNextUpdate();
+  ASSERT_TRUE(expired_at.has_value());
+  EXPECT_LT(*expired_at, now);
 }
 
 TEST(TlsCredentialsTest, ConcurrentReadersSeeAValidContextDuringReloads) {

@@ -43,6 +43,22 @@ TEST(GatehouseCertsTest, InitAndIssueWriteVerifiableFilesWithPrivateKeys) {
   EXPECT_THAT(subject.output, HasSubstr("OU = dev, OU = ops, CN = alice"));
 }
 
+TEST(GatehouseCertsTest, IssuesForTheLongestAllowedValidity) {
+  TempDir tmp;
+  const std::string dir = tmp.File("pki");
+  ASSERT_EQ(Gatehouse({"certs", "init", "--dir", dir}).exit_code, 0);
+  ProcessResult issue =
+      Gatehouse({"certs", "issue", "--dir", dir, "--name", "long", "--days", "3650"});
+  ASSERT_EQ(issue.exit_code, 0) << issue.output;
+  // Ten years on the certificate, not a date wrapped around by an overflow.
+  ProcessResult check = RunProcess({"/usr/bin/openssl", "x509", "-in", dir + "/long.pem", "-noout",
+                                    "-checkend", std::to_string(3649 * 24 * 3600)});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  check = RunProcess({"/usr/bin/openssl", "x509", "-in", dir + "/long.pem", "-noout", "-checkend",
+                      std::to_string(3651 * 24 * 3600)});
+  EXPECT_NE(check.exit_code, 0) << check.output;
+}
+
 TEST(GatehouseCertsTest, RefusesToOverwriteWithoutForce) {
   TempDir tmp;
   const std::string dir = tmp.File("pki");
@@ -98,7 +114,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadInvocation{"NegativeDays",
                       {"certs", "issue", "--dir", "PKI", "--name", "a", "--days", "-1"},
                       2,
-                      "--days must be positive"},
+                      "--days must be between 1 and 3650"},
+        BadInvocation{"ZeroDays",
+                      {"certs", "issue", "--dir", "PKI", "--name", "a", "--days", "0"},
+                      2,
+                      "--days must be between 1 and 3650"},
+        BadInvocation{"DaysOverTenYears",
+                      {"certs", "issue", "--dir", "PKI", "--name", "a", "--days", "3651"},
+                      2,
+                      "--days must be between 1 and 3650"},
+        // 24 * days overflows int; the hours then overflow system_clock's nanoseconds.
+        BadInvocation{"DaysOverflowingInt",
+                      {"certs", "issue", "--dir", "PKI", "--name", "a", "--days", "100000000"},
+                      2,
+                      "--days must be between 1 and 3650"},
+        BadInvocation{"DaysBeyondIntRange",
+                      {"certs", "issue", "--dir", "PKI", "--name", "a", "--days", "99999999999"},
+                      2,
+                      "--days"},
         BadInvocation{
             "NoCa", {"certs", "issue", "--dir", "EMPTY", "--name", "a"}, 1, "certs init"}),
     [](const ::testing::TestParamInfo<BadInvocation>& param_info) {

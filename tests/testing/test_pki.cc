@@ -41,6 +41,7 @@ TestPki::TestPki() {
   CertificateRequest ca_request = RequestFor("Gatehouse test CA", {});
   ca_request.kind = CertificateKind::kAuthority;
   ca_request.extended_key_usages.clear();
+  ca_request.max_path_length = 1;
   ca_ = ValueOrFail(security::CreateCertificateAuthority(ca_request), "create test CA");
   ca_file_ = dir_.WriteFile(
       "ca.pem", ValueOrFail(security::CertificateToPem(ca_.certificate.get()), "CA PEM"));
@@ -74,29 +75,67 @@ security::TlsFiles TestPki::IssueServer(const std::string& name, const TestCertO
                                      "issue server certificate"));
 }
 
-std::string TestPki::RevokeInNewCrl(const std::string& cert_file) {
-  auto revoked_cert = security::ReadCertificateFile(cert_file);
-  EXPECT_TRUE(revoked_cert.ok()) << revoked_cert.status();
-  if (!revoked_cert.ok()) return "";
+security::KeyAndCertificate TestPki::IssueIntermediate(const std::string& name) {
+  CertificateRequest request = RequestFor(name, {});
+  request.kind = CertificateKind::kAuthority;
+  request.extended_key_usages.clear();
+  KeyAndCertificate intermediate =
+      ValueOrFail(security::IssueCertificate(ca_, request), "issue intermediate CA");
+  dir_.WriteFile(name + ".pem",
+                 ValueOrFail(security::CertificateToPem(intermediate.certificate.get()), "PEM"));
+  return intermediate;
+}
+
+security::TlsFiles TestPki::IssueClientUnder(const KeyAndCertificate& intermediate,
+                                             const std::string& name,
+                                             const TestCertOptions& options) {
+  security::TlsFiles files = WritePair(
+      name, ValueOrFail(security::IssueCertificate(intermediate, RequestFor(name, options)),
+                        "issue client certificate under an intermediate"));
+  files.cert_file = dir_.WriteFile(
+      name + ".pem",
+      ReadFileOrFail(files.cert_file) +
+          ValueOrFail(security::CertificateToPem(intermediate.certificate.get()), "PEM"));
+  return files;
+}
+
+std::string TestPki::CrlPem(const TestCrlOptions& options, const KeyAndCertificate* issuer) const {
+  if (issuer == nullptr) issuer = &ca_;
   security::X509CrlPtr owned_crl(X509_CRL_new());
   X509_CRL* crl = owned_crl.get();
   X509_CRL_set_version(crl, 1);
-  X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca_.certificate.get()));
-  security::Asn1TimePtr last_update(X509_gmtime_adj(nullptr, -3600));
-  security::Asn1TimePtr next_update(X509_gmtime_adj(nullptr, 24L * 3600));
+  X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer->certificate.get()));
+  const auto seconds = [](std::chrono::hours hours) {
+    return static_cast<long>(std::chrono::seconds(hours).count());  // NOLINT(google-runtime-int)
+  };
+  security::Asn1TimePtr last_update(X509_gmtime_adj(nullptr, seconds(options.last_update)));
   X509_CRL_set1_lastUpdate(crl, last_update.get());
-  X509_CRL_set1_nextUpdate(crl, next_update.get());
-  X509_REVOKED* entry = X509_REVOKED_new();
-  X509_REVOKED_set_serialNumber(entry, X509_get_serialNumber(revoked_cert->get()));
-  X509_REVOKED_set_revocationDate(entry, last_update.get());
-  X509_CRL_add0_revoked(crl, entry);  // the CRL owns `entry` from here
+  if (options.next_update.has_value()) {
+    security::Asn1TimePtr next_update(X509_gmtime_adj(nullptr, seconds(*options.next_update)));
+    X509_CRL_set1_nextUpdate(crl, next_update.get());
+  }
+  for (const std::string& cert_file : options.revoked_cert_files) {
+    auto revoked_cert = security::ReadCertificateFile(cert_file);
+    EXPECT_TRUE(revoked_cert.ok()) << revoked_cert.status();
+    if (!revoked_cert.ok()) continue;
+    X509_REVOKED* entry = X509_REVOKED_new();
+    X509_REVOKED_set_serialNumber(entry, X509_get_serialNumber(revoked_cert->get()));
+    X509_REVOKED_set_revocationDate(entry, last_update.get());
+    X509_CRL_add0_revoked(crl, entry);  // the CRL owns `entry` from here
+  }
   X509_CRL_sort(crl);
-  EXPECT_NE(X509_CRL_sign(crl, ca_.key.get(), EVP_sha256()), 0);
+  EXPECT_NE(X509_CRL_sign(crl, issuer->key.get(), EVP_sha256()), 0);
   security::BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509_CRL(bio.get(), crl);
   char* data = nullptr;
   const long length = BIO_get_mem_data(bio.get(), &data);  // NOLINT(google-runtime-int)
-  return dir_.WriteFile("revoked.crl.pem", std::string(data, static_cast<size_t>(length)));
+  return {data, static_cast<size_t>(length)};
+}
+
+std::string TestPki::RevokeInNewCrl(const std::string& cert_file) {
+  TestCrlOptions options;
+  options.revoked_cert_files = {cert_file};
+  return dir_.WriteFile("revoked.crl.pem", CrlPem(options));
 }
 
 }  // namespace gatehouse::testing

@@ -5,6 +5,7 @@
 #define GATEHOUSE_TESTS_TESTING_TEST_PKI_H_
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,17 @@ struct TestCertOptions {
   std::vector<std::string> ip_addresses;
 };
 
+struct TestCrlOptions {
+  // Certificate files whose (first) certificate the CRL revokes.
+  std::vector<std::string> revoked_cert_files;
+  // thisUpdate and nextUpdate relative to now; no nextUpdate when empty (never expires).
+  std::chrono::hours last_update{-1};
+  std::optional<std::chrono::hours> next_update = std::chrono::hours(24);
+};
+
 class TestPki {
  public:
+  // The root CA may sign intermediate CAs (pathlen 1), which may sign only leaves.
   TestPki();
 
   const std::string& ca_file() const { return ca_file_; }
@@ -37,6 +47,18 @@ class TestPki {
   security::TlsFiles IssueServer(const std::string& name, const TestCertOptions& options);
   // Writes a CRL, signed by this CA, revoking the certificate in `cert_file`; returns its path.
   std::string RevokeInNewCrl(const std::string& cert_file);
+
+  // An intermediate CA signed by the root, with CN `name`; NAME.pem holds its certificate.
+  security::KeyAndCertificate IssueIntermediate(const std::string& name);
+  // A client certificate signed by `intermediate`: cert_file holds the leaf, then the
+  // intermediate (the chain the client sends); ca_file is the root.
+  security::TlsFiles IssueClientUnder(const security::KeyAndCertificate& intermediate,
+                                      const std::string& name, const TestCertOptions& options = {});
+  // The PEM text of a CRL signed by `issuer` (the root when null).
+  std::string CrlPem(const TestCrlOptions& options,
+                     const security::KeyAndCertificate* issuer = nullptr) const;
+
+  const security::KeyAndCertificate& ca() const { return ca_; }
 
   const TempDir& dir() const { return dir_; }
 

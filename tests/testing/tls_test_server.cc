@@ -69,6 +69,12 @@ HandshakeOutcome TlsTestServer::HandleOne(int fd) {
   if (SSL_accept(ssl.get()) != 1) {
     outcome.error = security::DrainOpensslErrors();
     if (outcome.error.empty()) outcome.error = "handshake failed without an OpenSSL error";
+    // "certificate verify failed" alone does not say why; the verify result does.
+    const long verify_result = SSL_get_verify_result(ssl.get());  // NOLINT(google-runtime-int)
+    if (verify_result != X509_V_OK) {
+      absl::StrAppend(&outcome.error,
+                      "; verify result: ", X509_verify_cert_error_string(verify_result));
+    }
     return outcome;
   }
   security::X509Ptr peer(SSL_get1_peer_certificate(ssl.get()));

@@ -25,7 +25,7 @@ namespace gatehouse::testing {
 struct HandshakeOutcome {
   bool ok = false;
   std::string user;    // identity user when ok
-  std::string error;   // OpenSSL's reason when not ok
+  std::string error;   // OpenSSL's reason when not ok, and the verify result if it failed
   std::string cipher;  // negotiated suite when ok
   std::string version;
 };
