@@ -75,6 +75,7 @@ asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOpt
       socket.set_option(tcp::no_delay(true), ignored);
       co_return DialedUpstream{std::move(socket), *std::move(lease), attempts};
     }
+    if (options.failed_attempts != nullptr) options.failed_attempts->Increment();
     absl::StrAppend(&failures, failures.empty() ? "" : ", ", upstream.name(), ": ",
                     error.message());
     if (upstream.RecordDialFailure(options.eject_after_failures, options.ejection_backoff,

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "asio/awaitable.hpp"
 #include "asio/ip/tcp.hpp"
+#include "base/metrics.h"
 #include "lb/balancer.h"
 #include "lb/upstream.h"
 
@@ -32,6 +33,9 @@ struct DialOptions {
   // How long an ejection lasts before a trial dial: `initial`, doubled after each failed trial,
   // at most `max` (see EjectionBackoff). A passing active check ends an ejection sooner.
   EjectionBackoff ejection_backoff;
+  // Counts every connect attempt that failed (refused, reset, timed out), retried or not; may
+  // be null. Borrowed: it must outlive the dial.
+  base::Counter* failed_attempts = nullptr;
 };
 
 struct DialedUpstream {

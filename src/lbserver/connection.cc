@@ -106,7 +106,6 @@ asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsI
     record.detail = std::string(dialed.status().message());
     co_return;
   }
-  Count(app.metrics.dial_failures, dialed->attempts - 1);
   record.upstream = dialed->lease.upstream().name();
   if (app.config.proxy_protocol == config::ProxyProtocol::kV2) {
     const absl::StatusOr<std::string> header =

@@ -185,6 +185,7 @@ absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(const config::LbAp
                                 rule->second.users.end();
   }
   app->metrics = RegisterAppMetrics(*metrics_, config.name);
+  app->dial.failed_attempts = app->metrics.dial_failures;
   return std::shared_ptr<const App>(std::move(app));
 }
 

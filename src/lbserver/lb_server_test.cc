@@ -375,6 +375,9 @@ TEST_F(LbServerTest, AnUpstreamThatRefusesIsSkippedForOneThatServes) {
     EXPECT_EQ(FirstLineThrough(alice.get(), PortOf("127.0.0.10:0")).value_or("failed"), "u1");
   }
   EXPECT_TRUE(MetricsHave(R"(gatehouse_lb_connections_total{app="web"} 6)"));
+  // Every refused attempt is counted, though each was retried on the serving upstream.
+  EXPECT_GE(metrics_.GetCounter("gatehouse_lb_dial_failures_total", "", {{"app", "web"}})->value(),
+            1U);
 }
 
 int OpenDescriptorCount() {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -119,6 +120,28 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
       metrics.GetCounter("gatehouse_config_reloads_total", reloads_help, {{"result", "success"}});
   node->reloads_failed_ =
       metrics.GetCounter("gatehouse_config_reloads_total", reloads_help, {{"result", "failure"}});
+
+  // An expired CRL makes OpenSSL refuse every client; this makes that visible before it happens.
+  node->crl_collector_ = std::make_shared<const std::function<void()>>(
+      [credentials = node->credentials_.get(), &metrics] {
+        const std::optional<std::chrono::system_clock::time_point> next_update =
+            credentials->CrlNextUpdate();
+        const auto now = std::chrono::system_clock::now();
+        metrics
+            .GetGauge("gatehouse_tls_crl_next_update_seconds",
+                      "nextUpdate of the loaded CRL (the earliest, if several), Unix seconds; 0 "
+                      "without a CRL.")
+            ->Set(next_update.has_value() ? std::chrono::duration_cast<std::chrono::seconds>(
+                                                next_update->time_since_epoch())
+                                                .count()
+                                          : 0);
+        metrics
+            .GetGauge("gatehouse_tls_crl_expired",
+                      "1 when the CRL's nextUpdate has passed: every client certificate is then "
+                      "refused until a fresh CRL is loaded (SIGHUP).")
+            ->Set(credentials->IsCrlExpired(now) ? 1 : 0);
+      });
+  metrics.AddCollector(node->crl_collector_);
 
   admin::AdminServerOptions admin_options;
   admin_options.host = config.admin.listen.host;

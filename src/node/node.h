@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
@@ -77,6 +78,8 @@ class Node {
   std::chrono::nanoseconds drain_timeout_{0};
   config::Address admin_listen_;
   std::atomic<bool> is_ready_{false};
+  // Publishes the CRL's nextUpdate and whether it has passed, at every scrape.
+  std::shared_ptr<const std::function<void()>> crl_collector_;
   base::Counter* reloads_ok_ = nullptr;
   base::Counter* reloads_failed_ = nullptr;
 

@@ -161,5 +161,26 @@ TEST(NodeTest, SuccessfulReloadSwapsPolicyAndCredentials) {
   EXPECT_EQ(Reloads(**node, "success"), 1U);
 }
 
+TEST(NodeTest, PublishesWhenTheCrlExpires) {
+  TestPki pki;
+  config::Config config = TlsConfig(pki);
+  gatehouse::testing::TestCrlOptions fresh;
+  config.tls->crl_file = pki.dir().WriteFile("fresh.crl", pki.CrlPem(fresh));
+  auto node = Node::Start(config);
+  ASSERT_THAT(node, IsOk());
+  const std::string text = (*node)->metrics().RenderPrometheusText();
+  EXPECT_THAT(text, HasSubstr("gatehouse_tls_crl_expired 0\n"));
+  EXPECT_THAT(text,
+              ::testing::ContainsRegex("gatehouse_tls_crl_next_update_seconds [1-9][0-9]+\n"));
+
+  gatehouse::testing::TestCrlOptions stale;
+  stale.last_update = std::chrono::hours(-48);
+  stale.next_update = std::chrono::hours(-24);
+  config.tls->crl_file = pki.dir().WriteFile("stale.crl", pki.CrlPem(stale));
+  ASSERT_THAT((*node)->Reload(config), IsOk());
+  EXPECT_THAT((*node)->metrics().RenderPrometheusText(),
+              HasSubstr("gatehouse_tls_crl_expired 1\n"));
+}
+
 }  // namespace
 }  // namespace gatehouse::node

@@ -78,10 +78,14 @@ TEST(GatehousedTest, ServesAdminEndpointsAndReloadsOnSighup) {
   EXPECT_THAT(HttpGet(port, "/metrics").body,
               HasSubstr("gatehouse_config_reloads_total{result=\"failure\"} 1"));
 
-  // A good one applies.
-  tmp.WriteFile("gatehouse.yaml", DevPkiConfig(tmp));
+  // A good one applies: it adds a load-balancer app, which starts listening.
+  tmp.WriteFile("gatehouse.yaml", DevPkiConfig(tmp,
+                                               "authorization: {apps: {web: {users: [alice]}}}\n"
+                                               "lb: {apps: [{name: web, listen: 127.0.0.1:0, "
+                                               "upstreams: [127.0.0.1:9]}]}\n"));
   daemon.Signal(SIGHUP);
   ASSERT_TRUE(daemon.WaitForOutput("reload applied")) << daemon.output();
+  EXPECT_THAT(daemon.output(), HasSubstr("lb app web listening on 127.0.0.1:"));
   EXPECT_THAT(HttpGet(port, "/metrics").body,
               HasSubstr("gatehouse_config_reloads_total{result=\"success\"} 1"));
 
