@@ -144,6 +144,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   }
   pid_ = pid;
   output_fd_ = fds[0];
+  reader_ = std::thread([this] { ReadOutput(); });
 }
 
 ChildProcess::~ChildProcess() {
@@ -151,33 +152,47 @@ ChildProcess::~ChildProcess() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
+  StopReading();
   if (output_fd_ >= 0) ::close(output_fd_);
 }
 
-bool ChildProcess::ReadSome(std::chrono::milliseconds timeout) {
-  if (output_fd_ < 0) return false;
-  pollfd fd{output_fd_, POLLIN, 0};
-  if (::poll(&fd, 1, static_cast<int>(timeout.count())) <= 0) return true;
+void ChildProcess::ReadOutput() {
   char buffer[4096];
-  const ssize_t n = ::read(output_fd_, buffer, sizeof(buffer));
-  if (n <= 0) {
-    if (n < 0 && errno == EINTR) return true;
-    ::close(output_fd_);
-    output_fd_ = -1;
-    return false;
+  while (!stop_reading_.load()) {
+    // A bounded poll, so that StopReading ends the thread even if a grandchild of the program
+    // still holds the pipe open.
+    pollfd fd{output_fd_, POLLIN, 0};
+    if (::poll(&fd, 1, 50) <= 0) continue;
+    const ssize_t n = ::read(output_fd_, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    base::MutexLock lock(&mu_);
+    if (n <= 0) {
+      output_ended_ = true;
+      changed_.NotifyAll();
+      return;
+    }
+    output_.append(buffer, static_cast<size_t>(n));
+    changed_.NotifyAll();
   }
-  output_.append(buffer, static_cast<size_t>(n));
-  return true;
+}
+
+void ChildProcess::StopReading() {
+  stop_reading_.store(true);
+  if (reader_.joinable()) reader_.join();
 }
 
 bool ChildProcess::WaitForOutput(const std::string& text, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (output_.find(text) == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || !ReadSome(left)) return output_.find(text) != std::string::npos;
-  }
-  return true;
+  base::MutexLock lock(&mu_);
+  changed_.WaitUntil(&mu_, std::chrono::steady_clock::now() + timeout,
+                     [this, &text]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                       return output_.find(text) != std::string::npos || output_ended_;
+                     });
+  return output_.find(text) != std::string::npos;
+}
+
+std::string ChildProcess::output() const {
+  base::MutexLock lock(&mu_);
+  return output_;
 }
 
 void ChildProcess::Signal(int signal_number) const {
@@ -188,27 +203,27 @@ ProcessResult ChildProcess::WaitForExit(std::chrono::milliseconds timeout) {
   ProcessResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   int status = 0;
-  while (!reaped_) {
-    const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-    if (done == pid_) {
+  while (!reaped_ && pid_ > 0) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       reaped_ = true;
       break;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       result.timed_out = true;
-      result.output = output_;
+      result.output = output();
       return result;
     }
-    // Drains output while waiting, so a child blocked on a full pipe can still exit.
-    if (!ReadSome(std::chrono::milliseconds(5))) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // bounded by the deadline
-    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling, bounded by deadline
   }
-  while (ReadSome(std::chrono::milliseconds(100))) {
+  // The rest of the output: it ends when the program's end closes the pipe.
+  {
+    base::MutexLock lock(&mu_);
+    changed_.WaitUntil(&mu_, std::chrono::steady_clock::now() + std::chrono::seconds(2),
+                       [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return output_ended_; });
   }
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-  result.output = output_;
+  result.output = output();
   return result;
 }
 
