@@ -73,7 +73,7 @@ TEST(MetricsRegistryTest, CollectorsRefreshGaugesBeforeEachRenderUntilDropped) {
   int runs = 0;
   auto collector = std::make_shared<const std::function<void()>>([&registry, &runs] {
     ++runs;
-    registry.GetGauge("gh_mirrored", "mirrored")->Set(runs * 10);
+    registry.GetGauge("gh_mirrored", "mirrored")->Set(int64_t{runs} * 10);
   });
   registry.AddCollector(collector);
   EXPECT_NE(registry.RenderPrometheusText().find("gh_mirrored 10\n"), std::string::npos);

@@ -34,7 +34,7 @@ std::string FormatAccessRecord(const AccessRecord& record, base::LogFormat forma
         {"client_to_upstream_bytes", record.client_to_upstream_bytes},
         {"upstream_to_client_bytes", record.upstream_to_client_bytes},
         {"duration_us", duration_us},
-        {"end", std::string(CloseReasonName(record.end))},
+        {"end", absl::StrCat(CloseReasonName(record.end))},
         {"detail", record.detail},
     };
     // Invalid UTF-8 is replaced, never thrown about: the text may come from a client.

@@ -1,5 +1,7 @@
 #include "lbserver/app.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace gatehouse::lbserver {
 namespace {
 
@@ -56,7 +58,7 @@ AppMetrics RegisterAppMetrics(base::MetricsRegistry& registry, const std::string
     metrics.handshake_failures[i] = registry.GetCounter(
         "gatehouse_lb_handshake_failures_total", "TLS handshakes that failed, by reason.",
         {{"app", app},
-         {"reason", std::string(HandshakeFailureName(static_cast<HandshakeFailure>(i)))}});
+         {"reason", absl::StrCat(HandshakeFailureName(static_cast<HandshakeFailure>(i)))}});
   }
   metrics.dial_failures = registry.GetCounter("gatehouse_lb_dial_failures_total",
                                               "Failed connection attempts to upstreams.", labels);

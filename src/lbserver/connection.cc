@@ -103,7 +103,7 @@ asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsI
   if (!dialed.ok()) {
     Count(app.metrics.proxy.no_upstream);
     record.end = CloseReason::kNoUpstream;
-    record.detail = std::string(dialed.status().message());
+    record.detail = absl::StrCat(dialed.status().message());
     co_return;
   }
   record.upstream = dialed->lease.upstream().name();
@@ -118,7 +118,7 @@ asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsI
     if (!header.ok() || error) {
       Count(app.metrics.refused[static_cast<size_t>(CloseReason::kProxyHeaderFailed)]);
       record.end = CloseReason::kProxyHeaderFailed;
-      record.detail = header.ok() ? error.message() : std::string(header.status().message());
+      record.detail = header.ok() ? error.message() : absl::StrCat(header.status().message());
       co_return;
     }
   }
@@ -182,7 +182,7 @@ asio::awaitable<void> Serve(tcp::socket client, const LbSnapshot& snapshot, cons
   if (!identity.ok()) {
     Count(app.metrics.refused[static_cast<size_t>(CloseReason::kBadIdentity)]);
     record.end = CloseReason::kBadIdentity;
-    record.detail = std::string(identity.status().message());
+    record.detail = absl::StrCat(identity.status().message());
     co_return;
   }
   record.identity = identity->user;

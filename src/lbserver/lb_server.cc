@@ -120,14 +120,14 @@ LbServer::LbServer(base::MetricsRegistry* metrics)
   metrics_->AddCollector(gauge_collector_);
 }
 
-absl::StatusOr<std::unique_ptr<LbServer>> LbServer::Start(LbServerSettings settings,
+absl::StatusOr<std::unique_ptr<LbServer>> LbServer::Start(const LbServerSettings& settings,
                                                           base::MetricsRegistry* metrics) {
   std::unique_ptr<LbServer> server(new LbServer(metrics));
   const size_t workers = settings.lb.workers > 0 ? settings.lb.workers : DefaultWorkerCount();
   for (size_t i = 0; i < workers; ++i) {
     server->workers_.push_back(std::make_unique<Worker>(&server->count_, server->accept_metrics_));
   }
-  GH_RETURN_IF_ERROR(server->Apply(std::move(settings), /*is_start=*/true));
+  GH_RETURN_IF_ERROR(server->Apply(settings, /*is_start=*/true));
   for (auto& worker : server->workers_) worker->Start();
   WaitForWorkers(server->pending_);
   spdlog::info("lb: {} worker(s), {} app(s)", workers, server->snapshot_->apps.size());
@@ -136,13 +136,13 @@ absl::StatusOr<std::unique_ptr<LbServer>> LbServer::Start(LbServerSettings setti
 
 LbServer::~LbServer() { Shutdown(std::chrono::nanoseconds(0)); }
 
-absl::Status LbServer::Reload(LbServerSettings settings) {
+absl::Status LbServer::Reload(const LbServerSettings& settings) {
   if (is_shut_down_) return absl::FailedPreconditionError("the lb service is shutting down");
   if (settings.lb.workers != 0 && settings.lb.workers != workers_.size()) {
     spdlog::warn("lb.workers changed to {}; it applies after a restart, still running {}",
                  settings.lb.workers, workers_.size());
   }
-  return Apply(std::move(settings), /*is_start=*/false);
+  return Apply(settings, /*is_start=*/false);
 }
 
 absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(const config::LbAppConfig& config,
@@ -266,30 +266,82 @@ absl::StatusOr<std::map<std::string, LbServer::HealthCheck>> LbServer::PlanHealt
   return planned;
 }
 
-absl::Status LbServer::Apply(LbServerSettings settings, bool is_start) {
-  GH_ASSIGN_OR_RETURN(std::shared_ptr<const LbSnapshot> snapshot, BuildSnapshot(settings));
-  std::vector<config::Address> to_open;
+LbServer::ListenerChanges LbServer::DiffListeners(const config::LbConfig& lb) const {
+  ListenerChanges changes;
   std::map<std::string, bool> wanted;
-  for (const config::LbAppConfig& app : settings.lb.apps) {
+  for (const config::LbAppConfig& app : lb.apps) {
     for (const config::Address& listen : app.listen) {
       wanted[listen.ToString()] = true;
-      if (listeners_.count(listen.ToString()) == 0) to_open.push_back(listen);
+      if (listeners_.count(listen.ToString()) == 0) changes.to_open.push_back(listen);
     }
   }
-  std::vector<std::string> to_close;
   for (const auto& [address, listener] : listeners_) {
-    if (wanted.count(address) == 0) to_close.push_back(address);
+    if (wanted.count(address) == 0) changes.to_close.push_back(address);
   }
-  GH_ASSIGN_OR_RETURN(auto opened, OpenListeners(to_open));
+  return changes;
+}
+
+void LbServer::CommitHealthChecks(std::map<std::string, HealthCheck> planned,
+                                  const LbSnapshot& snapshot) {
+  for (auto& [name, check] : planned) {
+    if (check.checker == nullptr) check.checker = std::move(health_checks_[name].checker);
+  }
+  health_checks_.swap(planned);
+  std::vector<std::string> unchecked;  // apps that stay and lost their health check
+  for (const auto& [name, check] : planned) {
+    if (health_checks_.count(name) == 0) unchecked.push_back(name);
+  }
+  planned.clear();  // stops the checkers no app needs any more
+  // With no checker left, an upstream the last one marked down would stay down for good: the
+  // app now trusts its dials (and passive ejection) alone. Its upstreams are its own, so this
+  // touches no other app.
+  for (const auto& app : snapshot.apps) {
+    if (std::find(unchecked.begin(), unchecked.end(), app->config.name) == unchecked.end()) {
+      continue;
+    }
+    for (const auto& upstream : app->balancer->upstreams()) upstream->SetHealthy(true);
+  }
+}
+
+void LbServer::CommitAppState(const LbSnapshot& snapshot) {
+  base::MutexLock lock(&upstream_gauges_->mu);
+  upstream_gauges_->entries.clear();
+  for (const auto& app : snapshot.apps) {
+    app->state->rate_limiter = app->rate_limiter;
+    app->state->rate_limit = app->config.rate_limit;
+    for (const auto& upstream : app->balancer->upstreams()) {
+      const base::MetricLabels labels = {{"app", app->config.name}, {"upstream", upstream->name()}};
+      upstream_gauges_->entries.push_back(
+          {upstream,
+           metrics_->GetGauge("gatehouse_lb_upstream_eligible",
+                              "1 when the upstream may get new connections (healthy and not "
+                              "ejected), else 0.",
+                              labels),
+           metrics_->GetGauge("gatehouse_lb_upstream_open_connections",
+                              "Connections open or being dialed to the upstream.", labels)});
+    }
+  }
+  std::erase_if(app_states_, [&snapshot](const auto& entry) {
+    return std::none_of(snapshot.apps.begin(), snapshot.apps.end(),
+                        [&entry](const auto& app) { return app->config.name == entry.first; });
+  });
+}
+
+absl::Status LbServer::Apply(const LbServerSettings& settings, bool is_start) {
+  GH_ASSIGN_OR_RETURN(std::shared_ptr<const LbSnapshot> snapshot, BuildSnapshot(settings));
+  const ListenerChanges changes = DiffListeners(settings.lb);
+  GH_ASSIGN_OR_RETURN(auto opened, OpenListeners(changes.to_open));
   // Last, because a started checker governs its upstreams' health: nothing may fail after it.
   GH_ASSIGN_OR_RETURN(auto health_checks, PlanHealthChecks(*snapshot));
 
   // Commit: nothing below fails.
   std::vector<std::future<void>> applied;
+  applied.reserve(workers_.size());
   for (size_t i = 0; i < workers_.size(); ++i) {
     std::vector<ListenerSocket> added;
+    added.reserve(opened.size());
     for (auto& [address, listener] : opened) added.push_back(std::move(listener.sockets[i]));
-    applied.push_back(workers_[i]->Apply(snapshot, std::move(added), to_close));
+    applied.push_back(workers_[i]->Apply(snapshot, std::move(added), changes.to_close));
   }
   // Before Start the workers' threads do not run yet: Start waits once they do.
   if (is_start) {
@@ -297,7 +349,7 @@ absl::Status LbServer::Apply(LbServerSettings settings, bool is_start) {
   } else {
     WaitForWorkers(applied);
   }
-  for (const std::string& address : to_close) {
+  for (const std::string& address : changes.to_close) {
     spdlog::info("lb: stopped listening on {}", address);
     listeners_.erase(address);
   }
@@ -306,48 +358,8 @@ absl::Status LbServer::Apply(LbServerSettings settings, bool is_start) {
     spdlog::info("lb app {} listening on {}", app, lb::EndpointName(listener.bound));
     listeners_[address] = Listener{listener.bound};
   }
-  for (auto& [name, check] : health_checks) {
-    if (check.checker == nullptr) check.checker = std::move(health_checks_[name].checker);
-  }
-  health_checks_.swap(health_checks);
-  std::vector<std::string> unchecked;  // apps that stay and lost their health check
-  for (const auto& [name, check] : health_checks) {
-    if (health_checks_.count(name) == 0) unchecked.push_back(name);
-  }
-  health_checks.clear();  // stops the checkers no app needs any more
-  // With no checker left, an upstream the last one marked down would stay down for good: the
-  // app now trusts its dials (and passive ejection) alone. Its upstreams are its own, so this
-  // touches no other app.
-  for (const auto& app : snapshot->apps) {
-    if (std::find(unchecked.begin(), unchecked.end(), app->config.name) == unchecked.end()) {
-      continue;
-    }
-    for (const auto& upstream : app->balancer->upstreams()) upstream->SetHealthy(true);
-  }
-  {
-    base::MutexLock lock(&upstream_gauges_->mu);
-    upstream_gauges_->entries.clear();
-    for (const auto& app : snapshot->apps) {
-      app->state->rate_limiter = app->rate_limiter;
-      app->state->rate_limit = app->config.rate_limit;
-      for (const auto& upstream : app->balancer->upstreams()) {
-        const base::MetricLabels labels = {{"app", app->config.name},
-                                           {"upstream", upstream->name()}};
-        upstream_gauges_->entries.push_back(
-            {upstream,
-             metrics_->GetGauge("gatehouse_lb_upstream_eligible",
-                                "1 when the upstream may get new connections (healthy and not "
-                                "ejected), else 0.",
-                                labels),
-             metrics_->GetGauge("gatehouse_lb_upstream_open_connections",
-                                "Connections open or being dialed to the upstream.", labels)});
-      }
-    }
-  }
-  std::erase_if(app_states_, [&snapshot](const auto& entry) {
-    return std::none_of(snapshot->apps.begin(), snapshot->apps.end(),
-                        [&entry](const auto& app) { return app->config.name == entry.first; });
-  });
+  CommitHealthChecks(std::move(health_checks), *snapshot);
+  CommitAppState(*snapshot);
   metrics_
       ->GetGauge("gatehouse_lb_max_connections",
                  "Open client connections allowed, all apps together.")

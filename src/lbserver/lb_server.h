@@ -52,7 +52,7 @@ class LbServer {
   // outlive the server. Errors (nothing keeps running): a listen address that cannot be bound
   // (FailedPrecondition/PermissionDenied naming it), InvalidArgument for settings the lb library
   // refuses.
-  static absl::StatusOr<std::unique_ptr<LbServer>> Start(LbServerSettings settings,
+  static absl::StatusOr<std::unique_ptr<LbServer>> Start(const LbServerSettings& settings,
                                                          base::MetricsRegistry* metrics);
 
   LbServer(const LbServer&) = delete;
@@ -64,7 +64,7 @@ class LbServer {
 
   // Applies `settings` to new connections, all or nothing (see above). `lb.workers` applies only
   // at start; a change is logged and ignored.
-  absl::Status Reload(LbServerSettings settings);
+  absl::Status Reload(const LbServerSettings& settings);
 
   // Stops accepting (clients are refused from now on), waits up to `drain` for open connections
   // to end, then closes the rest and stops every thread. Idempotent.
@@ -105,7 +105,16 @@ class LbServer {
       const std::vector<config::Address>& addresses);
   // The checkers the snapshot's apps need: kept ones are moved out of `health_checks_`.
   absl::StatusOr<std::map<std::string, HealthCheck>> PlanHealthChecks(const LbSnapshot& snapshot);
-  absl::Status Apply(LbServerSettings settings, bool is_start);
+  struct ListenerChanges {
+    std::vector<config::Address> to_open;
+    std::vector<std::string> to_close;
+  };
+  ListenerChanges DiffListeners(const config::LbConfig& lb) const;
+  // Installs the planned checkers (keeping the running ones marked as kept) and stops the rest.
+  void CommitHealthChecks(std::map<std::string, HealthCheck> planned, const LbSnapshot& snapshot);
+  // What carries over to the next reload, and the per-upstream gauges.
+  void CommitAppState(const LbSnapshot& snapshot);
+  absl::Status Apply(const LbServerSettings& settings, bool is_start);
 
   base::MetricsRegistry* const metrics_;
   AcceptMetrics accept_metrics_;

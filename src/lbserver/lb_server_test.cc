@@ -6,13 +6,13 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/ssl.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -34,8 +34,6 @@
 namespace gatehouse::lbserver {
 namespace {
 
-using ::gatehouse::testing::ConnectLoopback;
-using ::gatehouse::testing::ConnectTlsClient;
 using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::LoopbackServer;
 using ::gatehouse::testing::TestCertOptions;
@@ -60,7 +58,7 @@ TestCertOptions WithRoles(std::vector<std::string> roles) {
 
 config::Address Loopback(uint16_t port) { return config::Address{"127.0.0.1", port}; }
 
-config::LbAppConfig AppConfig(const std::string& name, std::vector<uint16_t> upstream_ports,
+config::LbAppConfig AppConfig(const std::string& name, const std::vector<uint16_t>& upstream_ports,
                               size_t listeners = 1) {
   config::LbAppConfig app;
   app.name = name;
@@ -405,7 +403,7 @@ TEST_F(LbServerTest, RunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
   base::UniqueFd hold_read(hold[0]);
   base::UniqueFd hold_write(hold[1]);
   rlimit low = original;
-  low.rlim_cur = static_cast<rlim_t>(OpenDescriptorCount() + 4);
+  low.rlim_cur = static_cast<rlim_t>(OpenDescriptorCount()) + 4;
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
   // The clients live in a child process, so their descriptors do not count against ours. It
   // makes only system calls: it is a fork of a process with threads.
@@ -417,7 +415,7 @@ TEST_F(LbServerTest, RunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
     address.sin_addr.s_addr = htonl(0x7F00000A);  // 127.0.0.10
     for (int i = 0; i < 40; ++i) {
       const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+      (void)!::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
     }
     (void)!::write(ready_write.get(), "x", 1);
     char byte = 0;
@@ -456,7 +454,7 @@ LoopbackServer::Handler DescribeProxyHeader() {
     const size_t length = (size_t{fixed[14]} << 8) | fixed[15];
     std::vector<uint8_t> rest(length);
     if (::recv(fd, rest.data(), length, MSG_WAITALL) != static_cast<ssize_t>(length)) return;
-    const uint16_t source_port = static_cast<uint16_t>((rest[8] << 8) | rest[9]);
+    const auto source_port = static_cast<uint16_t>((rest[8] << 8) | rest[9]);
     std::string cn;
     std::string roles;
     // TLVs after the 12 bytes of IPv4 addresses and ports.

@@ -43,7 +43,7 @@ absl::StatusOr<base::UniqueFd> OpenListenSocket(const asio::ip::tcp::endpoint& e
 
 absl::StatusOr<asio::ip::tcp::endpoint> BoundEndpoint(int fd) {
   asio::ip::tcp::endpoint endpoint;
-  socklen_t size = static_cast<socklen_t>(endpoint.capacity());
+  auto size = static_cast<socklen_t>(endpoint.capacity());
   if (::getsockname(fd, endpoint.data(), &size) != 0) {
     return absl::ErrnoToStatus(errno, "getsockname of a listening socket");
   }

@@ -46,7 +46,7 @@ bool IsClientError(int error) {
          error == EHOSTUNREACH || error == EOPNOTSUPP || error == ENETUNREACH;
 }
 
-void LogUnexpected(std::exception_ptr error) {
+void LogUnexpected(const std::exception_ptr& error) {
   if (error == nullptr) return;
   try {
     std::rethrow_exception(error);

@@ -391,7 +391,7 @@ lb:
   constexpr uint64_t kBulkBytes = uint64_t{200} << 20;
   constexpr uint64_t kSeed = 14;
   std::thread writer([fd = bulk.get()] {
-    if (gatehouse::testing::WritePattern(fd, kSeed, kBulkBytes, 256 * 1024)) {
+    if (gatehouse::testing::WritePattern(fd, kSeed, kBulkBytes, size_t{256} * 1024)) {
       ::shutdown(fd, SHUT_WR);
     }
   });
@@ -434,7 +434,7 @@ lb:
 
   // Every byte back, in order, then end-of-stream: the echo upstream saw the whole stream.
   gatehouse::testing::PatternChecker checker(kSeed);
-  std::vector<uint8_t> buffer(256 * 1024);
+  std::vector<uint8_t> buffer(size_t{256} * 1024);
   int read_errno = 0;
   while (true) {
     const ssize_t n = ::recv(bulk.get(), buffer.data(), buffer.size(), 0);
@@ -445,8 +445,9 @@ lb:
     if (!checker.Check(buffer.data(), static_cast<size_t>(n))) break;
   }
   EXPECT_TRUE(checker.ok()) << "a wrong byte after " << checker.checked();
-  EXPECT_EQ(checker.checked(), kBulkBytes) << "read error: " << std::strerror(read_errno) << "\n"
-                                           << daemon.process().output();
+  EXPECT_EQ(checker.checked(), kBulkBytes)
+      << "read error: " << std::error_code(read_errno, std::system_category()).message() << "\n"
+      << daemon.process().output();
 
   const ProcessResult load_result = load.WaitForExit(std::chrono::seconds(60));
   ASSERT_EQ(load_result.exit_code, 0) << load_result.output;
@@ -516,7 +517,7 @@ lb:
   std::vector<uint8_t> chunk(16384);
   uint64_t sent = 0;
   while (checker.checked() < kBytes && checker.ok()) {
-    while (sent < kBytes && sent - checker.checked() < 256 * 1024) {
+    while (sent < kBytes && sent - checker.checked() < uint64_t{256} * 1024) {
       gatehouse::testing::FillPattern(kSeed, sent, chunk.data(), chunk.size());
       ASSERT_EQ(SSL_write(client->ssl.get(), chunk.data(), static_cast<int>(chunk.size())),
                 static_cast<int>(chunk.size()));
@@ -537,6 +538,7 @@ lb:
 
 TEST(LbCheckTest, TheDocumentedExampleChecksOut) {
   const std::string example =
+      // NOLINTNEXTLINE(concurrency-mt-unsafe): tests never modify the environment.
       absl::StrCat(std::getenv("GATEHOUSE_SOURCE_DIR"), "/docs/examples/lb.yaml");
   const ProcessResult check =
       RunProcess({BuiltProgram("gatehoused"), "--config", example, "--check"});
