@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Forwarder throughput, side by side in one run: a direct loopback connection, the gatehouse lb
-# forwarder (splice and copy), HAProxy 2.6 in TCP mode and nginx 1.22 `stream`, each proxy on
-# one worker thread pinned to CPU 0, with the iperf3 client and server pinned to CPU 1.
+# forwarder (lb::SpliceMode always, never and auto: splice, copy, auto), HAProxy 2.6 in TCP mode
+# and nginx 1.22 `stream`, each proxy on one worker thread pinned to CPU 0, with the iperf3 client
+# and server pinned to CPU 1.
 # Peers run with their best setting for this workload: HAProxy `option splice-auto`, nginx
 # `proxy_buffer_size 64k` (the size of our copy buffer).
 #
@@ -32,7 +33,8 @@ esac
 proxy_cpu=0
 load_cpu=1
 server_port=25201
-declare -A ports=([gatehouse-splice]=25301 [gatehouse-copy]=25302 [haproxy]=25303 [nginx]=25304)
+declare -A ports=([gatehouse-splice]=25301 [gatehouse-copy]=25302 [haproxy]=25303 [nginx]=25304
+  [gatehouse-auto]=25305)
 
 bash scripts/install-deps.sh --with bench
 make --no-print-directory build >/dev/null
@@ -81,14 +83,13 @@ else
 fi
 pids+=($!)
 declare -A proxy_pid
-taskset -c "$proxy_cpu" build/release/bin/lb_forward_server --workers 1 \
-  --listen "127.0.0.1:${ports[gatehouse-splice]}" --upstream "127.0.0.1:$server_port" >/dev/null &
-pids+=($!)
-proxy_pid[gatehouse-splice]=$!
-taskset -c "$proxy_cpu" build/release/bin/lb_forward_server --workers 1 --copy \
-  --listen "127.0.0.1:${ports[gatehouse-copy]}" --upstream "127.0.0.1:$server_port" >/dev/null &
-pids+=($!)
-proxy_pid[gatehouse-copy]=$!
+for mode in splice:always copy:never auto:auto; do
+  target=gatehouse-${mode%%:*}
+  taskset -c "$proxy_cpu" build/release/bin/lb_forward_server --workers 1 --splice "${mode#*:}" \
+    --listen "127.0.0.1:${ports[$target]}" --upstream "127.0.0.1:$server_port" >/dev/null &
+  pids+=($!)
+  proxy_pid[$target]=$!
+done
 taskset -c "$proxy_cpu" haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 &
 pids+=($!)
 proxy_pid[haproxy]=$!
@@ -116,7 +117,7 @@ measure() {
 }
 
 declare -A runs cpu result cpu_median
-targets=(direct gatehouse-splice gatehouse-copy haproxy nginx)
+targets=(direct gatehouse-splice gatehouse-copy gatehouse-auto haproxy nginx)
 for streams in 1 16; do
   for _ in $(seq 1 "$reps"); do
     for target in "${targets[@]}"; do
@@ -142,20 +143,20 @@ per_cpu() { python3 -c "print('%.1f' % ($1 / max($2, 1) * 100))"; }
 {
   echo "Gbit/s through each target, load $load (median of $reps interleaved runs of ${seconds} s):"
   echo
-  echo "| connections | direct | gatehouse splice | gatehouse copy | HAProxy 2.6 | nginx 1.22 | splice / best peer | copy / best peer | splice / direct |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| connections | direct | gatehouse splice | gatehouse copy | gatehouse auto | HAProxy 2.6 | nginx 1.22 | splice / best peer | copy / best peer | auto / best peer | splice / direct |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for streams in 1 16; do
     best=$(best_peer "${result[haproxy,$streams]}" "${result[nginx,$streams]}")
-    echo "| $streams | ${result[direct,$streams]} | ${result[gatehouse-splice,$streams]} | ${result[gatehouse-copy,$streams]} | ${result[haproxy,$streams]} | ${result[nginx,$streams]} | $(ratio "${result[gatehouse-splice,$streams]}" "$best") | $(ratio "${result[gatehouse-copy,$streams]}" "$best") | $(ratio "${result[gatehouse-splice,$streams]}" "${result[direct,$streams]}") |"
+    echo "| $streams | ${result[direct,$streams]} | ${result[gatehouse-splice,$streams]} | ${result[gatehouse-copy,$streams]} | ${result[gatehouse-auto,$streams]} | ${result[haproxy,$streams]} | ${result[nginx,$streams]} | $(ratio "${result[gatehouse-splice,$streams]}" "$best") | $(ratio "${result[gatehouse-copy,$streams]}" "$best") | $(ratio "${result[gatehouse-auto,$streams]}" "$best") | $(ratio "${result[gatehouse-splice,$streams]}" "${result[direct,$streams]}") |"
   done
   echo
   echo "Proxy CPU in % of its one core (median), and Gbit forwarded per proxy CPU-second:"
   echo
-  echo "| connections | gatehouse splice | gatehouse copy | HAProxy 2.6 | nginx 1.22 |"
-  echo "|---|---|---|---|---|"
+  echo "| connections | gatehouse splice | gatehouse copy | gatehouse auto | HAProxy 2.6 | nginx 1.22 |"
+  echo "|---|---|---|---|---|---|"
   for streams in 1 16; do
     row="| $streams "
-    for target in gatehouse-splice gatehouse-copy haproxy nginx; do
+    for target in gatehouse-splice gatehouse-copy gatehouse-auto haproxy nginx; do
       row+="| ${cpu_median[$target,$streams]} % / $(per_cpu "${result[$target,$streams]}" "${cpu_median[$target,$streams]}") "
     done
     echo "$row|"

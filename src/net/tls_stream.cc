@@ -107,7 +107,33 @@ asio::awaitable<std::error_code> TlsStream::Handshake(std::chrono::nanoseconds t
 }
 
 asio::awaitable<StreamRead> TlsStream::ReadSome(char* data, size_t size) {
+  while (true) {
+    const StreamRead read = TryReadSome(data, size);
+    if (!read.would_block) co_return read;
+    if (std::error_code error = co_await WaitReadable()) {
+      StreamRead failed;
+      failed.error = error;
+      co_return failed;
+    }
+  }
+}
+
+asio::awaitable<std::error_code> TlsStream::WaitReadable() {
+  if (ssl_ == nullptr || !socket_.is_open()) co_return asio::error::bad_descriptor;
+  const ReadWait wait = std::exchange(read_wait_, ReadWait::kUnknown);
+  if (wait == ReadWait::kNothing) co_return std::error_code();
+  // SSL_has_pending() is also true for part of a record, which cannot be read until the rest
+  // arrives; after a read that ended in WANT_READ it is not asked, or the caller would spin.
+  if (wait == ReadWait::kUnknown && SSL_has_pending(ssl_.get()) == 1) co_return std::error_code();
+  auto [error] = co_await socket_.async_wait(
+      wait == ReadWait::kSocketWritable ? tcp::socket::wait_write : tcp::socket::wait_read,
+      kAsTuple);
+  co_return error;
+}
+
+StreamRead TlsStream::TryReadSome(char* data, size_t size) {
   StreamRead read;
+  read_wait_ = ReadWait::kUnknown;
   while (read.bytes < size) {
     if (!socket_.is_open()) {
       read.error = asio::error::bad_descriptor;
@@ -121,19 +147,24 @@ asio::awaitable<StreamRead> TlsStream::ReadSome(char* data, size_t size) {
       continue;
     }
     const int ssl_error = SSL_get_error(ssl_.get(), result);
+    if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {
+      read_wait_ =
+          ssl_error == SSL_ERROR_WANT_READ ? ReadWait::kSocketReadable : ReadWait::kSocketWritable;
+      read.would_block = read.bytes == 0;
+      break;
+    }
     // Bytes in hand are delivered first; end-of-stream or an error shows again on the next
     // call, because OpenSSL keeps the connection's shutdown or failed state.
+    read_wait_ = ReadWait::kNothing;
     if (read.bytes > 0) break;
     if (ssl_error == SSL_ERROR_ZERO_RETURN) {
       read.end_of_stream = true;
-      break;
+    } else {
+      read.error = FailureOf(ssl_error);
     }
-    if (std::error_code error = co_await WaitFor(ssl_error)) {
-      read.error = error;
-      break;
-    }
+    break;
   }
-  co_return read;
+  return read;
 }
 
 asio::awaitable<std::error_code> TlsStream::WriteAll(const char* data, size_t size) {

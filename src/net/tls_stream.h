@@ -57,6 +57,16 @@ class TlsStream final : public ByteStream {
   // 16 KiB records per call rather than one.
   asio::awaitable<StreamRead> ReadSome(char* data, size_t size) override;
 
+  // Waits until TryReadSome() has something to report. Bytes OpenSSL has already taken from the
+  // socket (a record, or part of one) raise no socket readiness, so this returns at once while
+  // SSL_has_pending() says OpenSSL holds some, unless the last TryReadSome() found they were
+  // not enough for a whole record; then, and otherwise, it waits for what OpenSSL asked for
+  // (readable, or writable while it must send a handshake message such as a KeyUpdate reply).
+  asio::awaitable<std::error_code> WaitReadable() override;
+
+  // As ReadSome(), without waiting: `would_block` when OpenSSL needs more from the socket.
+  StreamRead TryReadSome(char* data, size_t size) override;
+
   // Writes all `size` bytes (waits while the socket is full) or fails.
   asio::awaitable<std::error_code> WriteAll(const char* data, size_t size) override;
 
@@ -74,8 +84,17 @@ class TlsStream final : public ByteStream {
   // `socket_error` from a failed write, or the reason in an alert the peer sent before it closed.
   std::error_code PeerAlertOr(std::error_code socket_error);
 
+  // What the read side must wait for, from the last TryReadSome().
+  enum class ReadWait {
+    kUnknown,         // no read yet, or it filled the buffer: OpenSSL may hold more
+    kSocketReadable,  // OpenSSL needs bytes from the socket (SSL_ERROR_WANT_READ)
+    kSocketWritable,  // OpenSSL must write first (SSL_ERROR_WANT_WRITE)
+    kNothing,         // an end-of-stream or error is waiting to be reported
+  };
+
   asio::ip::tcp::socket socket_;
   security::SslPtr ssl_;
+  ReadWait read_wait_ = ReadWait::kUnknown;
 };
 
 }  // namespace gatehouse::net
