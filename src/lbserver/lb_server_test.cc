@@ -42,14 +42,6 @@ using ::gatehouse::testing::TlsClient;
 using ::gatehouse::testing::WaitFor;
 using ::testing::HasSubstr;
 
-// An upstream that says its name and closes: shows which upstream a connection reached.
-LoopbackServer::Handler SayName(std::string name) {
-  return [name = std::move(name)](int fd) {
-    const std::string line = name + "\n";
-    gatehouse::testing::WriteAll(fd, line.data(), line.size());
-  };
-}
-
 TestCertOptions WithRoles(std::vector<std::string> roles) {
   TestCertOptions options;
   options.roles = std::move(roles);
@@ -133,13 +125,8 @@ class LbServerTest : public ::testing::Test {
   // As testing::ConnectTlsClient, to any loopback address.
   static absl::StatusOr<TlsClient> ConnectTlsClientTo(SSL_CTX* ctx, const std::string& host,
                                                       uint16_t port) {
-    base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    gatehouse::testing::SetSocketTimeouts(fd.get(), std::chrono::seconds(10));
-    sockaddr_in address = gatehouse::testing::LoopbackAddress(port);
-    inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-      return absl::UnavailableError("connect failed");
-    }
+    base::UniqueFd fd = gatehouse::testing::TryConnect(host, port);
+    if (!fd.is_valid()) return absl::UnavailableError("connect failed");
     TlsClient client{std::move(fd), security::SslPtr(SSL_new(ctx))};
     SSL_set_fd(client.ssl.get(), client.fd.get());
     if (SSL_connect(client.ssl.get()) != 1) return absl::UnavailableError("TLS handshake failed");
@@ -159,7 +146,7 @@ class LbServerTest : public ::testing::Test {
 };
 
 TEST_F(LbServerTest, AnAllowedUserReachesTheUpstreamThroughEveryListener) {
-  LoopbackServer upstream(SayName("u1"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   StartServer({AppConfig("web", {upstream.port()}, /*listeners=*/2)});
   const auto alice = ClientContext("alice");
   for (const std::string host : {"127.0.0.10", "127.0.0.11"}) {
@@ -173,8 +160,8 @@ TEST_F(LbServerTest, AnAllowedUserReachesTheUpstreamThroughEveryListener) {
 }
 
 TEST_F(LbServerTest, RoundRobinSpreadsConnectionsOverTheUpstreams) {
-  LoopbackServer first(SayName("u1"));
-  LoopbackServer second(SayName("u2"));
+  LoopbackServer first(LoopbackServer::SayLine("u1"));
+  LoopbackServer second(LoopbackServer::SayLine("u2"));
   StartServer({AppConfig("web", {first.port(), second.port()})});
   const auto alice = ClientContext("alice");
   std::map<std::string, int> seen;
@@ -186,7 +173,7 @@ TEST_F(LbServerTest, RoundRobinSpreadsConnectionsOverTheUpstreams) {
 }
 
 TEST_F(LbServerTest, AValidUserWithoutTheAppIsClosedAfterTheHandshakeAndCounted) {
-  LoopbackServer upstream(SayName("u1"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   StartServer({AppConfig("web", {upstream.port()})});
   const auto mallory = ClientContext("mallory", WithRoles({"ops"}));
   const absl::StatusOr<std::string> line = FirstLineThrough(mallory.get(), PortOf("127.0.0.10:0"));
@@ -197,7 +184,7 @@ TEST_F(LbServerTest, AValidUserWithoutTheAppIsClosedAfterTheHandshakeAndCounted)
 }
 
 TEST_F(LbServerTest, ClientsWithoutAGoodCertificateFailTheHandshakeEachUnderItsReason) {
-  LoopbackServer upstream(SayName("u1"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   StartServer({AppConfig("web", {upstream.port()})});
   const uint16_t port = PortOf("127.0.0.10:0");
 
@@ -238,7 +225,7 @@ TEST_F(LbServerTest, ClientsWithoutAGoodCertificateFailTheHandshakeEachUnderItsR
 }
 
 TEST_F(LbServerTest, AClientPastItsBurstIsRefusedWhileAnotherIsServed) {
-  LoopbackServer upstream(SayName("u1"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   config::LbAppConfig app = AppConfig("web", {upstream.port()});
   // 0.001/s: no token comes back during the test.
   app.rate_limit = {.connections_per_second = 0.001, .burst = 2, .max_concurrent = 0};
@@ -256,7 +243,7 @@ TEST_F(LbServerTest, AClientPastItsBurstIsRefusedWhileAnotherIsServed) {
 }
 
 TEST_F(LbServerTest, PlainAppsAdmitAnyoneOnlyUnderAWildcardRule) {
-  LoopbackServer upstream(SayName("u1"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   config::LbAppConfig open_app = AppConfig("open", {upstream.port()});
   open_app.tls = config::AppTls::kNone;
   config::LbAppConfig closed_app = AppConfig("closed", {upstream.port()});
@@ -266,14 +253,9 @@ TEST_F(LbServerTest, PlainAppsAdmitAnyoneOnlyUnderAWildcardRule) {
   StartServer({open_app, closed_app});
 
   auto read_line = [](uint16_t port, const char* host) {
-    base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    gatehouse::testing::SetSocketTimeouts(fd.get(), std::chrono::seconds(10));
-    sockaddr_in address = gatehouse::testing::LoopbackAddress(port);
-    inet_pton(AF_INET, host, &address.sin_addr);
+    const base::UniqueFd fd = gatehouse::testing::TryConnect(host, port);
     std::string got;
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-      return got;
-    }
+    if (!fd.is_valid()) return got;
     std::array<char, 64> buffer{};
     ssize_t n = 0;
     while ((n = ::recv(fd.get(), buffer.data(), buffer.size(), 0)) > 0) {
@@ -288,8 +270,8 @@ TEST_F(LbServerTest, PlainAppsAdmitAnyoneOnlyUnderAWildcardRule) {
 }
 
 TEST_F(LbServerTest, ReloadAddsAndRemovesAppsAndKeepsTheSocketsOfListenersThatStay) {
-  LoopbackServer first(SayName("u1"));
-  LoopbackServer second(SayName("u2"));
+  LoopbackServer first(LoopbackServer::SayLine("u1"));
+  LoopbackServer second(LoopbackServer::SayLine("u2"));
   rules_.apps["api"].users = {"alice"};
   config::LbAppConfig web = AppConfig("web", {first.port()});
   config::LbAppConfig api = AppConfig("api", {second.port()});
@@ -320,11 +302,11 @@ TEST_F(LbServerTest, ReloadAddsAndRemovesAppsAndKeepsTheSocketsOfListenersThatSt
 }
 
 TEST_F(LbServerTest, AReloadThatCannotBindChangesNothing) {
-  LoopbackServer upstream(SayName("u1"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   StartServer({AppConfig("web", {upstream.port()})});
   const uint16_t port = PortOf("127.0.0.10:0");
   // Taken by someone else without SO_REUSEPORT: binding it must fail.
-  LoopbackServer squatter(SayName("x"));
+  LoopbackServer squatter(LoopbackServer::SayLine("x"));
   rules_.apps["api"].users = {"alice"};
   config::LbAppConfig api = AppConfig("api", {upstream.port()});
   api.listen = {Loopback(squatter.port())};
@@ -361,10 +343,10 @@ TEST_F(LbServerTest, ShutdownDrainsAnOpenConnectionThenRefusesNewOnes) {
 }
 
 TEST_F(LbServerTest, AnUpstreamThatRefusesIsSkippedForOneThatServes) {
-  LoopbackServer serving(SayName("u1"));
+  LoopbackServer serving(LoopbackServer::SayLine("u1"));
   uint16_t refusing_port = 0;
   {
-    LoopbackServer gone(SayName("gone"));
+    LoopbackServer gone(LoopbackServer::SayLine("gone"));
     refusing_port = gone.port();
   }
   StartServer({AppConfig("web", {refusing_port, serving.port()})});
@@ -389,7 +371,7 @@ int OpenDescriptorCount() {
 // EMFILE on accept: the acceptor pauses (10 ms doubling to 1 s) instead of retrying at once,
 // which would spin a core while the connection waits in the queue; service resumes after.
 TEST_F(LbServerTest, RunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
-  LoopbackServer upstream(SayName("u1"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   StartServer({AppConfig("web", {upstream.port()})});
   const uint16_t port = PortOf("127.0.0.10:0");
   rlimit original{};
@@ -502,7 +484,7 @@ TEST_F(LbServerTest, ProxyProtocolTellsTheUpstreamTheClientAndItsIdentity) {
 
 TEST_F(LbServerTest, LeastConnectionsSendsTheNextClientToTheLessBusyUpstream) {
   LoopbackServer busy;  // echoes: a connection to it stays open
-  LoopbackServer idle(SayName("idle"));
+  LoopbackServer idle(LoopbackServer::SayLine("idle"));
   config::LbAppConfig app = AppConfig("web", {busy.port(), idle.port()});
   app.balancing = config::Balancing::kLeastConnections;
   StartServer({app});
@@ -524,10 +506,10 @@ TEST_F(LbServerTest, LeastConnectionsSendsTheNextClientToTheLessBusyUpstream) {
 }
 
 TEST_F(LbServerTest, AReloadKeepsRateLimitBucketsAndUpstreamHealthOfWhatStays) {
-  LoopbackServer upstream(SayName("u1"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   uint16_t dead_port = 0;
   {
-    LoopbackServer gone(SayName("gone"));
+    LoopbackServer gone(LoopbackServer::SayLine("gone"));
     dead_port = gone.port();
   }
   config::LbAppConfig app = AppConfig("web", {upstream.port(), dead_port});

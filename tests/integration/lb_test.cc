@@ -1,7 +1,6 @@
 // The load balancer as an operator runs it: the real gatehoused binary with a config file, real
 // TLS clients (our test client, openssl s_client, gatebench), real upstreams on loopback, SIGHUP
 // reloads under load and SIGTERM drains.
-#include <arpa/inet.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,14 +52,6 @@ using ::gatehouse::testing::TlsClient;
 using ::gatehouse::testing::WaitFor;
 using ::testing::HasSubstr;
 
-// An upstream that says its name and closes.
-LoopbackServer::Handler SayName(std::string name) {
-  return [name = std::move(name)](int fd) {
-    const std::string line = name + "\n";
-    gatehouse::testing::WriteAll(fd, line.data(), line.size());
-  };
-}
-
 std::shared_ptr<SSL_CTX> ClientContext(const security::TlsFiles& files) {
   absl::StatusOr<security::SslCtxPtr> ctx =
       security::BuildTlsContext(security::TlsRole::kClient, files);
@@ -84,10 +75,7 @@ std::optional<std::string> FirstLine(SSL_CTX* ctx, uint16_t port) {
 
 // True when a TCP connection to `host`:`port` is accepted (refusal is an answer, not a failure).
 bool Connects(const char* host, uint16_t port) {
-  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address = gatehouse::testing::LoopbackAddress(port);
-  inet_pton(AF_INET, host, &address.sin_addr);
-  return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  return gatehouse::testing::TryConnect(host, port).is_valid();
 }
 
 // A running gatehoused with a config file the test rewrites for reloads.
@@ -160,26 +148,29 @@ class LbDaemonTest : public ::testing::Test {
                         ", key: ", server.key_file, "}\nadmin: {listen: 127.0.0.1:0}\n", rest);
   }
 
+  // One TLS app, "web", on 127.0.0.1:0 for `rule` (an access rule such as "{users: [alice]}"),
+  // forwarding to `upstreams` (loopback ports); `lb` and `app` are extra YAML lines for the lb
+  // section and the app, each indented as it must be there.
+  std::string WebApp(const std::string& rule, const std::vector<uint16_t>& upstreams,
+                     const std::string& lb = "", const std::string& app = "") const {
+    std::string list;
+    for (const uint16_t port : upstreams) {
+      absl::StrAppend(&list, list.empty() ? "" : ", ", "127.0.0.1:", port);
+    }
+    return Config(absl::StrCat("authorization:\n  apps:\n    web: ", rule, "\nlb:\n", lb,
+                               "  apps:\n    - name: web\n      listen: 127.0.0.1:0\n",
+                               "      upstreams: [", list, "]\n", app));
+  }
+
   TempDir tmp_;
   TestPki pki_;
 };
 
 TEST_F(LbDaemonTest, AllowedUsersReachTheUpstreamsThroughEveryListenerAndAreLogged) {
-  LoopbackServer first(SayName("u1"));
-  LoopbackServer second(SayName("u2"));
-  Daemon daemon(tmp_, Config(absl::StrCat(R"(
-authorization:
-  apps:
-    web: {users: [alice], roles: [dev]}
-lb:
-  workers: 2
-  apps:
-    - name: web
-      listen: [127.0.0.1:0]
-      upstreams: [127.0.0.1:)",
-                                          first.port(), ", 127.0.0.1:", second.port(), R"(]
-      balancing: round_robin
-)")));
+  LoopbackServer first(LoopbackServer::SayLine("u1"));
+  LoopbackServer second(LoopbackServer::SayLine("u2"));
+  Daemon daemon(tmp_, WebApp("{users: [alice], roles: [dev]}", {first.port(), second.port()},
+                             "  workers: 2\n", "      balancing: round_robin\n"));
   ASSERT_TRUE(daemon.started()) << daemon.process().output();
   const uint16_t port = daemon.PortOf("web");
   ASSERT_NE(port, 0) << daemon.process().output();
@@ -198,16 +189,8 @@ lb:
 }
 
 TEST_F(LbDaemonTest, RefusesBadClientsAtTheHandshakeAndUnauthorizedOnesAfterIt) {
-  LoopbackServer upstream(SayName("u1"));
-  Daemon daemon(tmp_, Config(absl::StrCat(R"(
-authorization:
-  apps:
-    web: {users: [alice]}
-lb:
-  workers: 1
-  apps:
-    - {name: web, listen: 127.0.0.1:0, upstreams: [127.0.0.1:)",
-                                          upstream.port(), "]}\n")));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
+  Daemon daemon(tmp_, WebApp("{users: [alice]}", {upstream.port()}, "  workers: 1\n"));
   ASSERT_TRUE(daemon.started()) << daemon.process().output();
   const std::string target = absl::StrCat("127.0.0.1:", daemon.PortOf("web"));
   const std::string ca = pki_.ca_file();
@@ -258,20 +241,9 @@ lb:
 }
 
 TEST_F(LbDaemonTest, AClientPastItsBurstIsRefusedWhileAnotherIsServed) {
-  LoopbackServer upstream(SayName("u1"));
-  Daemon daemon(tmp_, Config(absl::StrCat(R"(
-authorization:
-  apps:
-    web: {users: [alice, bob]}
-lb:
-  workers: 2
-  apps:
-    - name: web
-      listen: 127.0.0.1:0
-      upstreams: [127.0.0.1:)",
-                                          upstream.port(), R"(]
-      rate_limit: {connections_per_second: 0.01, burst: 3}
-)")));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
+  Daemon daemon(tmp_, WebApp("{users: [alice, bob]}", {upstream.port()}, "  workers: 2\n",
+                             "      rate_limit: {connections_per_second: 0.01, burst: 3}\n"));
   ASSERT_TRUE(daemon.started()) << daemon.process().output();
   const uint16_t port = daemon.PortOf("web");
   const auto alice = ClientContext(pki_.IssueClient("alice"));
@@ -284,22 +256,12 @@ lb:
 }
 
 TEST_F(LbDaemonTest, AKilledUpstreamIsEjectedAndThenNoNewConnectionFails) {
-  LoopbackServer healthy(SayName("up"));
-  auto doomed = std::make_unique<LoopbackServer>(SayName("doomed"));
+  LoopbackServer healthy(LoopbackServer::SayLine("up"));
+  auto doomed = std::make_unique<LoopbackServer>(LoopbackServer::SayLine("doomed"));
   const uint16_t doomed_port = doomed->port();
-  Daemon daemon(tmp_, Config(absl::StrCat(R"(
-authorization:
-  apps:
-    web: {users: [alice]}
-lb:
-  workers: 2
-  apps:
-    - name: web
-      listen: 127.0.0.1:0
-      upstreams: [127.0.0.1:)",
-                                          healthy.port(), ", 127.0.0.1:", doomed_port, R"(]
-      health_check: {interval: 100ms, timeout: 50ms, rise: 2, fall: 2}
-)")));
+  Daemon daemon(tmp_,
+                WebApp("{users: [alice]}", {healthy.port(), doomed_port}, "  workers: 2\n",
+                       "      health_check: {interval: 100ms, timeout: 50ms, rise: 2, fall: 2}\n"));
   ASSERT_TRUE(daemon.started()) << daemon.process().output();
   doomed.reset();
   EXPECT_TRUE(daemon.MetricsHave(absl::StrCat(
@@ -310,17 +272,9 @@ lb:
 }
 
 TEST_F(LbDaemonTest, ASlowlorisClientIsDroppedAtTheHandshakeDeadlineWhileOthersAreServed) {
-  LoopbackServer upstream(SayName("u1"));
-  Daemon daemon(tmp_, Config(absl::StrCat(R"(
-authorization:
-  apps:
-    web: {users: [alice]}
-lb:
-  workers: 1
-  handshake_timeout: 1s
-  apps:
-    - {name: web, listen: 127.0.0.1:0, upstreams: [127.0.0.1:)",
-                                          upstream.port(), "]}\n")));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
+  Daemon daemon(tmp_, WebApp("{users: [alice]}", {upstream.port()},
+                             "  workers: 1\n  handshake_timeout: 1s\n"));
   ASSERT_TRUE(daemon.started()) << daemon.process().output();
   const uint16_t port = daemon.PortOf("web");
   // Connects and never speaks; its one byte of ClientHello is not a handshake either.
@@ -381,13 +335,9 @@ lb:
   const std::string log = daemon.process().output();
   ASSERT_TRUE(std::regex_search(log, match, kBulk)) << log;
   const auto bulk_port = static_cast<uint16_t>(std::stoi(match[1].str()));
-  base::UniqueFd bulk(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  gatehouse::testing::SetSocketTimeouts(bulk.get(), std::chrono::seconds(30));
-  sockaddr_in bulk_address = gatehouse::testing::LoopbackAddress(bulk_port);
-  inet_pton(AF_INET, "127.0.0.2", &bulk_address.sin_addr);
-  ASSERT_EQ(
-      ::connect(bulk.get(), reinterpret_cast<const sockaddr*>(&bulk_address), sizeof(bulk_address)),
-      0);
+  base::UniqueFd bulk =
+      gatehouse::testing::TryConnect("127.0.0.2", bulk_port, std::chrono::seconds(30));
+  ASSERT_TRUE(bulk.is_valid());
   constexpr uint64_t kBulkBytes = uint64_t{200} << 20;
   constexpr uint64_t kSeed = 14;
   std::thread writer([fd = bulk.get()] {
@@ -463,37 +413,22 @@ lb:
 }
 
 TEST_F(LbDaemonTest, ABadFileOnReloadKeepsTheRunningApps) {
-  LoopbackServer upstream(SayName("u1"));
-  const std::string good = Config(absl::StrCat(R"(
-authorization:
-  apps:
-    web: {users: [alice]}
-lb:
-  apps:
-    - {name: web, listen: 127.0.0.1:0, upstreams: [127.0.0.1:)",
-                                               upstream.port(), "]}\n"));
+  LoopbackServer upstream(LoopbackServer::SayLine("u1"));
+  const std::string good = WebApp("{users: [alice]}", {upstream.port()});
   Daemon daemon(tmp_, good);
   ASSERT_TRUE(daemon.started()) << daemon.process().output();
   const std::string bad = absl::StrReplaceAll(good, {{"upstreams", "upstream"}});
   ASSERT_TRUE(daemon.Reload(bad, 1, "failure"));
   ASSERT_TRUE(daemon.process().WaitForOutput("reload rejected"));
-  EXPECT_TRUE(daemon.process().WaitForOutput("gatehouse.yaml:9:")) << daemon.process().output();
+  EXPECT_TRUE(daemon.process().WaitForOutput("gatehouse.yaml:10:")) << daemon.process().output();
   const auto alice = ClientContext(pki_.IssueClient("alice"));
   EXPECT_EQ(FirstLine(alice.get(), daemon.PortOf("web")), "u1");
 }
 
 TEST_F(LbDaemonTest, SigtermDrainsALiveTransferToCompletionThenExitsZero) {
   LoopbackServer echo;
-  Daemon daemon(tmp_, Config(absl::StrCat(R"(
-authorization:
-  apps:
-    web: {users: [alice]}
-lb:
-  workers: 1
-  drain_timeout: 60s
-  apps:
-    - {name: web, listen: 127.0.0.1:0, upstreams: [127.0.0.1:)",
-                                          echo.port(), "]}\n")));
+  Daemon daemon(tmp_,
+                WebApp("{users: [alice]}", {echo.port()}, "  workers: 1\n  drain_timeout: 60s\n"));
   ASSERT_TRUE(daemon.started()) << daemon.process().output();
   const uint16_t port = daemon.PortOf("web");
   const auto alice = ClientContext(pki_.IssueClient("alice"));

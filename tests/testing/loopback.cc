@@ -35,4 +35,15 @@ base::UniqueFd ConnectLoopback(uint16_t port, std::chrono::seconds timeout) {
   return fd;
 }
 
+base::UniqueFd TryConnect(const std::string& host, uint16_t port, std::chrono::seconds timeout) {
+  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  SetSocketTimeouts(fd.get(), timeout);
+  sockaddr_in address = LoopbackAddress(port);
+  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1 ||
+      ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    return {};
+  }
+  return fd;
+}
+
 }  // namespace gatehouse::testing

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "base/unique_fd.h"
 
@@ -22,6 +23,12 @@ void SetSocketTimeouts(int fd, std::chrono::seconds timeout);
 // the current test (and returns an empty fd) when the connection is refused.
 base::UniqueFd ConnectLoopback(uint16_t port,
                                std::chrono::seconds timeout = std::chrono::seconds(10));
+
+// A connected TCP socket to `host` (an IPv4 literal, e.g. "127.0.0.2") and `port`, with
+// `timeout` on every send and receive; an empty fd when the connection fails, which is an answer
+// here, not a test failure (a listener that must refuse).
+base::UniqueFd TryConnect(const std::string& host, uint16_t port,
+                          std::chrono::seconds timeout = std::chrono::seconds(10));
 
 }  // namespace gatehouse::testing
 

@@ -40,6 +40,10 @@ LoopbackServer::Handler LoopbackServer::Echo() {
   };
 }
 
+LoopbackServer::Handler LoopbackServer::SayLine(std::string line) {
+  return [text = std::move(line) + "\n"](int fd) { WriteAll(fd, text.data(), text.size()); };
+}
+
 LoopbackServer::LoopbackServer(Handler handler, uint16_t port) : handler_(std::move(handler)) {
   listener_.Reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const int on = 1;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,8 @@ class LoopbackServer {
 
   // Echoes every byte back; on end-of-stream shuts down its sending side and returns.
   static Handler Echo();
+  // Writes `line` and a newline, then closes: shows which upstream a connection reached.
+  static Handler SayLine(std::string line);
 
   // Listens on 127.0.0.1:`port` (0 = any free port; a given port is reused with SO_REUSEADDR,
   // so a test can stop and restart an upstream on the same port).
