@@ -163,6 +163,20 @@ absl::StatusOr<Ptr> DecodeBlock(const PemBlock& block, Decode decode, absl::stri
   return decoded;
 }
 
+// OpenSSL decodes a certificate's extensions lazily, on its first use in a verification, and
+// writes them into the shared X509 object. Two handshakes verifying against a fresh context at
+// once (the first ones after a reload) then race: the writer holds the certificate's lock, the
+// reader of an already-flagged field does not (seen under ThreadSanitizer with OpenSSL 3.0.19).
+// Decoding them here, before any worker sees the context, leaves nothing to write later, and
+// refuses a certificate whose extensions do not decode.
+absl::Status CacheExtensions(X509* certificate, absl::string_view context) {
+  if (X509_check_purpose(certificate, -1, 0) != 1) {
+    return OpensslError(absl::StatusCode::kInvalidArgument,
+                        absl::StrCat(context, ": its extensions do not decode"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<X509Ptr>> ReadCaFile(const std::string& path) {
   GH_ASSIGN_OR_RETURN(const std::string contents, ReadWholeFile("CA", path));
   GH_ASSIGN_OR_RETURN(const std::vector<PemBlock> blocks, SplitPemBlocks("CA", path, contents));
@@ -179,6 +193,7 @@ absl::StatusOr<std::vector<X509Ptr>> ReadCaFile(const std::string& path) {
       return absl::InvalidArgumentError(absl::StrCat(
           context, " is a \"", base::EscapeForLog(block.name), "\", not a CERTIFICATE"));
     }
+    GH_RETURN_IF_ERROR(CacheExtensions(certificate.get(), context));
     certificates.push_back(std::move(certificate));
   }
   return certificates;
@@ -349,6 +364,13 @@ absl::Status LoadOwnCertificate(SSL_CTX* ctx, const TlsFiles& files) {
     return OpensslError(absl::StatusCode::kInvalidArgument,
                         absl::StrCat("private key ", files.key_file, " does not match certificate ",
                                      files.cert_file));
+  }
+  const std::string context = "certificate chain " + files.cert_file;
+  GH_RETURN_IF_ERROR(CacheExtensions(SSL_CTX_get0_certificate(ctx), context));
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(ctx, &chain);
+  for (int i = 0; i < sk_X509_num(chain); ++i) {
+    GH_RETURN_IF_ERROR(CacheExtensions(sk_X509_value(chain, i), context));
   }
   return absl::OkStatus();
 }

@@ -1,17 +1,23 @@
 #include "security/tls_context.h"
 
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "security/openssl_ptr.h"
 #include "testing/log_capture.h"
 #include "testing/status_matchers.h"
 #include "testing/test_pki.h"
@@ -306,6 +312,66 @@ TEST_F(TlsHandshakeTest, ClientWithoutCertificateIsBuiltButRefusedByOurServer) {
 TEST_F(TlsHandshakeTest, ServerKeepsNoSessionsForResumption) {
   EXPECT_EQ(SSL_CTX_get_session_cache_mode(server_ctx_.get()), SSL_SESS_CACHE_OFF);
   EXPECT_EQ(SSL_CTX_get_num_tickets(server_ctx_.get()), 0U);
+}
+
+// Runs a whole handshake between a client and a server of `server_ctx` over an in-memory BIO
+// pair, on the calling thread. True when both ends completed it.
+bool HandshakeInMemory(SSL_CTX* server_ctx, SSL_CTX* client_ctx) {
+  SslPtr server(SSL_new(server_ctx));
+  SslPtr client(SSL_new(client_ctx));
+  BIO* server_end = nullptr;
+  BIO* client_end = nullptr;
+  if (!server || !client || BIO_new_bio_pair(&server_end, 0, &client_end, 0) != 1) return false;
+  SSL_set_bio(server.get(), server_end, server_end);
+  SSL_set_bio(client.get(), client_end, client_end);
+  SSL_set_accept_state(server.get());
+  SSL_set_connect_state(client.get());
+  // A TLS 1.3 handshake with client certificates takes 3 flights; 16 rounds is ample.
+  for (int round = 0; round < 16; ++round) {
+    const int client_done = SSL_do_handshake(client.get());
+    const int server_done = SSL_do_handshake(server.get());
+    if (client_done == 1 && server_done == 1) return true;
+    for (const auto& [ssl, result] :
+         {std::pair{client.get(), client_done}, std::pair{server.get(), server_done}}) {
+      const int error = SSL_get_error(ssl, result);
+      if (result != 1 && error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+        return false;
+      }
+    }
+  }
+  return false;
+}
+
+// The first handshakes on a fresh context (after every reload) verify against certificates no
+// handshake has used yet. OpenSSL caches their decoded extensions on first use unless the
+// context's builder did; under ThreadSanitizer this test caught the lazy write racing a reader.
+TEST(TlsContextTest, FirstHandshakesOnAFreshContextMayRunOnManyThreads) {
+  TestPki pki;
+  constexpr int kContexts = 8;
+  constexpr int kThreads = 4;
+  std::vector<std::shared_ptr<SSL_CTX>> clients;
+  for (int i = 0; i < kThreads; ++i) {
+    clients.push_back(
+        Shared(BuildTlsContext(TlsRole::kClient, pki.IssueClient(absl::StrCat("c", i), {}))));
+  }
+  for (int round = 0; round < kContexts; ++round) {
+    auto server = Shared(BuildTlsContext(TlsRole::kServer, pki.ServerFiles()));
+    ASSERT_NE(server, nullptr);
+    std::atomic<int> ready{0};
+    std::atomic<int> completed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        // Start together so that the first verifications overlap; spinning is bounded by the
+        // other threads' start-up, not by a clock.
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) std::this_thread::yield();
+        if (HandshakeInMemory(server.get(), clients[i].get())) completed.fetch_add(1);
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(completed.load(), kThreads) << "round " << round;
+  }
 }
 
 // The file contents of two CRLs from the test CA, the second revoking a certificate.
