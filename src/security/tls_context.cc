@@ -365,7 +365,21 @@ absl::Status LoadOwnCertificate(SSL_CTX* ctx, const TlsFiles& files) {
                         absl::StrCat("private key ", files.key_file, " does not match certificate ",
                                      files.cert_file));
   }
+  return absl::OkStatus();
+}
+
+// Without a chain of its own, OpenSSL builds the one it sends on every handshake, verifying our
+// certificate against the trust store each time (a signature check per handshake). Building it
+// once here fixes it: the file's intermediates, completed from the trust store where they fall
+// short, without the root the peer already holds. A certificate whose issuers are nowhere to be
+// found keeps what the file gave, as the per-handshake build would.
+absl::Status FixOwnChain(SSL_CTX* ctx, const TlsFiles& files) {
   const std::string context = "certificate chain " + files.cert_file;
+  if (SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_UNTRUSTED | SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+                                        SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
+                                        SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) == 0) {
+    return OpensslError(absl::StatusCode::kInvalidArgument, "build " + context);
+  }
   GH_RETURN_IF_ERROR(CacheExtensions(SSL_CTX_get0_certificate(ctx), context));
   STACK_OF(X509)* chain = nullptr;
   SSL_CTX_get0_chain_certs(ctx, &chain);
@@ -414,10 +428,11 @@ absl::StatusOr<SslCtxPtr> BuildTlsContext(TlsRole role, const TlsFiles& files) {
   GH_RETURN_IF_ERROR(ApplyProtocolPolicy(ctx.get()));
   // A client may go without a certificate of its own (for servers that ask for none); a server
   // never does.
-  if (role == TlsRole::kServer || !files.cert_file.empty() || !files.key_file.empty()) {
-    GH_RETURN_IF_ERROR(LoadOwnCertificate(ctx.get(), files));
-  }
+  const bool has_own_certificate =
+      role == TlsRole::kServer || !files.cert_file.empty() || !files.key_file.empty();
+  if (has_own_certificate) GH_RETURN_IF_ERROR(LoadOwnCertificate(ctx.get(), files));
   GH_RETURN_IF_ERROR(LoadTrust(ctx.get(), role, files));
+  if (has_own_certificate) GH_RETURN_IF_ERROR(FixOwnChain(ctx.get(), files));
   if (role == TlsRole::kServer) {
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);

@@ -314,6 +314,16 @@ TEST_F(TlsHandshakeTest, ServerKeepsNoSessionsForResumption) {
   EXPECT_EQ(SSL_CTX_get_num_tickets(server_ctx_.get()), 0U);
 }
 
+// Without a chain of its own, OpenSSL would build one, with a signature check, on every
+// handshake. The context carries it from the start: here empty, since the server certificate's
+// issuer is the root, which peers hold already.
+TEST_F(TlsHandshakeTest, ServerChainIsBuiltOnceWithoutTheRoot) {
+  STACK_OF(X509)* chain = nullptr;
+  ASSERT_EQ(SSL_CTX_get0_chain_certs(server_ctx_.get(), &chain), 1);
+  ASSERT_NE(chain, nullptr) << "no fixed chain: OpenSSL builds it per handshake";
+  EXPECT_EQ(sk_X509_num(chain), 0);
+}
+
 // Runs a whole handshake between a client and a server of `server_ctx` over an in-memory BIO
 // pair, on the calling thread. True when both ends completed it.
 bool HandshakeInMemory(SSL_CTX* server_ctx, SSL_CTX* client_ctx) {
