@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "jobs/cgroup_files.h"
 #include "jobs/cgroup_v2.h"
@@ -240,23 +241,29 @@ absl::Status KillEveryProcess(const std::string& directory) {
                                              " after ", kMaxKillPasses, " kill passes"));
 }
 
-// Waits (bounded) for the freeze to complete. A frozen job cannot fork, and the pids read from
-// it cannot be reused before it is thawed. Should it not complete in time (a task stuck in the
-// kernel), the kill goes ahead anyway: a job must end even then.
-void WaitUntilFrozen(const std::string& state_path) {
+// Waits (bounded) for the freeze to complete; false if it did not (a task stuck in the kernel).
+bool WaitUntilFrozen(const std::string& state_path) {
   const Clock::time_point deadline = Clock::now() + kFreezeTimeout;
   while (Clock::now() < deadline) {
     const absl::StatusOr<std::string> state = ReadFile(state_path);
-    if (!state.ok() || absl::StripAsciiWhitespace(*state) == "FROZEN") return;
+    if (state.ok() && absl::StripAsciiWhitespace(*state) == "FROZEN") return true;
     std::this_thread::sleep_for(kFreezePollInterval);
   }
+  return false;
 }
 
+// Only a frozen job's pids are safe to signal: it cannot fork, and none of its pids can be
+// reused by another process before the thaw. Without a complete freeze nothing is signalled;
+// the caller tries again later (JobRunner does, every 100 ms).
 absl::Status FreezeKillThaw(const std::string& directory) {
   const std::string state = JoinPath(directory, "freezer.state");
   GH_RETURN_IF_ERROR(WriteFile(state, "FROZEN"));
-  WaitUntilFrozen(state);
-  absl::Status status = KillEveryProcess(directory);
+  absl::Status status =
+      WaitUntilFrozen(state)
+          ? KillEveryProcess(directory)
+          : absl::UnavailableError(absl::StrCat(
+                directory, " did not freeze within ",
+                absl::FormatDuration(absl::FromChrono(kFreezeTimeout)), "; nothing was signalled"));
   // Frozen tasks act on their SIGKILL only once thawed.
   status.Update(WriteFile(state, "THAWED"));
   return status;

@@ -33,6 +33,7 @@ constexpr size_t kPumpChunkBytes = size_t{1} << 20;
 constexpr int kOutputPipeBytes = 1 << 20;
 constexpr int kMaxEvents = 64;
 constexpr size_t kHostnameLength = 8;  // the short job id
+constexpr auto kKillRetryInterval = std::chrono::milliseconds(100);
 
 absl::Status MakeDirectory(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -48,6 +49,13 @@ absl::Status ValidateSpec(const JobSpec& spec) {
   const Limits& limits = spec.limits;
   if (limits.cpus.has_value() && !(*limits.cpus > 0)) {
     return absl::InvalidArgumentError(absl::StrCat("cpu limit ", *limits.cpus, " is not > 0"));
+  }
+  // More than the host has means nothing, and a huge value would overflow the quota (on cgroup
+  // v1 into -1, "unlimited").
+  const long host_cpus = ::sysconf(_SC_NPROCESSORS_ONLN);  // NOLINT(google-runtime-int)
+  if (limits.cpus.has_value() && host_cpus > 0 && *limits.cpus > static_cast<double>(host_cpus)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cpu limit ", *limits.cpus, " is more than the host's ", host_cpus, " CPUs"));
   }
   if (limits.memory_bytes.has_value() && *limits.memory_bytes == 0) {
     return absl::InvalidArgumentError("memory limit 0 leaves the job no memory");
@@ -402,8 +410,12 @@ void JobRunner::KillOverdue() {
     }
   }
   for (Job* job : overdue) {
-    job->killed = true;
-    if (job->cgroup.has_value()) (void)job->cgroup->Kill();
+    // A kill that failed (out of descriptors, a freeze that did not complete) is tried again
+    // shortly: a job that ignores SIGTERM must not live on because of it.
+    const bool killed = job->finished || !job->cgroup.has_value() || job->cgroup->Kill().ok();
+    base::MutexLock lock(&mu_);
+    job->killed = killed;
+    if (!killed) job->kill_at = steady_clock::now() + kKillRetryInterval;
   }
 }
 
@@ -498,10 +510,13 @@ void JobRunner::FinishIfDone(Job& job) {
     status.error = DescribeSetupFailure(*job.failure, described);
     status.exit_code.reset();
     status.signal.reset();
-  } else if (oom_kills > job.oom_kills_before) {
-    status.state = JobState::kOomKilled;
   } else if (job.stop_requested) {
+    // Asked for: whatever else happened while it stopped, the job ended because it was told to.
     status.state = JobState::kStopped;
+  } else if (oom_kills > job.oom_kills_before && status.signal == SIGKILL) {
+    // The OOM killer may take a child the job survives; only the main process's death by it
+    // ends the job as OOM-killed (RFD 0001, section 8).
+    status.state = JobState::kOomKilled;
   } else {
     status.state = JobState::kExited;
   }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,12 +27,14 @@
 #include "gtest/gtest.h"
 #include "jobs/block_device.h"
 #include "jobs/cgroup_files.h"
+#include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "testing/wait_for.h"
 
 namespace gatehouse::jobs {
 namespace {
 
+using ::gatehouse::testing::StatusIs;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
@@ -242,6 +245,15 @@ TEST_F(JobRunnerTest, BadSpecsAreRefused) {
   JobSpec no_cpu = Shell("true");
   no_cpu.limits.cpus = 0;
   EXPECT_FALSE(runner_->Start(no_cpu).ok());
+  // More CPUs than the host has; a value this size once overflowed the v1 quota to "unlimited".
+  for (const double cpus : {1e12, std::numeric_limits<double>::infinity(),
+                            static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN)) + 1}) {
+    JobSpec too_many = Shell("true");
+    too_many.limits.cpus = cpus;
+    EXPECT_THAT(runner_->Start(too_many).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more than the host's")))
+        << cpus;
+  }
   EXPECT_FALSE(runner_->Stop("no-such-job").ok());
   EXPECT_FALSE(runner_->Status("no-such-job").ok());
 }
@@ -379,12 +391,23 @@ TEST_F(JobRunnerTest, StopOfACooperativeJobEndsItBySigterm) {
 }
 
 TEST_F(JobRunnerTest, MemoryAboveTheLimitEndsAsOomKilledAndTheWorkerGoesOn) {
-  JobSpec spec = Shell("head -c 536870912 /dev/zero | tail");
+  // tail keeps a line that never ends: it grows until the OOM killer takes it, the job's main
+  // process (exec).
+  JobSpec spec = Shell("exec tail /dev/zero");
   spec.limits.memory_bytes = uint64_t{256} << 20;
   const JobStatus status = Run(spec);
   EXPECT_EQ(status.state, JobState::kOomKilled) << status.error;
   EXPECT_GT(status.usage.memory_peak_bytes, uint64_t{128} << 20);
   EXPECT_EQ(Run(Shell("echo still here")).state, JobState::kExited);
+}
+
+TEST_F(JobRunnerTest, AJobThatOutlivesAnOomKilledChildHasExited) {
+  JobSpec spec = Shell("head -c 536870912 /dev/zero | tail; echo survived");
+  spec.limits.memory_bytes = uint64_t{256} << 20;
+  const JobStatus status = Run(spec);
+  EXPECT_EQ(status.state, JobState::kExited) << "the OOM killer took tail, not the job";
+  EXPECT_EQ(status.exit_code, 0);
+  EXPECT_THAT(OutputOf(status.id), ::testing::EndsWith("survived\n"));
 }
 
 TEST_F(JobRunnerTest, ForkBombUnderAPidsLimitIsContainedAndStoppable) {
