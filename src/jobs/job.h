@@ -24,6 +24,8 @@ struct JobSpec {
   std::string working_dir = "/";
   Limits limits;
   std::string owner;  // recorded for the API's authorization; the library does not check it
+  // Both or neither: unset, the runner's default_uid/default_gid. Whoever the job runs as, it
+  // has no capability (an explicit 0 is root without any).
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
 };

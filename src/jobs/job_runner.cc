@@ -63,6 +63,19 @@ absl::Status ValidateSpec(const JobSpec& spec) {
   if (limits.pids.has_value() && *limits.pids == 0) {
     return absl::InvalidArgumentError("pids limit 0 leaves the job no process");
   }
+  if (spec.uid.has_value() != spec.gid.has_value()) {
+    // A uid alone would keep gid 0, root's group.
+    return absl::InvalidArgumentError("a job's uid and gid go together: give both or neither");
+  }
+  // The spec travels to the init as NUL-terminated strings (init_protocol.h).
+  const auto has_nul = [](const std::string& text) { return text.find('\0') != std::string::npos; };
+  if (has_nul(spec.executable) || has_nul(spec.working_dir) ||
+      std::any_of(spec.args.begin(), spec.args.end(), has_nul) ||
+      std::any_of(spec.env.begin(), spec.env.end(), has_nul)) {
+    return absl::InvalidArgumentError(
+        "a job's command, arguments, environment or working "
+        "directory contains a NUL byte");
+  }
   if (spec.working_dir.empty() || spec.working_dir[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("working directory \"", spec.working_dir, "\" is not absolute"));
@@ -262,8 +275,8 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
   request.env = spec.env;
   request.working_dir = spec.working_dir;
   request.hostname = id->substr(0, kHostnameLength);
-  request.uid = spec.uid;
-  request.gid = spec.gid;
+  request.uid = spec.uid.value_or(options_.default_uid);
+  request.gid = spec.gid.value_or(options_.default_gid);
   request.init_fd = init_.get();
   if (absl::Status status = Launch(*job, request); !status.ok()) return status;
   std::move(remove_output).Cancel();

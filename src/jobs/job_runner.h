@@ -36,6 +36,10 @@ struct JobRunnerOptions {
   std::string cgroup_parent = "gatehouse";  // relative to each hierarchy's root
   std::chrono::milliseconds stop_grace = std::chrono::seconds(10);
   std::optional<CgroupLayout> layout;  // default: CgroupLayout::Detect()
+  // Who a job runs as when its spec names nobody: never root by default. 65534 is "nobody" and
+  // "nogroup" on Debian.
+  uid_t default_uid = 65534;
+  gid_t default_gid = 65534;
 };
 
 class JobRunner {

@@ -3,10 +3,12 @@
 // limits measured from the outside, output to many concurrent readers, nothing left behind.
 #include "jobs/job_runner.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -254,8 +257,82 @@ TEST_F(JobRunnerTest, BadSpecsAreRefused) {
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more than the host's")))
         << cpus;
   }
+  JobSpec uid_alone = Shell("true");
+  uid_alone.uid = 65534;
+  EXPECT_THAT(runner_->Start(uid_alone).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("uid and gid go together")));
+  // The spec reaches the init as NUL-terminated strings: an embedded NUL would shift its fields.
+  JobSpec nul_in_arg = Shell(std::string("echo a\0b", 8));
+  JobSpec nul_in_env = Shell("true");
+  nul_in_env.env.emplace_back("A=1\0B=2", 7);
+  JobSpec nul_in_dir = Shell("true");
+  nul_in_dir.working_dir = std::string("/tmp\0/x", 7);
+  for (const JobSpec& spec : {nul_in_arg, nul_in_env, nul_in_dir}) {
+    EXPECT_THAT(runner_->Start(spec).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL byte")));
+  }
   EXPECT_FALSE(runner_->Stop("no-such-job").ok());
   EXPECT_FALSE(runner_->Status("no-such-job").ok());
+}
+
+// What a job can reach of the host, whoever it runs as: the unprivileged default user, or root
+// asked for explicitly.
+TEST_F(JobRunnerTest, AJobHasNoCapabilityTerminalRaisedLimitOrViewOfOtherCgroups) {
+  // A root-only file in a directory anyone may enter, as the dev PKI's ca.key is.
+  testing::TempDir secrets;
+  ASSERT_EQ(::chmod(secrets.path().c_str(), 0755), 0);
+  const std::string key = secrets.WriteFile("ca.key", "secret");
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+  // The worker's own open-file limit raised, as gatehoused raises it for the lb.
+  rlimit files{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+  files.rlim_cur = std::min<rlim_t>(files.rlim_max, 4096);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &files), 0);
+  ASSERT_GT(files.rlim_cur, 1024U) << "the hard limit leaves nothing to reset";
+  const std::string script = absl::StrCat(
+      "echo ids=$(id -u):$(id -g); grep -E '^Cap(Eff|Bnd|Amb)' /proc/self/status;"
+      " set -- $(cat /proc/$$/stat); echo pid=$1 sid=$6; echo nofile=$(ulimit -n);"
+      " echo cgroupfs=$(ls -A /sys/fs/cgroup | wc -l);"
+      " echo own=$(grep -c -v ':/$' /proc/self/cgroup);"
+      " cat ",
+      key, " >/dev/null 2>&1 && echo key=read || echo key=denied");
+  JobSpec as_default = Shell(script);
+  JobSpec as_root = Shell(script);
+  as_root.uid = 0;
+  as_root.gid = 0;
+  for (const auto& [spec, ids] :
+       {std::pair{as_default, "65534:65534"}, std::pair{as_root, "0:0"}}) {
+    const JobStatus status = Run(spec);
+    ASSERT_EQ(status.state, JobState::kExited) << status.error;
+    const std::string output = OutputOf(status.id);
+    EXPECT_THAT(output, HasSubstr(absl::StrCat("ids=", ids, "\n")));
+    EXPECT_THAT(output, HasSubstr("CapEff:\t0000000000000000\n")) << output;
+    EXPECT_THAT(output, HasSubstr("CapBnd:\t0000000000000000\n")) << output;
+    EXPECT_THAT(output, HasSubstr("CapAmb:\t0000000000000000\n")) << output;
+    // A session of its own (the shell is pid 2, after the init): no controlling terminal.
+    EXPECT_THAT(output, HasSubstr("pid=2 sid=2\n")) << output;
+    EXPECT_THAT(output, HasSubstr("nofile=1024\n")) << output;
+    // No cgroup tree to browse, and its own cgroups are the roots of its namespace.
+    EXPECT_THAT(output, HasSubstr("cgroupfs=0\n")) << output;
+    EXPECT_THAT(output, HasSubstr("own=0\n")) << output;
+    if (std::string(ids) != "0:0") {
+      EXPECT_THAT(output, HasSubstr("key=denied\n")) << output;
+    }
+  }
+}
+
+// A process's argv is readable by every local user in /proc/PID/cmdline; a job's environment
+// (tokens, passwords) must not be in any.
+TEST_F(JobRunnerTest, TheEnvironmentTravelsInNoProcessArgv) {
+  JobSpec spec = Shell("cat /proc/1/cmdline | tr '\\0' ' '; echo; echo token=$API_TOKEN");
+  spec.env.emplace_back("API_TOKEN=hunter2-3f9a");
+  const JobStatus status = Run(spec);
+  ASSERT_EQ(status.state, JobState::kExited) << status.error;
+  const std::string output = OutputOf(status.id);
+  EXPECT_THAT(output, HasSubstr("token=hunter2-3f9a\n"));
+  EXPECT_EQ(output.find("hunter2"), output.find("token=hunter2") + 6)
+      << "the init's argv holds the environment:\n"
+      << output;
 }
 
 TEST_F(JobRunnerTest, TheJobSeesOnlyItsOwnProcessesNetworkAndHostname) {
@@ -461,6 +538,10 @@ TEST_F(JobRunnerTest, DirectWritesAreThrottledByTheIoLimit) {
   if (!disk.ok()) GTEST_SKIP() << "state dir not on a block device: " << disk.status();
   JobSpec spec = Shell(absl::StrCat("dd if=/dev/zero of=", state_.File("state"),
                                     "/direct bs=1M count=8 oflag=direct 2>&1"));
+  // The state directory is root's (0700): root owns it, so a root job writes there without
+  // any capability.
+  spec.uid = 0;
+  spec.gid = 0;
   spec.limits.io_write_bytes_per_second = uint64_t{4} << 20;
   const JobStatus status = Run(spec);
   ASSERT_EQ(status.exit_code, 0) << OutputOf(status.id);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace gatehouse::jobs {
 
@@ -38,14 +40,16 @@ struct ChildPlan {
   int exec_status = -1;
   int exit_status = -1;
   int init = -1;
+  int spec = -1;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
 };
 
 struct PreparedSpawn {
-  std::vector<std::string> argv_storage;
+  std::string argv0 = "gatehouse-init";
   std::vector<char*> argv;
-  std::vector<char*> envp;  // empty: the job's environment travels in argv
+  std::vector<char*> envp;  // empty: the job's environment travels in the spec
+  base::UniqueFd spec;
   base::UniqueFd dev_null;
   base::UniqueFd exec_status_write;
   base::UniqueFd exit_status_write;
@@ -89,12 +93,13 @@ GATEHOUSE_CHILD_CODE int EnterInit(void* data) {
   const int exec_status = ToScratch(plan.exec_status);
   const int exit_status = ToScratch(plan.exit_status);
   const int init = ToScratch(plan.init);
-  if (dev_null < 0 || output < 0 || exec_status < 0 || exit_status < 0 || init < 0) {
+  const int spec = ToScratch(plan.spec);
+  if (dev_null < 0 || output < 0 || exec_status < 0 || exit_status < 0 || init < 0 || spec < 0) {
     ChildFail(plan.exec_status, protocol::kStepStdio);
   }
   if (!PutInPlace(dev_null, STDIN_FILENO) || !PutInPlace(output, STDOUT_FILENO) ||
       !PutInPlace(output, STDERR_FILENO) || !PutInPlace(exec_status, protocol::kExecStatusFd) ||
-      !PutInPlace(exit_status, protocol::kExitStatusFd)) {
+      !PutInPlace(exit_status, protocol::kExitStatusFd) || !PutInPlace(spec, protocol::kSpecFd)) {
     ChildFail(exec_status, protocol::kStepStdio);
   }
   ::syscall(SYS_execveat, init, "", plan.argv, plan.envp, AT_EMPTY_PATH);
@@ -135,25 +140,41 @@ absl::Status MakePipe(base::UniqueFd& read_end, base::UniqueFd& write_end) {
   return absl::OkStatus();
 }
 
-std::string IdArgument(const std::optional<unsigned int>& id) {
-  return id.has_value() ? absl::StrCat(*id) : std::string();
+// The spec as init_protocol.h lays it out: NUL-terminated fields, then the job's argv and env.
+std::string SpecOf(const SpawnRequest& request, const std::string& executable) {
+  std::string spec;
+  const auto add = [&spec](absl::string_view field) {
+    spec.append(field.data(), field.size());
+    spec.push_back('\0');
+  };
+  add(request.hostname);
+  add(absl::StrCat(request.uid));
+  add(absl::StrCat(request.gid));
+  add(request.working_dir);
+  add(executable);
+  add(absl::StrCat(request.args.size() + 1));
+  add(request.executable);
+  for (const std::string& arg : request.args) add(arg);
+  for (const std::string& entry : request.env) add(entry);
+  return spec;
 }
 
-// The init's argv as init_protocol.h lays it out.
-std::vector<std::string> InitArguments(const SpawnRequest& request, std::string executable) {
-  std::vector<std::string> arguments(protocol::kArgFirstJobArg);
-  arguments[0] = "gatehouse-init";
-  arguments[protocol::kArgHostname] = request.hostname;
-  arguments[protocol::kArgUid] = IdArgument(request.uid);
-  arguments[protocol::kArgGid] = IdArgument(request.gid);
-  arguments[protocol::kArgWorkingDir] = request.working_dir;
-  arguments[protocol::kArgExecutable] = std::move(executable);
-  arguments[protocol::kArgJobArgc] = absl::StrCat(request.args.size() + 1);
-  arguments.push_back(request.executable);
-  arguments.insert(arguments.end(), request.args.begin(), request.args.end());
-  arguments.emplace_back("--");  // the separator: the init puts the argv terminator here
-  arguments.insert(arguments.end(), request.env.begin(), request.env.end());
-  return arguments;
+// A sealed memfd holding `contents`: the init reads it from offset 0 and nothing can change it.
+absl::StatusOr<base::UniqueFd> SealedMemfd(const std::string& contents) {
+  base::UniqueFd fd(::memfd_create("gatehouse-job-spec", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd.is_valid()) return absl::ErrnoToStatus(errno, "memfd_create for a job's spec");
+  size_t written = 0;
+  while (written < contents.size()) {
+    const ssize_t n = ::write(fd.get(), contents.data() + written, contents.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return absl::ErrnoToStatus(errno, "write a job's spec");
+    written += static_cast<size_t>(n);
+  }
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !=
+      0) {
+    return absl::ErrnoToStatus(errno, "seal a job's spec");
+  }
+  return fd;
 }
 
 absl::StatusOr<PreparedSpawn> Prepare(const SpawnRequest& request, SpawnedInit& init) {
@@ -163,8 +184,10 @@ absl::StatusOr<PreparedSpawn> Prepare(const SpawnRequest& request, SpawnedInit& 
   auto executable = ResolveExecutable(request.executable, SearchPathOf(request.env));
   if (!executable.ok()) return executable.status();
   PreparedSpawn spawn;
-  spawn.argv_storage = InitArguments(request, *std::move(executable));
-  for (std::string& argument : spawn.argv_storage) spawn.argv.push_back(argument.data());
+  auto spec = SealedMemfd(SpecOf(request, *executable));
+  if (!spec.ok()) return spec.status();
+  spawn.spec = *std::move(spec);
+  spawn.argv.push_back(spawn.argv0.data());
   spawn.argv.push_back(nullptr);
   spawn.envp.push_back(nullptr);
   spawn.stack.resize(kCloneStackBytes);
@@ -189,6 +212,7 @@ ChildPlan MakePlan(const SpawnRequest& request, const PreparedSpawn& spawn) {
   plan.exec_status = spawn.exec_status_write.get();
   plan.exit_status = spawn.exit_status_write.get();
   plan.init = request.init_fd;
+  plan.spec = spawn.spec.get();
   plan.argv = spawn.argv.data();
   plan.envp = spawn.envp.data();
   return plan;
@@ -203,7 +227,7 @@ const char* StepName(int step) {
     case protocol::kStepExecInit:
       return "start the job's init";
     case protocol::kStepArguments:
-      return "read the init's arguments";
+      return "read the job's spec";
     case protocol::kStepMountPrivate:
       return "make mounts private";
     case protocol::kStepMountProc:
@@ -228,6 +252,16 @@ const char* StepName(int step) {
       return "chdir";
     case protocol::kStepExec:
       return "exec";
+    case protocol::kStepSession:
+      return "start a session";
+    case protocol::kStepCapabilities:
+      return "drop capabilities";
+    case protocol::kStepLimits:
+      return "reset resource limits";
+    case protocol::kStepParentDeath:
+      return "set the parent-death signal";
+    case protocol::kStepCgroupNamespace:
+      return "enter a cgroup namespace";
     default:
       return "set up the job";
   }

@@ -12,7 +12,8 @@
 // would have inherited the state of libc's locks and thread list from a multi-threaded process.
 //
 // The init's fd contract (init_protocol.h): 0 /dev/null, 1 and 2 the output pipe, 3 the exec
-// status and 4 the exit status (neither reaches the job); every other fd is closed.
+// status, 4 the exit status and 5 the job's spec (none of these reaches the job); every other fd
+// is closed.
 #ifndef GATEHOUSE_JOBS_SPAWN_H_
 #define GATEHOUSE_JOBS_SPAWN_H_
 
@@ -35,8 +36,10 @@ struct SpawnRequest {
   std::vector<std::string> env;
   std::string working_dir = "/";
   std::string hostname;
-  std::optional<uid_t> uid;
-  std::optional<gid_t> gid;
+  // The job's process drops to these (no supplementary groups); 0 keeps root, which the init
+  // leaves without any capability all the same.
+  uid_t uid = 0;
+  gid_t gid = 0;
   int init_fd = -1;                   // borrowed: the init program, from LoadJobInit()
   std::vector<int> cgroup_procs_fds;  // borrowed: cgroup.procs of each of the job's hierarchies
   int output_fd = -1;                 // borrowed write end of the output pipe (stdout and stderr)

@@ -360,6 +360,7 @@ TEST(TlsContextTest, FirstHandshakesOnAFreshContextMayRunOnManyThreads) {
   constexpr int kContexts = 8;
   constexpr int kThreads = 4;
   std::vector<std::shared_ptr<SSL_CTX>> clients;
+  clients.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     clients.push_back(
         Shared(BuildTlsContext(TlsRole::kClient, pki.IssueClient(absl::StrCat("c", i), {}))));
@@ -370,6 +371,7 @@ TEST(TlsContextTest, FirstHandshakesOnAFreshContextMayRunOnManyThreads) {
     std::atomic<int> ready{0};
     std::atomic<int> completed{0};
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int i = 0; i < kThreads; ++i) {
       threads.emplace_back([&, i] {
         // Start together so that the first verifications overlap; spinning is bounded by the

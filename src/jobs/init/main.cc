@@ -2,18 +2,20 @@
 // the job's namespaces and cgroups (see spawn.h) and it never sees a file of its own: the
 // library carries it and executes it from a sealed memfd.
 //
-// It makes every mount private, mounts a fresh /proc, sets the hostname, brings `lo` up, sets
+// It reads the job's spec from its fd, makes every mount private, mounts a fresh /proc, enters a
+// cgroup namespace and hides /sys/fs/cgroup, sets the hostname, brings `lo` up, sets
 // no_new_privs, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 to the job, starts the
-// job's process (which drops to the job's uid/gid, changes directory and execs the command) and
-// reaps every orphan. When the job's process ends it reports the wait status and exits; the
-// kernel then kills whatever is left in the namespace. Why an init rather than the job as PID 1:
-// PID 1 ignores signals it has no handler for and must reap orphans, and a job should not have to
-// know either.
+// job's process (which starts a session, resets its open-file limit, empties its capability
+// bounding and ambient sets, drops to the job's uid/gid, asks for SIGKILL should the init die,
+// changes directory and execs the command) and reaps every orphan. When the job's process ends it
+// reports the wait status and exits; the kernel then kills whatever is left in the namespace. Why
+// an init rather than the job as PID 1: PID 1 ignores signals it has no handler for and must reap
+// orphans, and a job should not have to know either.
 //
 // A static musl program with its own memory: it holds no copy-on-write image of the worker,
 // whatever the worker's size, and it may use libc freely (one thread, no inherited locks). It is
-// C++ without the C++ library (musl has none): C headers, no exceptions. argv and the fds it
-// starts with are described in init_protocol.h.
+// C++ without the C++ library (musl has none): C headers, no exceptions. The fds it starts with
+// and the spec it reads are described in init_protocol.h.
 #include <errno.h>  // NOLINT(modernize-deprecated-headers): musl has no C++ library
 #include <fcntl.h>
 #include <grp.h>
@@ -25,7 +27,9 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,9 +47,7 @@ constexpr size_t kJobStackBytes = size_t{64} * 1024;
 
 struct Job {
   const char* hostname = nullptr;
-  bool has_uid = false;
   uid_t uid = 0;
-  bool has_gid = false;
   gid_t gid = 0;
   const char* working_dir = nullptr;
   const char* executable = nullptr;
@@ -72,47 +74,115 @@ void ForwardSignal(int signal_number) {
   ::_exit(127);
 }
 
-// "" -> no id; otherwise a decimal id. False for anything else.
-bool ParseId(const char* text, bool& present, unsigned int& id) {
-  present = text[0] != '\0';
-  if (!present) return true;
+// A decimal id. False for anything else.
+bool ParseId(const char* text, unsigned int& id) {
   char* end = nullptr;
   errno = 0;
   const unsigned long value = ::strtoul(text, &end, 10);  // NOLINT(google-runtime-int)
-  if (errno != 0 || *end != '\0' || text[0] == '-' || value > 0xfffffffeUL) return false;
+  if (errno != 0 || text[0] == '\0' || *end != '\0' || text[0] == '-' || value > 0xfffffffeUL) {
+    return false;
+  }
   id = static_cast<unsigned int>(value);
   return true;
 }
 
-bool ParseArguments(int argc, char** argv, Job& job) {
-  if (argc <= protocol::kArgFirstJobArg) return false;
-  job.hostname = argv[protocol::kArgHostname];
-  if (!ParseId(argv[protocol::kArgUid], job.has_uid, job.uid) ||
-      !ParseId(argv[protocol::kArgGid], job.has_gid, job.gid)) {
-    return false;
+// Reads the spec (init_protocol.h) from its fd into memory of its own and splits it into
+// strings: `fields` gets a null-terminated array of them. False if it cannot be read or does not
+// end with a NUL.
+bool ReadSpec(char**& fields, int& count) {
+  struct stat info {};
+  if (::fstat(protocol::kSpecFd, &info) != 0 || info.st_size <= 0) return false;
+  const auto size = static_cast<size_t>(info.st_size);
+  auto* bytes = static_cast<char*>(::malloc(size));
+  if (bytes == nullptr) return false;
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n =
+        ::pread(protocol::kSpecFd, bytes + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
   }
-  job.working_dir = argv[protocol::kArgWorkingDir];
-  job.executable = argv[protocol::kArgExecutable];
-  char* end = nullptr;
-  errno = 0;
-  const long job_argc = ::strtol(argv[protocol::kArgJobArgc], &end, 10);  // NOLINT
-  // The separator must be inside argv: job_argc < argc - kArgFirstJobArg, checked before adding.
-  if (errno != 0 || *end != '\0' || job_argc < 1 || job_argc >= argc - protocol::kArgFirstJobArg) {
-    return false;
+  ::close(protocol::kSpecFd);
+  if (bytes[size - 1] != '\0') return false;
+  count = 0;
+  for (size_t i = 0; i < size; ++i) count += bytes[i] == '\0' ? 1 : 0;
+  fields = static_cast<char**>(::calloc(static_cast<size_t>(count) + 1, sizeof(char*)));
+  if (fields == nullptr) return false;
+  char* next = bytes;
+  for (int i = 0; i < count; ++i) {
+    fields[i] = next;
+    next += ::strlen(next) + 1;
   }
-  const int separator = protocol::kArgFirstJobArg + static_cast<int>(job_argc);
-  job.argv = argv + protocol::kArgFirstJobArg;
-  argv[separator] = nullptr;  // terminates the job's argv
-  job.envp = argv + separator + 1;
   return true;
 }
 
-// The worker's vfork-style child put 0-4 in place with close-on-exec cleared; the status pipes
-// must not reach the job, and nothing else the worker had open may reach the init.
+bool ParseSpec(Job& job) {
+  char** fields = nullptr;
+  int count = 0;
+  if (!ReadSpec(fields, count) || count <= protocol::kFieldFirstJobArg) return false;
+  job.hostname = fields[protocol::kFieldHostname];
+  if (!ParseId(fields[protocol::kFieldUid], job.uid) ||
+      !ParseId(fields[protocol::kFieldGid], job.gid)) {
+    return false;
+  }
+  job.working_dir = fields[protocol::kFieldWorkingDir];
+  job.executable = fields[protocol::kFieldExecutable];
+  char* end = nullptr;
+  errno = 0;
+  const long job_argc = ::strtol(fields[protocol::kFieldJobArgc], &end, 10);  // NOLINT
+  if (errno != 0 || *end != '\0' || job_argc < 1 ||
+      job_argc > count - protocol::kFieldFirstJobArg) {
+    return false;
+  }
+  const int first_env = protocol::kFieldFirstJobArg + static_cast<int>(job_argc);
+  // The job's argv and envp both need a terminator: the argv's is a copy of the pointers up to
+  // it; envp runs to the end of `fields`, which calloc terminated.
+  auto** argv = static_cast<char**>(::calloc(static_cast<size_t>(job_argc) + 1, sizeof(char*)));
+  if (argv == nullptr) return false;
+  for (long i = 0; i < job_argc; ++i) argv[i] = fields[protocol::kFieldFirstJobArg + i];  // NOLINT
+  job.argv = argv;
+  job.envp = fields + first_env;
+  return true;
+}
+
+// The worker's vfork-style child put 0-5 in place with close-on-exec cleared; the status pipes
+// and the spec must not reach the job, and nothing else the worker had open may reach the init.
 bool TidyFds() {
   return ::fcntl(protocol::kExecStatusFd, F_SETFD, FD_CLOEXEC) == 0 &&
          ::fcntl(protocol::kExitStatusFd, F_SETFD, FD_CLOEXEC) == 0 &&
+         ::fcntl(protocol::kSpecFd, F_SETFD, FD_CLOEXEC) == 0 &&
          ::syscall(SYS_close_range, protocol::kFirstUnusedFd, ~0U, 0) == 0;
+}
+
+// Empties the capability bounding set and the ambient set: nothing the job execs, even as root
+// or through a file with capabilities, gains one.
+bool DropCapabilities() {
+  for (int capability = 0; ::prctl(PR_CAPBSET_READ, capability, 0, 0, 0) >= 0; ++capability) {
+    if (::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) return false;
+  }
+  return ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == 0;
+}
+
+// The worker may have raised its own open-file limit far past what a job should start with.
+bool ResetLimits() {
+  struct rlimit files {};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0) return false;
+  if (files.rlim_cur <= protocol::kJobOpenFileLimit) return true;
+  files.rlim_cur = protocol::kJobOpenFileLimit;
+  return ::setrlimit(RLIMIT_NOFILE, &files) == 0;
+}
+
+// A cgroup namespace rooted at the job's own cgroup (the init is in it already), and an empty,
+// read-only tmpfs over /sys/fs/cgroup in the job's mount namespace: the job sees neither the
+// host's cgroup tree nor any other job's.
+bool IsolateCgroups() {
+  if (::unshare(CLONE_NEWCGROUP) != 0) return false;
+  if (::mount("none", "/sys/fs/cgroup", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=4k,mode=0555") != 0) {
+    return errno == ENOENT;  // a host without that mount point has no tree there to hide
+  }
+  return true;
 }
 
 bool BringLoopbackUp() {
@@ -157,9 +227,16 @@ bool InstallForwarders() {
   sigset_t empty;
   sigemptyset(&empty);
   ::sigprocmask(SIG_SETMASK, &empty, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
-  if ((job.has_gid || job.has_uid) && ::setgroups(0, nullptr) != 0) Fail(protocol::kStepGroups);
-  if (job.has_gid && ::setgid(job.gid) != 0) Fail(protocol::kStepSetGid);
-  if (job.has_uid && ::setuid(job.uid) != 0) Fail(protocol::kStepSetUid);
+  // A session of its own: no controlling terminal, so no TIOCSTI into an operator's.
+  if (::setsid() < 0) Fail(protocol::kStepSession);
+  if (!ResetLimits()) Fail(protocol::kStepLimits);
+  if (!DropCapabilities()) Fail(protocol::kStepCapabilities);
+  if (::setgroups(0, nullptr) != 0) Fail(protocol::kStepGroups);
+  if (::setgid(job.gid) != 0) Fail(protocol::kStepSetGid);
+  if (::setuid(job.uid) != 0) Fail(protocol::kStepSetUid);
+  // After the ids change, which clears it. The init is the parent; were it gone already, the
+  // kernel would have killed the namespace, this process included.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) Fail(protocol::kStepParentDeath);
   if (::chdir(job.working_dir) != 0) Fail(protocol::kStepChdir);
   ::execve(job.executable, job.argv, job.envp);
   Fail(protocol::kStepExec);
@@ -188,7 +265,7 @@ pid_t StartJobProcess(Job& job) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main() {
   // Every signal stays blocked until the job's pid is known, so none is lost or forwarded to
   // nobody. (The worker blocked them around the clone already; this does not depend on it.)
   sigset_t all;
@@ -199,7 +276,7 @@ int main(int argc, char** argv) {
   ::prctl(PR_SET_NAME, "gatehouse-init", 0, 0, 0);
   if (!TidyFds()) Fail(protocol::kStepStdio);
   Job job;
-  if (!ParseArguments(argc, argv, job)) {
+  if (!ParseSpec(job)) {
     errno = EINVAL;
     Fail(protocol::kStepArguments);
   }
@@ -209,6 +286,7 @@ int main(int argc, char** argv) {
   if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     Fail(protocol::kStepMountProc);
   }
+  if (!IsolateCgroups()) Fail(protocol::kStepCgroupNamespace);
   if (::sethostname(job.hostname, ::strlen(job.hostname)) != 0) Fail(protocol::kStepHostname);
   if (!BringLoopbackUp()) Fail(protocol::kStepLoopback);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(protocol::kStepNoNewPrivs);
