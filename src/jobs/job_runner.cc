@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
+#include <functional>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -83,6 +85,22 @@ absl::Status ValidateSpec(const JobSpec& spec) {
   return absl::OkStatus();
 }
 
+// Reads what the pipe (borrowed, non-blocking) holds and drops it: the output of a job past its
+// cap. Returns the bytes dropped; 0 when the pipe is empty or at end-of-file, as PumpFrom.
+absl::StatusOr<size_t> DropFrom(int pipe_fd) {
+  static thread_local std::array<char, 65536> sink;
+  size_t dropped = 0;
+  while (dropped < kPumpChunkBytes) {
+    const ssize_t n = ::read(pipe_fd, sink.data(), sink.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0) return absl::ErrnoToStatus(errno, "read a job's output to drop it");
+    if (n == 0) break;
+    dropped += static_cast<size_t>(n);
+  }
+  return dropped;
+}
+
 // SIGKILL through `pidfd` (borrowed), then reaps the process: a killed process exits at once,
 // but the wait is bounded all the same.
 void KillAndReap(int pidfd) {
@@ -121,6 +139,9 @@ struct JobRunner::Job {
   bool init_exited = false;
   bool killed = false;
   bool finished = false;
+  // When it ended, for retention (steady: a wall-clock jump must not expire jobs).
+  steady_clock::time_point ended_steady;
+  uint64_t dropped_output_bytes = 0;  // past max_output_bytes
   std::string output_error;
   std::string executable;   // as resolved, for failure messages
   std::string working_dir;  // for failure messages
@@ -226,6 +247,19 @@ absl::StatusOr<std::vector<std::string>> JobRunner::IoDevices(const Limits& limi
 
 absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
   if (absl::Status status = ValidateSpec(spec); !status.ok()) return status;
+  {
+    base::MutexLock lock(&mu_);
+    if (options_.max_jobs > 0 && active_jobs_ >= options_.max_jobs) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(active_jobs_, " jobs are running, the most allowed (max_jobs)"));
+    }
+    ++active_jobs_;  // reserved now: concurrent starts cannot pass the cap
+  }
+  // Given back unless the job is registered below (FinishIfDone gives it back then).
+  auto release_slot = absl::MakeCleanup([this] {
+    base::MutexLock lock(&mu_);
+    --active_jobs_;
+  });
   auto id = NewJobId();
   if (!id.ok()) return id.status();
   auto job = std::make_unique<Job>();
@@ -252,12 +286,14 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
     job->status.state = JobState::kFailedToStart;
     job->status.error = static_cast<std::string>(executable.status().message());
     job->status.ended_at = std::chrono::system_clock::now();
+    job->ended_steady = steady_clock::now();
     job->output->Close();
     job->finished = true;
     std::move(remove_output).Cancel();
     base::MutexLock lock(&mu_);
     jobs_.emplace(*id, std::move(job));
     ended_.NotifyAll();
+    Wake();  // retention may remove an older ended job now
     return *id;
   }
   job->executable = *executable;
@@ -280,6 +316,7 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
   request.init_fd = init_.get();
   if (absl::Status status = Launch(*job, request); !status.ok()) return status;
   std::move(remove_output).Cancel();
+  std::move(release_slot).Cancel();
 
   base::MutexLock lock(&mu_);
   Job& registered = *jobs_.emplace(*id, std::move(job)).first->second;
@@ -356,12 +393,17 @@ std::vector<JobStatus> JobRunner::List() const {
 absl::StatusOr<JobStatus> JobRunner::WaitForEnd(const JobId& id,
                                                 steady_clock::time_point deadline) const {
   base::MutexLock lock(&mu_);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", id));
-  const Job& job = *it->second;
-  ended_.WaitUntil(&mu_, deadline,
-                   [&job]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return IsFinal(job.status.state); });
-  return job.status;
+  if (!jobs_.contains(id)) return absl::NotFoundError(absl::StrCat("no job ", id));
+  // Looked up on every wake: retention may remove the job meanwhile.
+  ended_.WaitUntil(&mu_, deadline, [this, &id]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    const auto it = jobs_.find(id);
+    return it == jobs_.end() || IsFinal(it->second->status.state);
+  });
+  const auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    return absl::NotFoundError(absl::StrCat("job ", id, " ended and is no longer kept"));
+  }
+  return it->second->status;
 }
 
 absl::StatusOr<std::unique_ptr<OutputReader>> JobRunner::OpenOutput(const JobId& id) const {
@@ -372,7 +414,7 @@ absl::StatusOr<std::unique_ptr<OutputReader>> JobRunner::OpenOutput(const JobId&
     if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", id));
     output = it->second->output;
   }
-  return output->OpenReader();
+  return output->OpenReader(options_.max_readers_per_job);
 }
 
 // --- Reaper thread. ---
@@ -395,6 +437,7 @@ void JobRunner::ReapLoop() {
       Handle(*static_cast<Watch*>(events[i].data.ptr), events[i].events);
     }
     KillOverdue();
+    PruneEnded();
   }
 }
 
@@ -405,6 +448,12 @@ int JobRunner::NextTimeoutMs() const {
     if (job->kill_at.has_value() && !job->killed && (!next || *job->kill_at < *next)) {
       next = job->kill_at;
     }
+  }
+  // The oldest ended job's retention deadline (the newest are kept longest).
+  for (const auto& [id, job] : jobs_) {
+    if (!job->finished) continue;
+    const steady_clock::time_point expiry = job->ended_steady + options_.ended_job_retention;
+    if (!next || expiry < *next) next = expiry;
   }
   if (!next.has_value()) return -1;
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - steady_clock::now());
@@ -429,6 +478,31 @@ void JobRunner::KillOverdue() {
     base::MutexLock lock(&mu_);
     job->killed = killed;
     if (!killed) job->kill_at = steady_clock::now() + kKillRetryInterval;
+  }
+}
+
+void JobRunner::PruneEnded() {
+  std::vector<std::unique_ptr<Job>> removed;
+  {
+    base::MutexLock lock(&mu_);
+    std::vector<std::pair<steady_clock::time_point, JobId>> ended;
+    for (const auto& [id, job] : jobs_) {
+      if (job->finished) ended.emplace_back(job->ended_steady, id);
+    }
+    std::sort(ended.begin(), ended.end(), std::greater<>());  // newest first
+    const steady_clock::time_point expired_before =
+        steady_clock::now() - options_.ended_job_retention;
+    for (size_t i = 0; i < ended.size(); ++i) {
+      if (i < options_.max_ended_jobs && ended[i].first > expired_before) continue;
+      auto node = jobs_.extract(ended[i].second);
+      removed.push_back(std::move(node.mapped()));
+    }
+  }
+  // Outside the lock: readers still open keep reading the unlinked file to its end.
+  for (const auto& job : removed) {
+    const std::string directory = absl::StrCat(options_.state_dir, "/jobs/", job->status.id);
+    ::unlink((directory + "/output").c_str());
+    ::rmdir(directory.c_str());
   }
 }
 
@@ -463,7 +537,16 @@ void JobRunner::OnExecStatus(Job& job) {
 }
 
 void JobRunner::OnOutput(Job& job, uint32_t events) {
-  auto moved = job.output->PumpFrom(job.output_pipe.get(), kPumpChunkBytes);
+  const uint64_t kept = job.output->size();
+  const bool full = options_.max_output_bytes > 0 && kept >= options_.max_output_bytes;
+  absl::StatusOr<size_t> moved =
+      full ? DropFrom(job.output_pipe.get())
+           : job.output->PumpFrom(job.output_pipe.get(),
+                                  options_.max_output_bytes > 0
+                                      ? static_cast<size_t>(std::min<uint64_t>(
+                                            kPumpChunkBytes, options_.max_output_bytes - kept))
+                                      : kPumpChunkBytes);
+  if (full && moved.ok()) job.dropped_output_bytes += *moved;
   const bool hung_up = (events & (EPOLLHUP | EPOLLERR)) != 0;
   if (moved.ok() && (*moved > 0 || !hung_up)) return;
   if (!moved.ok()) job.output_error = static_cast<std::string>(moved.status().message());
@@ -504,7 +587,9 @@ void JobRunner::FinishIfDone(Job& job) {
     (void)job.cgroup->Remove();
   }
   job.output->Close();
+  job.ended_steady = steady_clock::now();
   base::MutexLock lock(&mu_);
+  --active_jobs_;
   JobStatus& status = job.status;
   status.usage = usage;
   status.ended_at = std::chrono::system_clock::now();
@@ -534,6 +619,10 @@ void JobRunner::FinishIfDone(Job& job) {
     status.state = JobState::kExited;
   }
   if (!job.output_error.empty()) status.error = "output: " + job.output_error;
+  if (job.dropped_output_bytes > 0) {
+    status.error = absl::StrCat("output truncated at ", options_.max_output_bytes, " bytes (",
+                                job.dropped_output_bytes, " more dropped)");
+  }
   job.pidfd.Reset();
   ended_.NotifyAll();
 }

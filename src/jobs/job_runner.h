@@ -5,7 +5,8 @@
 // exec-status pipe and the output pipe, pumps output into the job's file, sends the kill when a
 // stop's grace period runs out, and finishes a job once its init has exited and its output has
 // reached end-of-file: usage and the OOM counter are read, the cgroup is removed, readers see
-// the end. Calls from other threads only take the job table's mutex, never across I/O.
+// the end. It also removes ended jobs past their retention. Calls from other threads only take
+// the job table's mutex, never across I/O.
 //
 // Thread-safe.
 #ifndef GATEHOUSE_JOBS_JOB_RUNNER_H_
@@ -40,6 +41,18 @@ struct JobRunnerOptions {
   // "nogroup" on Debian.
   uid_t default_uid = 65534;
   gid_t default_gid = 65534;
+  // Jobs starting or running at once; Start answers ResourceExhausted past it. Ended jobs do
+  // not count (their retention is below). 0: no cap.
+  size_t max_jobs = 256;
+  // Output kept per job. Past it the job runs on and its further output is read and dropped
+  // (truncated, not stopped: a chatty job is not a failed one); its status says so. 0: no cap.
+  uint64_t max_output_bytes = uint64_t{2} << 30;
+  // Readers of one job's output open at once (OpenOutput answers ResourceExhausted past it).
+  size_t max_readers_per_job = 64;
+  // An ended job, its status and its output file are kept this long, and only the newest
+  // `max_ended_jobs` of them; then the entry and the file are removed.
+  std::chrono::nanoseconds ended_job_retention = std::chrono::hours(24);
+  size_t max_ended_jobs = 1000;
 };
 
 class JobRunner {
@@ -93,6 +106,7 @@ class JobRunner {
   void OnOutput(Job& job, uint32_t events);
   void OnInitExit(Job& job);
   void KillOverdue();
+  void PruneEnded();
   void FinishIfDone(Job& job);
   int NextTimeoutMs() const;
 
@@ -106,6 +120,7 @@ class JobRunner {
   mutable base::CondVar ended_;
   absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  size_t active_jobs_ ABSL_GUARDED_BY(mu_) = 0;  // starting or running: against max_jobs
 
   std::thread reaper_;
 };

@@ -100,10 +100,20 @@ class JobRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root for cgroups and namespaces";
+    Recreate(DefaultOptions());
+  }
+
+  JobRunnerOptions DefaultOptions() const {
     JobRunnerOptions options;
     options.state_dir = state_.File("state");
     options.cgroup_parent = absl::StrCat("gatehouse-test-", ::getpid());
     options.stop_grace = milliseconds(300);
+    return options;
+  }
+
+  // Replaces the runner with one made with `options`.
+  void Recreate(const JobRunnerOptions& options) {
+    runner_.reset();
     auto runner = JobRunner::Create(options);
     ASSERT_TRUE(runner.ok()) << runner.status();
     runner_ = *std::move(runner);
@@ -485,6 +495,69 @@ TEST_F(JobRunnerTest, AJobThatOutlivesAnOomKilledChildHasExited) {
   EXPECT_EQ(status.state, JobState::kExited) << "the OOM killer took tail, not the job";
   EXPECT_EQ(status.exit_code, 0);
   EXPECT_THAT(OutputOf(status.id), ::testing::EndsWith("survived\n"));
+}
+
+TEST_F(JobRunnerTest, OutputPastTheCapIsDroppedWhileTheJobRunsOn) {
+  JobRunnerOptions options = DefaultOptions();
+  options.max_output_bytes = uint64_t{1} << 20;
+  Recreate(options);
+  const JobStatus status = Run(Shell("head -c 4194304 /dev/zero; exit 7"));
+  EXPECT_EQ(status.state, JobState::kExited) << status.error;
+  EXPECT_EQ(status.exit_code, 7) << "the job was not blocked or killed by the cap";
+  EXPECT_EQ(OutputOf(status.id).size(), options.max_output_bytes);
+  EXPECT_THAT(status.error, HasSubstr("output truncated at 1048576 bytes (3145728 more dropped)"));
+}
+
+TEST_F(JobRunnerTest, MaxJobsCountsRunningJobsOnly) {
+  JobRunnerOptions options = DefaultOptions();
+  options.max_jobs = 2;
+  Recreate(options);
+  const std::optional<JobId> first = StartAndAwaitOutput(Shell("echo up; exec sleep 1000"));
+  const std::optional<JobId> second = StartAndAwaitOutput(Shell("echo up; exec sleep 1000"));
+  ASSERT_TRUE(first.has_value() && second.has_value());
+  EXPECT_THAT(runner_->Start(Shell("true")).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("max_jobs")));
+  EXPECT_EQ(StopAndAwaitEnd(*first).state, JobState::kStopped);
+  // An ended job frees its slot; kept for its retention, it does not take one.
+  EXPECT_EQ(Run(Shell("true")).state, JobState::kExited);
+  EXPECT_EQ(StopAndAwaitEnd(*second).state, JobState::kStopped);
+}
+
+TEST_F(JobRunnerTest, EndedJobsPastTheirCountOrAgeAreRemovedWithTheirOutput) {
+  JobRunnerOptions options = DefaultOptions();
+  options.max_ended_jobs = 2;
+  Recreate(options);
+  std::vector<JobId> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Run(Shell("echo kept")).id);
+  const std::string first_output = absl::StrCat(options.state_dir, "/jobs/", ids[0], "/output");
+  EXPECT_TRUE(testing::WaitFor([&] { return !runner_->Status(ids[0]).ok(); }, kJobDeadline))
+      << "the oldest of three ended jobs is still kept with max_ended_jobs 2";
+  EXPECT_FALSE(Exists(first_output));
+  EXPECT_TRUE(runner_->Status(ids[1]).ok());
+  EXPECT_EQ(OutputOf(ids[2]), "kept\n");
+
+  options.max_ended_jobs = 1000;
+  options.ended_job_retention = milliseconds(200);
+  Recreate(options);
+  const JobId aged = Run(Shell("echo short-lived")).id;
+  EXPECT_TRUE(testing::WaitFor([&] { return !runner_->Status(aged).ok(); }, kJobDeadline))
+      << "an ended job outlived its retention";
+}
+
+TEST_F(JobRunnerTest, ReadersPerJobAreCapped) {
+  JobRunnerOptions options = DefaultOptions();
+  options.max_readers_per_job = 2;
+  Recreate(options);
+  const JobStatus status = Run(Shell("echo shared"));
+  auto first = runner_->OpenOutput(status.id);
+  auto second = runner_->OpenOutput(status.id);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_THAT(runner_->OpenOutput(status.id).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("the cap")));
+  first->reset();  // a reader that leaves frees its place
+  auto third = runner_->OpenOutput(status.id);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(ReadAll(**third), "shared\n");
 }
 
 TEST_F(JobRunnerTest, ForkBombUnderAPidsLimitIsContainedAndStoppable) {

@@ -93,14 +93,29 @@ void Output::Close() {
   write_fd_.Reset();
 }
 
-absl::StatusOr<std::unique_ptr<OutputReader>> Output::OpenReader() {
+absl::StatusOr<std::unique_ptr<OutputReader>> Output::OpenReader(size_t max_readers) {
+  {
+    base::MutexLock lock(&mu_);
+    if (max_readers > 0 && readers_ >= max_readers) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(readers_, " readers of ", path_, " are open already (the cap)"));
+    }
+    ++readers_;  // reserved before the open, so that concurrent opens cannot pass the cap
+  }
   base::UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.is_valid()) {
     const int error = errno;
+    base::MutexLock lock(&mu_);
+    --readers_;
     return absl::ErrnoToStatus(error, absl::StrCat("open output file ", path_, " for reading"));
   }
   // Not make_unique: the constructor is private.
   return std::unique_ptr<OutputReader>(new OutputReader(shared_from_this(), std::move(fd)));
+}
+
+size_t Output::open_readers() const {
+  base::MutexLock lock(&mu_);
+  return readers_;
 }
 
 uint64_t Output::size() const {
@@ -196,6 +211,11 @@ void Output::RunWaiter(uint64_t id, const std::function<void()>& wake) {
   dispatching_.erase(id);
   // Wakes a RemoveWaiter waiting for this callback to finish.
   changed_.NotifyAll();
+}
+
+OutputReader::~OutputReader() {
+  base::MutexLock lock(&output_->mu_);
+  --output_->readers_;
 }
 
 absl::StatusOr<size_t> OutputReader::Read(absl::Span<char> buffer) {

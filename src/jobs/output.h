@@ -53,8 +53,10 @@ class Output : public std::enable_shared_from_this<Output> {
   // No more bytes will come: readers see end-of-stream once they have read everything.
   void Close();
 
-  // A reader starting at byte 0. Fails only if the file cannot be opened.
-  absl::StatusOr<std::unique_ptr<OutputReader>> OpenReader();
+  // A reader starting at byte 0. ResourceExhausted when `max_readers` (0: no cap) are open
+  // already; otherwise fails only if the file cannot be opened.
+  absl::StatusOr<std::unique_ptr<OutputReader>> OpenReader(size_t max_readers = 0);
+  size_t open_readers() const;
 
   uint64_t size() const;
   bool closed() const;
@@ -88,6 +90,7 @@ class Output : public std::enable_shared_from_this<Output> {
   uint64_t size_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
+  size_t readers_ ABSL_GUARDED_BY(mu_) = 0;  // OutputReaders alive
   absl::flat_hash_map<uint64_t, std::function<void()>> waiters_ ABSL_GUARDED_BY(mu_);
   // Waiters a Publish has taken out of waiters_ and not finished: std::thread::id() while they
   // wait their turn, else the thread running the callback (so RemoveWaiter knows whether to
@@ -122,7 +125,7 @@ class OutputReader {
   OutputReader& operator=(const OutputReader&) = delete;
   OutputReader(OutputReader&&) = delete;
   OutputReader& operator=(OutputReader&&) = delete;
-  ~OutputReader() = default;
+  ~OutputReader();
 
   // Copies up to buffer.size() bytes from this reader's offset. 0: nothing new yet, or at end
   // (see at_end()).
