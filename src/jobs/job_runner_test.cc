@@ -528,6 +528,7 @@ TEST_F(JobRunnerTest, EndedJobsPastTheirCountOrAgeAreRemovedWithTheirOutput) {
   options.max_ended_jobs = 2;
   Recreate(options);
   std::vector<JobId> ids;
+  ids.reserve(3);
   for (int i = 0; i < 3; ++i) ids.push_back(Run(Shell("echo kept")).id);
   const std::string first_output = absl::StrCat(options.state_dir, "/jobs/", ids[0], "/output");
   EXPECT_TRUE(testing::WaitFor([&] { return !runner_->Status(ids[0]).ok(); }, kJobDeadline))
