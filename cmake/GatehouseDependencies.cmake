@@ -24,3 +24,9 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
 endif()
 target_link_libraries(gatehouse_asio INTERFACE Threads::Threads)
 add_library(gatehouse::asio ALIAS gatehouse_asio)
+
+# gRPC 1.51 and protobuf 3.21 for the job API: the generated code is built once, in
+# proto/CMakeLists.txt (gatehouse::api_proto).
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+find_program(GATEHOUSE_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

@@ -108,6 +108,39 @@ struct LbConfig {
   std::vector<LbAppConfig> apps;
 };
 
+// Resource limits of a job (jobs/limits.h); unset = no limit.
+struct JobLimitsConfig {
+  std::optional<double> cpus;  // fraction of one core's time
+  std::optional<uint64_t> memory_bytes;
+  std::optional<uint64_t> io_read_bytes_per_second;
+  std::optional<uint64_t> io_write_bytes_per_second;
+  std::optional<uint64_t> pids;
+};
+
+// The job worker service (the gRPC job API).
+struct JobsConfig {
+  Address listen{"127.0.0.1", 7443};
+  // Job outputs live under <state_dir>/jobs/<id>/output.
+  std::string state_dir = "/var/lib/gatehouse";
+  // Jobs' cgroups are created under this, in each hierarchy.
+  std::string cgroup_parent = "gatehouse";
+  std::chrono::nanoseconds stop_grace = std::chrono::seconds(10);
+  // Jobs starting or running at once; ended jobs do not count.
+  uint32_t max_jobs = 256;
+  // Output kept per job; past it the rest is dropped (the job runs on).
+  uint64_t max_output_bytes = uint64_t{2} << 30;
+  uint32_t max_readers_per_job = 64;
+  // Ended jobs (status and output) are kept this long, and at most this many.
+  std::chrono::nanoseconds ended_job_retention = std::chrono::hours(24);
+  uint32_t max_ended_jobs = 1000;
+  // What a request that sets no limit gets, and the most a request may ask for.
+  JobLimitsConfig default_limits;
+  JobLimitsConfig max_limits;
+  // Who jobs run as: never root (65534 is nobody/nogroup on Debian).
+  uint32_t run_as_uid = 65534;
+  uint32_t run_as_gid = 65534;
+};
+
 struct Config {
   LogConfig log;
   // Exactly one of `tls` and `dev_pki` is set in a loaded config.
@@ -119,6 +152,8 @@ struct Config {
   security::PolicyRules authorization;
   // The load balancer service; absent when the config has no `lb` section.
   std::optional<LbConfig> lb;
+  // The job worker service; absent when the config has no `jobs` section.
+  std::optional<JobsConfig> jobs;
 };
 
 }  // namespace gatehouse::config

@@ -22,6 +22,7 @@
 #include "base/unique_fd.h"
 #include "config/internal/document_reader.h"
 #include "config/internal/field_readers.h"
+#include "config/internal/jobs_section.h"
 #include "config/internal/lb_section.h"
 #include "config/value_parsers.h"
 
@@ -33,8 +34,8 @@ using internal::Field;
 using internal::Quote;
 using internal::ReadAddress;
 
-constexpr std::array<absl::string_view, 6> kTopLevelKeys = {"log",   "tls",           "dev_pki",
-                                                            "admin", "authorization", "lb"};
+constexpr std::array<absl::string_view, 7> kTopLevelKeys = {
+    "log", "tls", "dev_pki", "admin", "authorization", "lb", "jobs"};
 constexpr std::array<absl::string_view, 2> kLogKeys = {"format", "level"};
 constexpr std::array<absl::string_view, 4> kTlsKeys = {"ca", "cert", "key", "crl"};
 constexpr std::array<absl::string_view, 3> kTlsRequiredKeys = {"ca", "cert", "key"};
@@ -205,6 +206,8 @@ absl::Status ParseTopLevelEntry(const DocumentReader& reader, const Field& entry
     GH_ASSIGN_OR_RETURN(config.admin, ParseAdmin(reader, entry));
   } else if (entry.key == "lb") {
     GH_ASSIGN_OR_RETURN(config.lb, internal::ParseLbSection(reader, entry));
+  } else if (entry.key == "jobs") {
+    GH_ASSIGN_OR_RETURN(config.jobs, internal::ParseJobsSection(reader, entry));
   } else {
     GH_ASSIGN_OR_RETURN(config.authorization, ParseAuthorization(reader, entry));
   }
@@ -327,6 +330,7 @@ void ResolvePathsAgainst(const std::filesystem::path& base, Config& config) {
     resolve(config.tls->crl_file);
   }
   if (config.dev_pki.has_value()) resolve(config.dev_pki->dir);
+  if (config.jobs.has_value()) resolve(config.jobs->state_dir);
 }
 
 }  // namespace

@@ -31,6 +31,12 @@ lb:
       listen: [127.0.0.1:8443]
       upstreams: [127.0.0.1:8080]
       balancing: least_connections
+jobs:
+  # The job API (mutual TLS 1.3). After `make run`, in a second terminal:
+  # `./build/release/bin/gatehouse run --follow -- uname -a` (the CLI finds the dev PKI's admin
+  # certificate under ./.gatehouse/pki).
+  listen: 127.0.0.1:7443
+  state_dir: ./.gatehouse/state
 )yaml";
 
 }  // namespace

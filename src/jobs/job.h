@@ -40,7 +40,8 @@ inline bool IsFinal(JobState state) {
 struct JobStatus {
   JobId id;
   std::string owner;
-  std::string command;  // executable and args, for listings
+  std::string command;            // executable and args joined by spaces, for listings
+  std::vector<std::string> argv;  // executable and args as given
   JobState state = JobState::kStarting;
   std::optional<int> exit_code;  // when the job's process exited
   std::optional<int> signal;     // when a signal ended it

@@ -268,6 +268,7 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
   std::vector<std::string> command = {spec.executable};
   command.insert(command.end(), spec.args.begin(), spec.args.end());
   job->status.command = absl::StrJoin(command, " ");
+  job->status.argv = std::move(command);
   job->status.started_at = std::chrono::system_clock::now();
   const std::string directory = absl::StrCat(options_.state_dir, "/jobs/", *id);
   if (absl::Status status = MakeDirectory(directory); !status.ok()) return status;
@@ -292,7 +293,7 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
     std::move(remove_output).Cancel();
     base::MutexLock lock(&mu_);
     jobs_.emplace(*id, std::move(job));
-    ended_.NotifyAll();
+    changed_.NotifyAll();
     Wake();  // retention may remove an older ended job now
     return *id;
   }
@@ -390,14 +391,24 @@ std::vector<JobStatus> JobRunner::List() const {
   return all;
 }
 
+absl::StatusOr<JobStatus> JobRunner::WaitUntilStarted(const JobId& id,
+                                                      steady_clock::time_point deadline) const {
+  return WaitFor(id, deadline, [](JobState state) { return state != JobState::kStarting; });
+}
+
 absl::StatusOr<JobStatus> JobRunner::WaitForEnd(const JobId& id,
                                                 steady_clock::time_point deadline) const {
+  return WaitFor(id, deadline, IsFinal);
+}
+
+absl::StatusOr<JobStatus> JobRunner::WaitFor(const JobId& id, steady_clock::time_point deadline,
+                                             bool (*reached)(JobState)) const {
   base::MutexLock lock(&mu_);
   if (!jobs_.contains(id)) return absl::NotFoundError(absl::StrCat("no job ", id));
   // Looked up on every wake: retention may remove the job meanwhile.
-  ended_.WaitUntil(&mu_, deadline, [this, &id]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  changed_.WaitUntil(&mu_, deadline, [this, &id, reached]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     const auto it = jobs_.find(id);
-    return it == jobs_.end() || IsFinal(it->second->status.state);
+    return it == jobs_.end() || reached(it->second->status.state);
   });
   const auto it = jobs_.find(id);
   if (it == jobs_.end()) {
@@ -533,6 +544,7 @@ void JobRunner::OnExecStatus(Job& job) {
   base::MutexLock lock(&mu_);
   if (!job.failure.has_value() && job.status.state == JobState::kStarting) {
     job.status.state = JobState::kRunning;
+    changed_.NotifyAll();
   }
 }
 
@@ -624,7 +636,7 @@ void JobRunner::FinishIfDone(Job& job) {
                                 job.dropped_output_bytes, " more dropped)");
   }
   job.pidfd.Reset();
-  ended_.NotifyAll();
+  changed_.NotifyAll();
 }
 
 }  // namespace gatehouse::jobs

@@ -79,6 +79,9 @@ class JobRunner {
   absl::Status Stop(const JobId& id);
   absl::StatusOr<JobStatus> Status(const JobId& id) const;
   std::vector<JobStatus> List() const;
+  // Waits until the job has left kStarting (or `deadline`) and returns its status either way.
+  absl::StatusOr<JobStatus> WaitUntilStarted(const JobId& id,
+                                             std::chrono::steady_clock::time_point deadline) const;
   // Waits until the job has ended (or `deadline`) and returns its status either way.
   absl::StatusOr<JobStatus> WaitForEnd(const JobId& id,
                                        std::chrono::steady_clock::time_point deadline) const;
@@ -95,6 +98,8 @@ class JobRunner {
             base::UniqueFd epoll, base::UniqueFd wake);
 
   absl::StatusOr<std::vector<std::string>> IoDevices(const Limits& limits) const;
+  absl::StatusOr<JobStatus> WaitFor(const JobId& id, std::chrono::steady_clock::time_point deadline,
+                                    bool (*reached)(JobState)) const;
   absl::Status Launch(Job& job, SpawnRequest& request);
   void Register(Job& job, int fd, int kind);
   void Wake() const;
@@ -117,7 +122,7 @@ class JobRunner {
   base::UniqueFd wake_;  // eventfd: new deadlines, shutdown
 
   mutable base::Mutex mu_;
-  mutable base::CondVar ended_;
+  mutable base::CondVar changed_;  // a job's state changed
   absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   size_t active_jobs_ ABSL_GUARDED_BY(mu_) = 0;  // starting or running: against max_jobs

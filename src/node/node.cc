@@ -1,5 +1,7 @@
 #include "node/node.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -9,11 +11,15 @@
 #include "base/logging.h"
 #include "base/open_file_limit.h"
 #include "base/status_macros.h"
+#include "lb/upstream.h"
 #include "security/dev_pki.h"
 #include "spdlog/spdlog.h"
 
 namespace gatehouse::node {
 namespace {
+
+// On shutdown, calls in progress (output streams) get this long to end before jobs are killed.
+constexpr auto kJobsShutdownGrace = std::chrono::seconds(2);
 
 constexpr char kVersion[] = "0.1.0";
 
@@ -76,6 +82,64 @@ lbserver::LbServerSettings LbSettings(const config::LbConfig& lb, std::shared_pt
 }
 
 }  // namespace
+
+jobs::Limits ToLimits(const config::JobLimitsConfig& limits) {
+  jobs::Limits converted;
+  converted.cpus = limits.cpus;
+  converted.memory_bytes = limits.memory_bytes;
+  converted.io_read_bytes_per_second = limits.io_read_bytes_per_second;
+  converted.io_write_bytes_per_second = limits.io_write_bytes_per_second;
+  converted.pids = limits.pids;
+  return converted;
+}
+
+api::LimitsPolicy LimitsOf(const config::JobsConfig& jobs) {
+  return api::LimitsPolicy{ToLimits(jobs.default_limits), ToLimits(jobs.max_limits)};
+}
+
+absl::StatusOr<api::JobApiSettings> JobSettings(
+    const config::JobsConfig& jobs, const security::TlsFiles& files,
+    std::shared_ptr<const security::AuthorizationPolicy> policy) {
+  api::JobApiSettings settings;
+  std::error_code error;
+  const asio::ip::address host = asio::ip::make_address(jobs.listen.host, error);
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("jobs.listen ", jobs.listen.ToString(), ": ", error.message()));
+  }
+  settings.listen = asio::ip::tcp::endpoint(host, jobs.listen.port);
+  settings.tls = files;
+  settings.runner.state_dir = jobs.state_dir;
+  settings.runner.cgroup_parent = jobs.cgroup_parent;
+  settings.runner.stop_grace =
+      std::chrono::duration_cast<std::chrono::milliseconds>(jobs.stop_grace);
+  settings.runner.default_uid = jobs.run_as_uid;
+  settings.runner.default_gid = jobs.run_as_gid;
+  settings.runner.max_jobs = jobs.max_jobs;
+  settings.runner.max_output_bytes = jobs.max_output_bytes;
+  settings.runner.max_readers_per_job = jobs.max_readers_per_job;
+  settings.runner.ended_job_retention = jobs.ended_job_retention;
+  settings.runner.max_ended_jobs = jobs.max_ended_jobs;
+  settings.limits = LimitsOf(jobs);
+  settings.policy = std::move(policy);
+  return settings;
+}
+
+// Starts the job service of `config`, or leaves it off (with a warning) when this process is
+// not root: jobs need cgroups and namespaces, and `make run` as an ordinary user should still
+// bring up the lb.
+absl::StatusOr<std::unique_ptr<api::JobApi>> StartJobs(
+    const config::JobsConfig& jobs, const security::TlsFiles& files,
+    std::shared_ptr<const security::AuthorizationPolicy> policy, base::MetricsRegistry* metrics) {
+  if (::geteuid() != 0) {
+    spdlog::warn("jobs: the job service needs root (cgroups and namespaces); it is off");
+    return std::unique_ptr<api::JobApi>();
+  }
+  GH_ASSIGN_OR_RETURN(api::JobApiSettings settings, JobSettings(jobs, files, std::move(policy)));
+  GH_ASSIGN_OR_RETURN(std::unique_ptr<api::JobApi> api, api::JobApi::Start(settings, metrics));
+  spdlog::info("jobs: API listening on {}", lb::EndpointName(api->endpoint()));
+  return api;
+}
 
 security::TlsFiles ServerTlsFiles(const config::Config& config) {
   if (config.tls.has_value()) {
@@ -160,6 +224,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
                             &node->metrics_));
     node->drain_timeout_ = config.lb->drain_timeout;
   }
+  if (config.jobs.has_value()) {
+    GH_ASSIGN_OR_RETURN(node->jobs_, StartJobs(*config.jobs, ServerTlsFiles(config), node->policy(),
+                                               &node->metrics_));
+    node->jobs_listen_ = config.jobs->listen;
+  }
   node->is_ready_.store(true, std::memory_order_release);
   spdlog::info("gatehoused {} ready", kVersion);
   return node;
@@ -192,6 +261,12 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
           lb_, lbserver::LbServer::Start(LbSettings(lb, shared_context, policy), &metrics_));
     }
     drain_timeout_ = lb.drain_timeout;
+    if (jobs_ != nullptr && config.jobs.has_value()) {
+      GH_RETURN_IF_ERROR(jobs_->Reload(files, policy, LimitsOf(*config.jobs)));
+    } else if (jobs_ == nullptr && config.jobs.has_value()) {
+      GH_ASSIGN_OR_RETURN(jobs_, StartJobs(*config.jobs, files, policy, &metrics_));
+      jobs_listen_ = config.jobs->listen;
+    }
     // The files were just read; a failure here means they changed meanwhile, and the lb then
     // serves with the context built above while other users keep the old one until next time.
     GH_RETURN_IF_ERROR(credentials_->Reload(files));
@@ -202,6 +277,14 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
   if (!status.ok()) {
     reloads_failed_->Increment();
     return status;
+  }
+  if (jobs_ != nullptr && config.jobs.has_value() &&
+      config.jobs->listen.ToString() != jobs_listen_.ToString()) {
+    spdlog::warn("jobs.listen changed to {}; it applies after a restart, still serving on {}",
+                 config.jobs->listen.ToString(), jobs_listen_.ToString());
+  }
+  if (jobs_ != nullptr && !config.jobs.has_value()) {
+    spdlog::warn("the jobs section was removed; the job service stops at the next restart");
   }
   if (config.admin.listen.ToString() != admin_listen_.ToString()) {
     spdlog::warn("admin.listen changed to {}; it applies after a restart, still serving on {}",
@@ -217,6 +300,11 @@ void Node::Stop() {
     spdlog::info("lb: draining {} open connection(s) for up to {} ms", lb_->open_connections(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(drain_timeout_).count());
     lb_->Shutdown(drain_timeout_);
+  }
+  if (jobs_ != nullptr) {
+    // Running jobs are killed: they do not survive the daemon (RFD 0001, section 8).
+    jobs_->Shutdown(kJobsShutdownGrace);
+    jobs_.reset();
   }
   if (admin_ != nullptr) admin_->Stop();
 }

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "admin/admin_server.h"
+#include "api/job_api.h"
 #include "base/metrics.h"
 #include "base/mutex.h"
 #include "config/config.h"
@@ -67,6 +68,8 @@ class Node {
   base::MetricsRegistry& metrics() { return metrics_; }
   // The load balancer service; null when the config has no `lb` section.
   lbserver::LbServer* lb() const { return lb_.get(); }
+  // The job worker service; null without a `jobs` section (or when not root, see Start).
+  api::JobApi* jobs() const { return jobs_.get(); }
 
  private:
   Node() = default;
@@ -75,6 +78,8 @@ class Node {
   std::unique_ptr<security::TlsCredentials> credentials_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<lbserver::LbServer> lb_;
+  std::unique_ptr<api::JobApi> jobs_;
+  config::Address jobs_listen_;
   std::chrono::nanoseconds drain_timeout_{0};
   config::Address admin_listen_;
   std::atomic<bool> is_ready_{false};

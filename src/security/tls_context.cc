@@ -419,6 +419,19 @@ absl::Status LoadTrust(SSL_CTX* ctx, TlsRole role, const TlsFiles& files) {
   return absl::OkStatus();
 }
 
+// ALPN for an HTTP/2 server: "h2" or nothing.
+int SelectHttp2(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_length,
+                const unsigned char* offered, unsigned int offered_length, void* /*arg*/) {
+  static constexpr unsigned char kHttp2[] = {2, 'h', '2'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_length, kHttp2, sizeof(kHttp2), offered,
+                            offered_length) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
 }  // namespace
 
 absl::StatusOr<SslCtxPtr> BuildTlsContext(TlsRole role, const TlsFiles& files) {
@@ -433,6 +446,9 @@ absl::StatusOr<SslCtxPtr> BuildTlsContext(TlsRole role, const TlsFiles& files) {
   if (has_own_certificate) GH_RETURN_IF_ERROR(LoadOwnCertificate(ctx.get(), files));
   GH_RETURN_IF_ERROR(LoadTrust(ctx.get(), role, files));
   if (has_own_certificate) GH_RETURN_IF_ERROR(FixOwnChain(ctx.get(), files));
+  if (role == TlsRole::kServer && files.alpn_h2) {
+    SSL_CTX_set_alpn_select_cb(ctx.get(), SelectHttp2, nullptr);
+  }
   if (role == TlsRole::kServer) {
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);

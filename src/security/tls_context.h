@@ -52,6 +52,10 @@ struct TlsFiles {
   std::string cert_file;
   std::string key_file;
   std::string crl_file;
+  // Not a file, but part of what a context is built from: a server that speaks HTTP/2 (the job
+  // API's gRPC) selects "h2" by ALPN, which gRPC clients require; a client offering ALPN without
+  // it is refused. Off, no ALPN is negotiated (the lb's TCP apps).
+  bool alpn_h2 = false;
 };
 
 // A CRL whose nextUpdate is less than this far away when it is loaded gets a warning in the log.
