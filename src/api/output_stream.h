@@ -35,6 +35,10 @@ class OutputStream final : public grpc::ServerWriteReactor<v1::OutputChunk> {
   // `on_bytes` counts what was sent (for metrics); `on_end` runs once, in OnDone.
   OutputStream(std::unique_ptr<jobs::OutputReader> reader, std::function<void(size_t)> on_bytes,
                std::function<void()> on_end);
+  OutputStream(const OutputStream&) = delete;
+  OutputStream& operator=(const OutputStream&) = delete;
+  OutputStream(OutputStream&&) = delete;
+  OutputStream& operator=(OutputStream&&) = delete;
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;

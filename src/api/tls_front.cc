@@ -33,6 +33,8 @@ class OpenConnection {
   }
   OpenConnection(const OpenConnection&) = delete;
   OpenConnection& operator=(const OpenConnection&) = delete;
+  OpenConnection(OpenConnection&&) = delete;
+  OpenConnection& operator=(OpenConnection&&) = delete;
   ~OpenConnection() { open_->fetch_sub(1, std::memory_order_relaxed); }
 
  private:
@@ -124,8 +126,8 @@ asio::awaitable<void> TlsFront::Serve(tcp::socket socket) {
   absl::StatusOr<security::Identity> identity =
       security::IdentityFromCertificate(SSL_get0_peer_certificate(stream->ssl()));
   if (!identity.ok()) {
-    spdlog::info("job API: {} refused: {}", peer.address().to_string(),
-                 std::string(identity.status().message()));
+    const std::string reason(identity.status().message());
+    spdlog::info("job API: {} refused: {}", peer.address().to_string(), reason);
     co_return;
   }
   int pair[2];

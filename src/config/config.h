@@ -133,7 +133,8 @@ struct JobsConfig {
   // Ended jobs (status and output) are kept this long, and at most this many.
   std::chrono::nanoseconds ended_job_retention = std::chrono::hours(24);
   uint32_t max_ended_jobs = 1000;
-  // What a request that sets no limit gets, and the most a request may ask for.
+  // What a request that sets no limit gets, and the most a request may ask for. A loaded
+  // config's default_limits always has cpus, memory_bytes and pids (jobs_section.h).
   JobLimitsConfig default_limits;
   JobLimitsConfig max_limits;
   // Who jobs run as: never root (65534 is nobody/nogroup on Debian).

@@ -117,7 +117,7 @@ TEST_P(MalformedConfigTest, FailsWithPositionedMessage) {
 const MalformedCase kMalformedCases[] = {
     {"UnknownTopLevelKey", "dev_pki: {dir: /pki}\nloggin: {}\n",
      R"(gh.yaml:2:1: unknown key "loggin" at the top level; expected one of: log, tls, dev_pki, )"
-     R"(admin, authorization, lb)"},
+     R"(admin, authorization, lb, jobs)"},
     {"UnknownNestedKey", "dev_pki: {dir: /pki}\nadmin:\n  listn: 127.0.0.1:1\n",
      R"(gh.yaml:3:3: unknown key "listn" in admin; expected one of: listen)"},
     {"UnknownKeyInAppRule",
@@ -242,10 +242,12 @@ TEST(LoadConfigFileTest, ResolvesRelativePathsAgainstTheFilesDirectory) {
   EXPECT_EQ(config->tls->cert_file, (dir.path().parent_path() / "server.pem").string());
   EXPECT_EQ(config->tls->key_file, "/abs/server.key");
 
-  const std::string pki = dir.WriteFile("pki.yaml", "dev_pki: {dir: ./state/pki}\n");
+  const std::string pki =
+      dir.WriteFile("pki.yaml", "dev_pki: {dir: ./state/pki}\njobs: {state_dir: state/jobs}\n");
   const absl::StatusOr<Config> dev = LoadConfigFile(pki);
   ASSERT_THAT(dev, IsOk());
   EXPECT_EQ(dev->dev_pki->dir, (dir.path() / "state/pki").string());
+  EXPECT_EQ(dev->jobs->state_dir, (dir.path() / "state/jobs").string());
 }
 
 TEST(LoadConfigFileTest, MissingFileIsNotFoundNamingThePath) {

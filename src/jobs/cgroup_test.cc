@@ -425,6 +425,10 @@ TEST_P(CgroupTest, RemoveStaleKillsAndRemovesLeftovers) {
     }
   }
   child.Release();
+  // Until the exec is done the child cannot be frozen (a sanitizer build's exec unmaps a huge
+  // address space and can outlast the freeze timeout).
+  const std::string comm = absl::StrCat("/proc/", child.pid(), "/comm");
+  ASSERT_TRUE(WaitFor([&] { return ReadFileOrFail(comm) == "sleep\n"; }, std::chrono::seconds(30)));
 
   EXPECT_THAT(Cgroup::RemoveStale(layout_, parent_), IsOkAndHolds(2));
   EXPECT_TRUE(KilledBySigkill(child.WaitForExit()));

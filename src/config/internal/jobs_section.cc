@@ -58,6 +58,20 @@ absl::StatusOr<JobLimitsConfig> ParseLimits(const DocumentReader& reader, const 
   return limits;
 }
 
+// What a job gets for a limit neither its request nor `default_limits` sets: nothing runs
+// unbounded unless the operator says so. IO is not limited by default (which disks to limit is
+// host-specific).
+constexpr double kDefaultCpus = 1.0;
+constexpr uint64_t kDefaultMemoryBytes = uint64_t{512} << 20;
+constexpr uint64_t kDefaultPids = 256;
+
+// Fills `value` with `fallback`, lowered to `ceiling` when there is one.
+template <typename T>
+void DefaultUnderCeiling(std::optional<T>& value, T fallback, const std::optional<T>& ceiling) {
+  if (value.has_value()) return;
+  value = ceiling.has_value() && *ceiling < fallback ? *ceiling : fallback;
+}
+
 template <typename T>
 bool Above(const std::optional<T>& value, const std::optional<T>& ceiling) {
   return value.has_value() && ceiling.has_value() && *value > *ceiling;
@@ -129,6 +143,10 @@ absl::StatusOr<JobsConfig> ParseJobsSection(const DocumentReader& reader, const 
   for (const Field& entry : entries) GH_RETURN_IF_ERROR(ParseJobsEntry(reader, entry, jobs));
   if (jobs.state_dir.empty()) return reader.FieldError(field, "state_dir must not be empty");
   GH_RETURN_IF_ERROR(CheckDefaultsUnderCeiling(reader, field, jobs));
+  DefaultUnderCeiling(jobs.default_limits.cpus, kDefaultCpus, jobs.max_limits.cpus);
+  DefaultUnderCeiling(jobs.default_limits.memory_bytes, kDefaultMemoryBytes,
+                      jobs.max_limits.memory_bytes);
+  DefaultUnderCeiling(jobs.default_limits.pids, kDefaultPids, jobs.max_limits.pids);
   return jobs;
 }
 

@@ -14,8 +14,9 @@
 //     max_limits: {cpu: 2, memory: 4GiB, pids: 4096}   # the most a request may ask for
 //     run_as: {uid: 65534, gid: 65534}                 # never 0
 //
-// Checks within the section: a default limit above its ceiling, run_as 0. Stateless and
-// thread-safe.
+// Checks within the section: a default limit above its ceiling, run_as 0. A cpu, memory or pids
+// limit that `default_limits` leaves out defaults to 1 CPU, 512MiB and 256 (lowered to its
+// ceiling); IO is unlimited unless set. Stateless and thread-safe.
 #ifndef GATEHOUSE_CONFIG_INTERNAL_JOBS_SECTION_H_
 #define GATEHOUSE_CONFIG_INTERNAL_JOBS_SECTION_H_
 
