@@ -132,8 +132,10 @@ int RunJob(const ConnectionFlags& connection, const RunFlags& flags) {
               << " failed to start: " << EscapeControlCharacters(started->message()) << "\n";
     return kExitFailure;
   }
+  // Without --follow the id is the result (`id=$(gatehouse run ...)`); with it, stdout is the
+  // job's output, so the id goes to stderr.
+  if (!flags.follow) return PrintResult(shown_id + "\n");
   std::cerr << shown_id << "\n";
-  if (!flags.follow) return 0;
 
   if (std::optional<int> stopped = CopyOutput(*client, *job_id)) return *stopped;
   return ExitAsJobDid(*client, *job_id);

@@ -127,7 +127,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "got \"0\""},
         BadJobsCase{"EmptyStateDir", "jobs: {state_dir: \"\"}\n",
                     "gh.yaml:2:19: jobs.state_dir: must not be empty"}),
-    [](const ::testing::TestParamInfo<BadJobsCase>& info) { return info.param.name; });
+    [](const ::testing::TestParamInfo<BadJobsCase>& case_info) { return case_info.param.name; });
 
 }  // namespace
 }  // namespace gatehouse::config

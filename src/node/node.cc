@@ -5,9 +5,12 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/logging.h"
 #include "base/open_file_limit.h"
 #include "base/status_macros.h"
@@ -141,6 +144,27 @@ absl::StatusOr<std::unique_ptr<api::JobApi>> StartJobs(
   return api;
 }
 
+// The keys of `jobs` that a reload cannot apply to a running worker, where `now` differs from
+// what it started with.
+std::vector<std::string> JobsKeysNeedingRestart(const config::JobsConfig& started,
+                                                const config::JobsConfig& now) {
+  std::vector<std::string> changed;
+  const auto check = [&changed](bool differs, const char* key) {
+    if (differs) changed.emplace_back(key);
+  };
+  check(started.listen.ToString() != now.listen.ToString(), "listen");
+  check(started.state_dir != now.state_dir, "state_dir");
+  check(started.cgroup_parent != now.cgroup_parent, "cgroup_parent");
+  check(started.stop_grace != now.stop_grace, "stop_grace");
+  check(started.max_jobs != now.max_jobs, "max_jobs");
+  check(started.max_output_bytes != now.max_output_bytes, "max_output");
+  check(started.max_readers_per_job != now.max_readers_per_job, "max_readers_per_job");
+  check(started.ended_job_retention != now.ended_job_retention, "ended_job_retention");
+  check(started.max_ended_jobs != now.max_ended_jobs, "max_ended_jobs");
+  check(started.run_as_uid != now.run_as_uid || started.run_as_gid != now.run_as_gid, "run_as");
+  return changed;
+}
+
 security::TlsFiles ServerTlsFiles(const config::Config& config) {
   if (config.tls.has_value()) {
     return {config.tls->ca_file, config.tls->cert_file, config.tls->key_file, config.tls->crl_file};
@@ -227,7 +251,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
   if (config.jobs.has_value()) {
     GH_ASSIGN_OR_RETURN(node->jobs_, StartJobs(*config.jobs, ServerTlsFiles(config), node->policy(),
                                                &node->metrics_));
-    node->jobs_listen_ = config.jobs->listen;
+    node->jobs_started_with_ = *config.jobs;
   }
   node->is_ready_.store(true, std::memory_order_release);
   spdlog::info("gatehoused {} ready", kVersion);
@@ -265,7 +289,7 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
       GH_RETURN_IF_ERROR(jobs_->Reload(files, policy, LimitsOf(*config.jobs)));
     } else if (jobs_ == nullptr && config.jobs.has_value()) {
       GH_ASSIGN_OR_RETURN(jobs_, StartJobs(*config.jobs, files, policy, &metrics_));
-      jobs_listen_ = config.jobs->listen;
+      jobs_started_with_ = *config.jobs;
     }
     // The files were just read; a failure here means they changed meanwhile, and the lb then
     // serves with the context built above while other users keep the old one until next time.
@@ -278,10 +302,14 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
     reloads_failed_->Increment();
     return status;
   }
-  if (jobs_ != nullptr && config.jobs.has_value() &&
-      config.jobs->listen.ToString() != jobs_listen_.ToString()) {
-    spdlog::warn("jobs.listen changed to {}; it applies after a restart, still serving on {}",
-                 config.jobs->listen.ToString(), jobs_listen_.ToString());
+  if (jobs_ != nullptr && config.jobs.has_value()) {
+    const std::vector<std::string> changed =
+        JobsKeysNeedingRestart(jobs_started_with_, *config.jobs);
+    if (!changed.empty()) {
+      spdlog::warn("jobs: {} changed; applied after a restart (TLS, authorization and limits "
+                   "were applied now)",
+                   absl::StrJoin(changed, ", "));
+    }
   }
   if (jobs_ != nullptr && !config.jobs.has_value()) {
     spdlog::warn("the jobs section was removed; the job service stops at the next restart");

@@ -79,7 +79,7 @@ class Node {
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<lbserver::LbServer> lb_;
   std::unique_ptr<api::JobApi> jobs_;
-  config::Address jobs_listen_;
+  config::JobsConfig jobs_started_with_;  // what the running job service was started with
   std::chrono::nanoseconds drain_timeout_{0};
   config::Address admin_listen_;
   std::atomic<bool> is_ready_{false};
