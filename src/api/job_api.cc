@@ -110,6 +110,9 @@ void JobApi::Shutdown(std::chrono::nanoseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (front_ != nullptr) front_->Stop();
+  // A Start call waiting for its job to leave STARTING is answered now, so that gRPC's shutdown
+  // does not wait on it.
+  if (runner_ != nullptr) runner_->ReleaseStartWaits();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::duration_cast<std::chrono::system_clock::duration>(grace));

@@ -1,6 +1,9 @@
 // JobApi: the `worker` service of gatehoused (RFD 0001, the `api` component): a jobs::JobRunner,
 // the gRPC JobService over it, and the TlsFront that is its only way in.
 //
+// The process must ignore SIGPIPE (gatehoused does): the TLS front writes to client sockets
+// through OpenSSL, whose write(2) to a peer that has gone raises it.
+//
 // Thread-safe: Reload and the accessors may be called from any thread; Shutdown once.
 #ifndef GATEHOUSE_API_JOB_API_H_
 #define GATEHOUSE_API_JOB_API_H_

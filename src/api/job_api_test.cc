@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -47,6 +50,7 @@ class JobApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root for cgroups and namespaces";
+    std::signal(SIGPIPE, SIG_IGN);  // required by JobApi (see job_api.h)
     security::PolicyRules rules;
     rules.job_start.roles = {"dev"};
     auto policy = security::AuthorizationPolicy::Create(rules);
@@ -70,7 +74,12 @@ class JobApiTest : public ::testing::Test {
     options.pem_root_certs = ReadFile(files.ca_file);
     options.pem_cert_chain = ReadFile(files.cert_file);
     options.pem_private_key = ReadFile(files.key_file);
-    return v1::JobService::NewStub(grpc::CreateChannel(target_, grpc::SslCredentials(options)));
+    grpc::ChannelArguments arguments;
+    // A connection of its own per client, as separate processes would have (gRPC otherwise
+    // shares one between channels to the same target).
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return v1::JobService::NewStub(
+        grpc::CreateCustomChannel(target_, grpc::SslCredentials(options), arguments));
   }
 
   static void Deadline(grpc::ClientContext& context) {
@@ -202,27 +211,98 @@ TEST_F(JobApiTest, AMissingCommandStillGetsAnIdThatSaysWhy) {
   EXPECT_THAT(status.message(), HasSubstr("No such file or directory"));
 }
 
-TEST_F(JobApiTest, ManyClientsStreamTheSameOutputFromTheFirstByte) {
+// 64 bytes per line, so that byte i of the output is kLine[i % 64].
+constexpr char kLine[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.";
+constexpr size_t kLineBytes = sizeof(kLine);  // the 63 characters and the newline
+
+// Reads `id`'s stream, checking every byte against the repeated kLine; false at the first byte
+// that differs. `stop_after` ends the call (the client cancels) once that many bytes arrived.
+struct CheckedStream {
+  grpc::Status status;
+  size_t bytes = 0;
+  bool identical = true;
+};
+
+CheckedStream StreamAndCheck(v1::JobService::Stub& stub, const std::string& id,
+                             size_t stop_after = SIZE_MAX) {
+  CheckedStream result;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  v1::StreamOutputRequest request;
+  request.set_job_id(id);
+  auto reader = stub.StreamOutput(&context, request);
+  v1::OutputChunk chunk;
+  while (reader->Read(&chunk)) {
+    for (const char byte : chunk.data()) {
+      const char expected = result.bytes % kLineBytes == kLineBytes - 1
+                                ? '\n'
+                                : kLine[result.bytes % kLineBytes];
+      result.identical = result.identical && byte == expected;
+      ++result.bytes;
+    }
+    if (result.bytes >= stop_after) context.TryCancel();
+  }
+  result.status = reader->Finish();
+  return result;
+}
+
+size_t EntriesIn(const char* directory) {
+  size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(directory)) ++count;
+  return count;
+}
+
+TEST_F(JobApiTest, TwentyClientsStreamFiftyMebibytesIdenticallyAndALeaverLeaksNothing) {
   auto alice = Client(pki_.IssueClient("alice", WithRole("dev")));
+  {  // one call first, so that gRPC's own lazily made threads and descriptors exist already
+    std::string id;
+    ASSERT_TRUE(Start(*alice, "true", &id).ok());
+  }
+  const size_t fds_before = EntriesIn("/proc/self/fd");
+  constexpr size_t kOutputBytes = size_t{50} << 20;
   std::string id;
-  // 4 MiB of numbered lines, written while the readers read.
-  ASSERT_TRUE(Start(*alice, "seq 1 600000", &id).ok());
-  constexpr int kReaders = 8;
-  std::vector<std::string> outputs(kReaders);
-  std::vector<grpc::Status> results(kReaders);
-  std::vector<std::thread> readers;
-  readers.reserve(kReaders);
-  for (int i = 0; i < kReaders; ++i) {
-    readers.emplace_back([&, i] { results[i] = Stream(*alice, id, &outputs[i]); });
+  ASSERT_TRUE(Start(*alice,
+                    absl::StrCat("yes ", kLine, " | head -c ", kOutputBytes), &id)
+                  .ok());
+  constexpr int kReaders = 20;
+  std::vector<CheckedStream> results(kReaders + 1);
+  {
+    std::vector<std::thread> readers;
+    readers.reserve(kReaders + 1);
+    for (int i = 0; i < kReaders; ++i) {
+      readers.emplace_back([&, i] {
+        auto client = Client(pki_.IssueClient(absl::StrCat("reader", i), WithRole("admin")));
+        results[i] = StreamAndCheck(*client, id);
+      });
+    }
+    // One more that leaves after the first MiB, while the others read on.
+    readers.emplace_back([&] {
+      auto client = Client(pki_.IssueClient("leaver", WithRole("admin")));
+      results[kReaders] = StreamAndCheck(*client, id, size_t{1} << 20);
+    });
+    for (std::thread& reader : readers) reader.join();
   }
-  for (std::thread& reader : readers) reader.join();
-  std::string expected;
-  for (int i = 1; i <= 600000; ++i) absl::StrAppend(&expected, i, "\n");
   for (int i = 0; i < kReaders; ++i) {
-    EXPECT_TRUE(results[i].ok()) << results[i].error_message();
-    EXPECT_EQ(outputs[i].size(), expected.size()) << "reader " << i;
-    EXPECT_TRUE(outputs[i] == expected) << "reader " << i << " got different bytes";
+    EXPECT_TRUE(results[i].status.ok()) << i << ": " << results[i].status.error_message();
+    EXPECT_EQ(results[i].bytes, kOutputBytes) << "reader " << i;
+    EXPECT_TRUE(results[i].identical) << "reader " << i << " got different bytes";
   }
+  EXPECT_EQ(results[kReaders].status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(results[kReaders].identical);
+
+  // After the end: a late client gets everything too.
+  const CheckedStream late = StreamAndCheck(*alice, id);
+  EXPECT_TRUE(late.status.ok()) << late.status.error_message();
+  EXPECT_EQ(late.bytes, kOutputBytes);
+  EXPECT_TRUE(late.identical);
+
+  base::Gauge* open = metrics_.GetGauge("gatehouse_jobs_output_streams", "");
+  EXPECT_TRUE(testing::WaitFor([open] { return open->value() == 0; }, std::chrono::seconds(10)))
+      << open->value() << " stream(s) still open on the server";
+  // Every client's connection closed, and the server's three descriptors per connection with it.
+  EXPECT_TRUE(testing::WaitFor([&] { return EntriesIn("/proc/self/fd") <= fds_before; },
+                               std::chrono::seconds(20)))
+      << EntriesIn("/proc/self/fd") << " descriptors open, " << fds_before << " before";
 }
 
 TEST_F(JobApiTest, AClientThatCancelsAWaitingStreamFreesIt) {

@@ -11,10 +11,6 @@
 namespace gatehouse::api {
 namespace {
 
-// Start replies once the job has left STARTING; its init reports within milliseconds, so this
-// only bounds a worker in trouble.
-constexpr auto kStartWait = std::chrono::seconds(10);
-
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const grpc::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(status);
@@ -86,32 +82,34 @@ absl::StatusOr<jobs::JobStatus> JobService::VisibleJob(const Caller& caller, con
   return status;
 }
 
-grpc::Status JobService::DoStart(const grpc::CallbackServerContext& context,
-                                 const v1::StartRequest& request, v1::StartResponse& response) {
-  absl::StatusOr<Caller> caller = CallerOf(context);
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  if (!caller->policy->MayDoJobAction(caller->identity, security::JobAction::kStart, "")) {
-    refused_->Increment();
-    return {grpc::StatusCode::PERMISSION_DENIED,
-            absl::StrCat(caller->identity.user, " may not start jobs")};
-  }
-  absl::StatusOr<jobs::JobSpec> spec =
-      SpecFromRequest(request, options_.limits(), caller->identity.user);
-  if (!spec.ok()) return ToGrpcStatus(spec.status());
-  absl::StatusOr<jobs::JobId> id = runner_->Start(*std::move(spec));
-  if (!id.ok()) return ToGrpcStatus(id.status());
-  started_->Increment();
-  absl::StatusOr<jobs::JobStatus> status =
-      runner_->WaitUntilStarted(*id, std::chrono::steady_clock::now() + kStartWait);
-  if (status.ok() && status->state == jobs::JobState::kFailedToStart) failed_to_start_->Increment();
-  response.set_job_id(*id);
-  return grpc::Status::OK;
-}
-
 grpc::ServerUnaryReactor* JobService::Start(grpc::CallbackServerContext* context,
                                             const v1::StartRequest* request,
                                             v1::StartResponse* response) {
-  return Reply(context, DoStart(*context, *request, *response));
+  absl::StatusOr<Caller> caller = CallerOf(*context);
+  if (!caller.ok()) return Reply(context, ToGrpcStatus(caller.status()));
+  if (!caller->policy->MayDoJobAction(caller->identity, security::JobAction::kStart, "")) {
+    refused_->Increment();
+    return Reply(context, {grpc::StatusCode::PERMISSION_DENIED,
+                           absl::StrCat(caller->identity.user, " may not start jobs")});
+  }
+  absl::StatusOr<jobs::JobSpec> spec =
+      SpecFromRequest(*request, options_.limits(), caller->identity.user);
+  if (!spec.ok()) return Reply(context, ToGrpcStatus(spec.status()));
+  absl::StatusOr<jobs::JobId> id = runner_->Start(*std::move(spec));
+  if (!id.ok()) return Reply(context, ToGrpcStatus(id.status()));
+  started_->Increment();
+  response->set_job_id(*id);
+  // The reply waits, holding no thread, until the job has left STARTING (RFD 0001, section 4):
+  // its init reports within milliseconds of the exec.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Status waiting = runner_->NotifyWhenStarted(
+      *id, [reactor, failed = failed_to_start_](const jobs::JobStatus& status) {
+        if (status.state == jobs::JobState::kFailedToStart) failed->Increment();
+        reactor->Finish(grpc::Status::OK);
+      });
+  // Only a job already ended and pruned is unknown here: it has started, and has its id.
+  if (!waiting.ok()) reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* JobService::Stop(grpc::CallbackServerContext* context,

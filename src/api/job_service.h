@@ -62,8 +62,6 @@ class JobService final : public v1::JobService::CallbackService {
   // theirs, alike).
   absl::StatusOr<jobs::JobStatus> VisibleJob(const Caller& caller, const std::string& id,
                                              security::JobAction action) const;
-  grpc::Status DoStart(const grpc::CallbackServerContext& context, const v1::StartRequest& request,
-                       v1::StartResponse& response);
 
   jobs::JobRunner* const runner_;
   const PeerIdentities* const identities_;

@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "base/mutex.h"
@@ -53,7 +52,6 @@ class OutputStream final : public grpc::ServerWriteReactor<v1::OutputChunk> {
   void Unref();
 
   std::unique_ptr<jobs::OutputReader> reader_;
-  std::vector<char> buffer_;
   v1::OutputChunk chunk_;
   const std::function<void(size_t)> on_bytes_;
   const std::function<void()> on_end_;

@@ -116,6 +116,9 @@ asio::awaitable<void> TlsFront::Serve(tcp::socket socket) {
   const OpenConnection counted(&open_);
   std::error_code error;
   const tcp::endpoint peer = socket.remote_endpoint(error);
+  // gRPC writes a reply as several small records (headers, data, trailers): Nagle would hold
+  // back all but the first until the client's delayed ACK.
+  socket.set_option(tcp::no_delay(true), error);
   const std::shared_ptr<SSL_CTX> context = options_.tls_context();
   auto stream = std::make_unique<net::TlsStream>(std::move(socket), context.get());
   if (const std::error_code failed = co_await stream->Handshake(options_.handshake_timeout)) {

@@ -194,6 +194,7 @@ JobRunner::JobRunner(JobRunnerOptions options, CgroupLayout layout, base::Unique
       wake_(std::move(wake)) {}
 
 JobRunner::~JobRunner() {
+  ReleaseStartWaits();
   absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs;
   {
     base::MutexLock lock(&mu_);
@@ -541,11 +542,61 @@ void JobRunner::OnExecStatus(Job& job) {
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, job.exec_status.get(), nullptr);
   job.exec_status.Reset();
   job.exec_done = true;
-  base::MutexLock lock(&mu_);
-  if (!job.failure.has_value() && job.status.state == JobState::kStarting) {
+  std::vector<StartCallback> waits;
+  JobStatus status;
+  {
+    base::MutexLock lock(&mu_);
+    if (job.failure.has_value() || job.status.state != JobState::kStarting) return;
     job.status.state = JobState::kRunning;
     changed_.NotifyAll();
+    waits = TakeStartWaits(job);
+    if (!waits.empty()) status = job.status;
   }
+  RunStartWaits(std::move(waits), status);
+}
+
+std::vector<JobRunner::StartCallback> JobRunner::TakeStartWaits(const Job& job) {
+  const auto found = start_waits_.find(job.status.id);
+  if (found == start_waits_.end()) return {};
+  std::vector<StartCallback> waits = std::move(found->second);
+  start_waits_.erase(found);
+  return waits;
+}
+
+void JobRunner::RunStartWaits(std::vector<StartCallback> callbacks, const JobStatus& status) {
+  for (StartCallback& callback : callbacks) callback(status);
+}
+
+absl::Status JobRunner::NotifyWhenStarted(const JobId& id, StartCallback callback) {
+  JobStatus status;
+  {
+    base::MutexLock lock(&mu_);
+    const auto found = jobs_.find(id);
+    if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+    if (found->second->status.state == JobState::kStarting) {
+      start_waits_[id].push_back(std::move(callback));
+      return absl::OkStatus();
+    }
+    status = found->second->status;
+  }
+  callback(status);
+  return absl::OkStatus();
+}
+
+void JobRunner::ReleaseStartWaits() {
+  std::vector<std::pair<std::vector<StartCallback>, JobStatus>> released;
+  {
+    base::MutexLock lock(&mu_);
+    for (auto& [id, callbacks] : start_waits_) {
+      const auto job = jobs_.find(id);
+      JobStatus status;
+      if (job != jobs_.end()) status = job->second->status;
+      status.id = id;
+      released.emplace_back(std::move(callbacks), std::move(status));
+    }
+    start_waits_.clear();
+  }
+  for (auto& [callbacks, status] : released) RunStartWaits(std::move(callbacks), status);
 }
 
 void JobRunner::OnOutput(Job& job, uint32_t events) {
@@ -600,43 +651,50 @@ void JobRunner::FinishIfDone(Job& job) {
   }
   job.output->Close();
   job.ended_steady = steady_clock::now();
-  base::MutexLock lock(&mu_);
-  --active_jobs_;
-  JobStatus& status = job.status;
-  status.usage = usage;
-  status.ended_at = std::chrono::system_clock::now();
-  if (job.wait_status.has_value() && WIFEXITED(*job.wait_status)) {
-    status.exit_code = WEXITSTATUS(*job.wait_status);
-  } else if (job.wait_status.has_value() && WIFSIGNALED(*job.wait_status)) {
-    status.signal = WTERMSIG(*job.wait_status);
-  } else {
-    status.signal = SIGKILL;  // the init itself was killed: everything in the cgroup was
+  std::vector<StartCallback> waits;
+  JobStatus ended;
+  {
+    base::MutexLock lock(&mu_);
+    --active_jobs_;
+    JobStatus& status = job.status;
+    status.usage = usage;
+    status.ended_at = std::chrono::system_clock::now();
+    if (job.wait_status.has_value() && WIFEXITED(*job.wait_status)) {
+      status.exit_code = WEXITSTATUS(*job.wait_status);
+    } else if (job.wait_status.has_value() && WIFSIGNALED(*job.wait_status)) {
+      status.signal = WTERMSIG(*job.wait_status);
+    } else {
+      status.signal = SIGKILL;  // the init itself was killed: everything in the cgroup was
+    }
+    if (job.failure.has_value()) {
+      SpawnRequest described;
+      described.executable = job.executable;
+      described.working_dir = job.working_dir;
+      status.state = JobState::kFailedToStart;
+      status.error = DescribeSetupFailure(*job.failure, described);
+      status.exit_code.reset();
+      status.signal.reset();
+    } else if (job.stop_requested) {
+      // Asked for: whatever else happened while it stopped, the job ended because it was told to.
+      status.state = JobState::kStopped;
+    } else if (oom_kills > job.oom_kills_before && status.signal == SIGKILL) {
+      // The OOM killer may take a child the job survives; only the main process's death by it
+      // ends the job as OOM-killed (RFD 0001, section 8).
+      status.state = JobState::kOomKilled;
+    } else {
+      status.state = JobState::kExited;
+    }
+    if (!job.output_error.empty()) status.error = "output: " + job.output_error;
+    if (job.dropped_output_bytes > 0) {
+      status.error = absl::StrCat("output truncated at ", options_.max_output_bytes, " bytes (",
+                                  job.dropped_output_bytes, " more dropped)");
+    }
+    job.pidfd.Reset();
+    changed_.NotifyAll();
+    waits = TakeStartWaits(job);
+    if (!waits.empty()) ended = status;
   }
-  if (job.failure.has_value()) {
-    SpawnRequest described;
-    described.executable = job.executable;
-    described.working_dir = job.working_dir;
-    status.state = JobState::kFailedToStart;
-    status.error = DescribeSetupFailure(*job.failure, described);
-    status.exit_code.reset();
-    status.signal.reset();
-  } else if (job.stop_requested) {
-    // Asked for: whatever else happened while it stopped, the job ended because it was told to.
-    status.state = JobState::kStopped;
-  } else if (oom_kills > job.oom_kills_before && status.signal == SIGKILL) {
-    // The OOM killer may take a child the job survives; only the main process's death by it
-    // ends the job as OOM-killed (RFD 0001, section 8).
-    status.state = JobState::kOomKilled;
-  } else {
-    status.state = JobState::kExited;
-  }
-  if (!job.output_error.empty()) status.error = "output: " + job.output_error;
-  if (job.dropped_output_bytes > 0) {
-    status.error = absl::StrCat("output truncated at ", options_.max_output_bytes, " bytes (",
-                                job.dropped_output_bytes, " more dropped)");
-  }
-  job.pidfd.Reset();
-  changed_.NotifyAll();
+  RunStartWaits(std::move(waits), ended);
 }
 
 }  // namespace gatehouse::jobs

@@ -13,6 +13,7 @@
 #define GATEHOUSE_JOBS_JOB_RUNNER_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +83,15 @@ class JobRunner {
   // Waits until the job has left kStarting (or `deadline`) and returns its status either way.
   absl::StatusOr<JobStatus> WaitUntilStarted(const JobId& id,
                                              std::chrono::steady_clock::time_point deadline) const;
+  // Calls `callback` once with the job's status when it has left kStarting: at once on this
+  // thread when it has already, else on the runner's thread (keep it short: it holds up every
+  // job), or from ReleaseStartWaits. Never under the runner's lock. NotFound, without calling
+  // it, for an unknown id. For servers that must not hold a thread while a job starts.
+  using StartCallback = std::function<void(const JobStatus&)>;
+  absl::Status NotifyWhenStarted(const JobId& id, StartCallback callback);
+  // Calls every callback NotifyWhenStarted still holds, with the job's status as it is now (a
+  // server shutting down must answer its calls). The destructor does too.
+  void ReleaseStartWaits();
   // Waits until the job has ended (or `deadline`) and returns its status either way.
   absl::StatusOr<JobStatus> WaitForEnd(const JobId& id,
                                        std::chrono::steady_clock::time_point deadline) const;
@@ -113,6 +123,10 @@ class JobRunner {
   void KillOverdue();
   void PruneEnded();
   void FinishIfDone(Job& job);
+  // Takes the NotifyWhenStarted callbacks of `job` (which has left kStarting) with its status,
+  // for the caller to run once it holds no lock.
+  std::vector<StartCallback> TakeStartWaits(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void RunStartWaits(std::vector<StartCallback> callbacks, const JobStatus& status);
   int NextTimeoutMs() const;
 
   const JobRunnerOptions options_;
@@ -126,6 +140,7 @@ class JobRunner {
   absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   size_t active_jobs_ ABSL_GUARDED_BY(mu_) = 0;  // starting or running: against max_jobs
+  absl::flat_hash_map<JobId, std::vector<StartCallback>> start_waits_ ABSL_GUARDED_BY(mu_);
 
   std::thread reaper_;
 };

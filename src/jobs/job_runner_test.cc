@@ -40,7 +40,9 @@ namespace {
 using ::gatehouse::testing::StatusIs;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 constexpr seconds kJobDeadline(30);
 
@@ -247,6 +249,65 @@ TEST_F(JobRunnerTest, CommandsThatCannotStartSayWhy) {
   status = Run(bad_directory);
   EXPECT_EQ(status.state, JobState::kFailedToStart);
   EXPECT_THAT(status.error, HasSubstr("chdir /nonexistent-dir"));
+}
+
+// What NotifyWhenStarted's callback saw: every call is recorded, so that a second one fails.
+class StartNotifications {
+ public:
+  JobRunner::StartCallback Callback() {
+    return [this](const JobStatus& status) {
+      base::MutexLock lock(&mu_);
+      states_.push_back(status.state);
+      changed_.NotifyAll();
+    };
+  }
+  // The states seen, once at least one arrived or the deadline passed.
+  std::vector<JobState> AwaitFirst() {
+    base::MutexLock lock(&mu_);
+    changed_.WaitUntil(&mu_, Deadline(), [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return !states_.empty();
+    });
+    return states_;
+  }
+  std::vector<JobState> seen() {
+    base::MutexLock lock(&mu_);
+    return states_;
+  }
+
+ private:
+  base::Mutex mu_;
+  base::CondVar changed_;
+  std::vector<JobState> states_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(JobRunnerTest, StartNotificationsComeOnceWhenTheJobLeavesStarting) {
+  StartNotifications running;
+  auto id = runner_->Start(Shell("exec sleep 1000"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(runner_->NotifyWhenStarted(*id, running.Callback()).ok());
+  EXPECT_THAT(running.AwaitFirst(), ElementsAre(JobState::kRunning));
+
+  StartNotifications late;  // the job has left STARTING: the callback runs at once, here
+  ASSERT_TRUE(runner_->NotifyWhenStarted(*id, late.Callback()).ok());
+  EXPECT_THAT(late.seen(), ElementsAre(JobState::kRunning));
+
+  StartNotifications failed;
+  JobSpec bad_directory = Shell("true");
+  bad_directory.working_dir = "/nonexistent-dir";
+  auto failing = runner_->Start(bad_directory);
+  ASSERT_TRUE(failing.ok()) << failing.status();
+  ASSERT_TRUE(runner_->NotifyWhenStarted(*failing, failed.Callback()).ok());
+  EXPECT_THAT(failed.AwaitFirst(), ElementsAre(JobState::kFailedToStart));
+
+  StartNotifications unknown;
+  EXPECT_THAT(runner_->NotifyWhenStarted("6fa459ea-ee8a-4ca4-894e-db77e160355e",
+                                         unknown.Callback()),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not found")));
+  EXPECT_THAT(unknown.seen(), IsEmpty());
+
+  ASSERT_TRUE(runner_->Stop(*id).ok());
+  ASSERT_TRUE(runner_->WaitForEnd(*id, Deadline()).ok());
+  EXPECT_THAT(running.seen(), ElementsAre(JobState::kRunning)) << "called again at the end";
 }
 
 TEST_F(JobRunnerTest, BadSpecsAreRefused) {
