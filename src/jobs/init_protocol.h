@@ -27,7 +27,11 @@ enum Field : int {
   kFieldUid,  // decimal
   kFieldGid,  // decimal
   kFieldWorkingDir,
-  kFieldExecutable,  // the path the job's process execs
+  // What the job's process execs: a path, or a name without '/' that the init looks up in
+  // kFieldSearchPath after it has become the job's user (so a job cannot learn through the
+  // worker whether a file exists where only root may look).
+  kFieldExecutable,
+  kFieldSearchPath,  // directories separated by ':'; empty entries are skipped
   kFieldJobArgc,
   kFieldFirstJobArg,
 };

@@ -143,8 +143,10 @@ struct JobRunner::Job {
   steady_clock::time_point ended_steady;
   uint64_t dropped_output_bytes = 0;  // past max_output_bytes
   std::string output_error;
-  std::string executable;   // as resolved, for failure messages
-  std::string working_dir;  // for failure messages
+  // For failure messages: as the spec gave them, and the PATH a bare name was looked up in.
+  std::string executable;
+  std::string working_dir;
+  std::string search_path;
   Watch exec_watch{this, kExecStatus};
   Watch output_watch{this, kOutputPipe};
   Watch init_watch{this, kInitExit};
@@ -282,23 +284,9 @@ absl::StatusOr<JobId> JobRunner::Start(JobSpec spec) {
     ::rmdir(directory.c_str());
   });
 
-  auto executable = ResolveExecutable(spec.executable, SearchPathOf(spec.env));
-  if (!executable.ok()) {
-    // The worker is fine; the command is not: that is the job's outcome, not an error here.
-    job->status.state = JobState::kFailedToStart;
-    job->status.error = static_cast<std::string>(executable.status().message());
-    job->status.ended_at = std::chrono::system_clock::now();
-    job->ended_steady = steady_clock::now();
-    job->output->Close();
-    job->finished = true;
-    std::move(remove_output).Cancel();
-    base::MutexLock lock(&mu_);
-    jobs_.emplace(*id, std::move(job));
-    changed_.NotifyAll();
-    Wake();  // retention may remove an older ended job now
-    return *id;
-  }
-  job->executable = *executable;
+  // A name without '/' is looked up in PATH by the job's init, as the job's user.
+  job->executable = spec.executable;
+  job->search_path = SearchPathOf(spec.env);
   job->working_dir = spec.working_dir;
   auto devices = IoDevices(spec.limits);
   if (!devices.ok()) return devices.status();
@@ -670,6 +658,7 @@ void JobRunner::FinishIfDone(Job& job) {
       SpawnRequest described;
       described.executable = job.executable;
       described.working_dir = job.working_dir;
+      described.env = {absl::StrCat("PATH=", job.search_path)};
       status.state = JobState::kFailedToStart;
       status.error = DescribeSetupFailure(*job.failure, described);
       status.exit_code.reset();

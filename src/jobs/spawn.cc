@@ -141,7 +141,7 @@ absl::Status MakePipe(base::UniqueFd& read_end, base::UniqueFd& write_end) {
 }
 
 // The spec as init_protocol.h lays it out: NUL-terminated fields, then the job's argv and env.
-std::string SpecOf(const SpawnRequest& request, const std::string& executable) {
+std::string SpecOf(const SpawnRequest& request) {
   std::string spec;
   const auto add = [&spec](absl::string_view field) {
     spec.append(field.data(), field.size());
@@ -151,7 +151,8 @@ std::string SpecOf(const SpawnRequest& request, const std::string& executable) {
   add(absl::StrCat(request.uid));
   add(absl::StrCat(request.gid));
   add(request.working_dir);
-  add(executable);
+  add(request.executable);
+  add(SearchPathOf(request.env));
   add(absl::StrCat(request.args.size() + 1));
   add(request.executable);
   for (const std::string& arg : request.args) add(arg);
@@ -181,10 +182,9 @@ absl::StatusOr<PreparedSpawn> Prepare(const SpawnRequest& request, SpawnedInit& 
   if (request.init_fd < 0 || request.output_fd < 0) {
     return absl::InvalidArgumentError("a spawn needs the init program's and the output's fds");
   }
-  auto executable = ResolveExecutable(request.executable, SearchPathOf(request.env));
-  if (!executable.ok()) return executable.status();
+  if (request.executable.empty()) return absl::InvalidArgumentError("the job's executable is empty");
   PreparedSpawn spawn;
-  auto spec = SealedMemfd(SpecOf(request, *executable));
+  auto spec = SealedMemfd(SpecOf(request));
   if (!spec.ok()) return spec.status();
   spawn.spec = *std::move(spec);
   spawn.argv.push_back(spawn.argv0.data());
@@ -271,7 +271,13 @@ const char* StepName(int step) {
 
 std::string DescribeSetupFailure(const SetupFailure& failure, const SpawnRequest& request) {
   std::string what = StepName(failure.step);
-  if (failure.step == protocol::kStepExec) absl::StrAppend(&what, " ", request.executable);
+  if (failure.step == protocol::kStepExec) {
+    absl::StrAppend(&what, " ", request.executable);
+    // Looked up by the init as the job's user (init_protocol.h, kFieldSearchPath).
+    if (failure.error == ENOENT && request.executable.find('/') == std::string::npos) {
+      return absl::StrCat(what, ": not found in PATH \"", SearchPathOf(request.env), "\"");
+    }
+  }
   if (failure.step == protocol::kStepChdir) absl::StrAppend(&what, " ", request.working_dir);
   char text[256];
   // GNU strerror_r: thread-safe, returns the message (in `text` or a static string).

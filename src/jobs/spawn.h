@@ -62,8 +62,10 @@ std::string DescribeSetupFailure(const SetupFailure& failure, const SpawnRequest
 // "/usr/local/bin:/usr/bin:/bin".
 std::string SearchPathOf(const std::vector<std::string>& env);
 
-// Finds `name` in `path_list` (colon-separated) as an executable regular file. A name with a
-// slash is returned as is. NotFound naming the name and the list.
+// Finds `name` in `path_list` (colon-separated) as an executable regular file, with the caller's
+// rights: for the worker's own tools (benchmarks), never for a job's command, which its init
+// looks up as the job's user. A name with a slash is returned as is. NotFound naming the name
+// and the list.
 absl::StatusOr<std::string> ResolveExecutable(const std::string& name,
                                               const std::string& path_list);
 

@@ -51,6 +51,7 @@ struct Job {
   gid_t gid = 0;
   const char* working_dir = nullptr;
   const char* executable = nullptr;
+  const char* search_path = nullptr;
   char** argv = nullptr;
   char** envp = nullptr;
 };
@@ -128,6 +129,7 @@ bool ParseSpec(Job& job) {
   }
   job.working_dir = fields[protocol::kFieldWorkingDir];
   job.executable = fields[protocol::kFieldExecutable];
+  job.search_path = fields[protocol::kFieldSearchPath];
   char* end = nullptr;
   errno = 0;
   const long job_argc = ::strtol(fields[protocol::kFieldJobArgc], &end, 10);  // NOLINT
@@ -212,6 +214,37 @@ bool InstallForwarders() {
   return true;
 }
 
+// Execs the job's executable, looking a name without '/' up in its search path as execvp does:
+// a directory where it is missing is skipped, EACCES is reported if no directory had it
+// executable, any other error at once. Returns only on failure, with errno set.
+void ExecSearching(const Job& job) {
+  if (::strchr(job.executable, '/') != nullptr) {
+    ::execve(job.executable, job.argv, job.envp);
+    return;
+  }
+  const size_t name_length = ::strlen(job.executable);
+  int error = ENOENT;
+  char candidate[4096];
+  for (const char* directory = job.search_path;; ++directory) {
+    const char* end = ::strchrnul(directory, ':');
+    const auto length = static_cast<size_t>(end - directory);
+    if (length > 0 && length + 1 + name_length < sizeof(candidate)) {
+      ::memcpy(candidate, directory, length);
+      candidate[length] = '/';
+      ::memcpy(candidate + length + 1, job.executable, name_length + 1);
+      ::execve(candidate, job.argv, job.envp);
+      if (errno == EACCES) {
+        error = EACCES;
+      } else if (errno != ENOENT && errno != ENOTDIR) {
+        return;
+      }
+    }
+    if (*end == '\0') break;
+    directory = end;
+  }
+  errno = error;
+}
+
 // The job's process, on its own stack in the init's memory until it execs.
 [[noreturn]] void ExecJob(const Job& job) {
   // Default dispositions and an empty mask: the worker ignores SIGPIPE (exec keeps ignored
@@ -238,7 +271,7 @@ bool InstallForwarders() {
   // kernel would have killed the namespace, this process included.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) Fail(protocol::kStepParentDeath);
   if (::chdir(job.working_dir) != 0) Fail(protocol::kStepChdir);
-  ::execve(job.executable, job.argv, job.envp);
+  ExecSearching(job);
   Fail(protocol::kStepExec);
 }
 
