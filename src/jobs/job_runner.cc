@@ -635,7 +635,8 @@ void JobRunner::FinishIfDone(Job& job) {
   if (job.cgroup.has_value()) {
     usage = job.cgroup->Usage().value_or(ResourceUsage{});
     oom_kills = job.cgroup->OomKills().value_or(job.oom_kills_before);
-    (void)job.cgroup->Remove();
+    cgroup_remover_.Remove(*std::move(job.cgroup));
+    job.cgroup.reset();
   }
   job.output->Close();
   job.ended_steady = steady_clock::now();

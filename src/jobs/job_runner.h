@@ -27,6 +27,7 @@
 #include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "jobs/cgroup.h"
+#include "jobs/cgroup_remover.h"
 #include "jobs/job.h"
 #include "jobs/output.h"
 #include "jobs/spawn.h"
@@ -142,6 +143,8 @@ class JobRunner {
   size_t active_jobs_ ABSL_GUARDED_BY(mu_) = 0;  // starting or running: against max_jobs
   absl::flat_hash_map<JobId, std::vector<StartCallback>> start_waits_ ABSL_GUARDED_BY(mu_);
 
+  // Declared before the reaper: destroyed after it, so every cgroup it handed over is removed.
+  CgroupRemover cgroup_remover_;
   std::thread reaper_;
 };
 

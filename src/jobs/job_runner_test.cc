@@ -193,9 +193,11 @@ class JobRunnerTest : public ::testing::Test {
                : absl::StrCat(layout.v1_controllers.at(controller), "/", parent_, "/", id);
   }
 
+  // Removed off the reaper's thread soon after the job ended (CgroupRemover).
   void ExpectCgroupGone(const JobId& id) const {
     for (const std::string& directory : CgroupDirectories(id)) {
-      EXPECT_FALSE(Exists(directory)) << directory << " is still there";
+      EXPECT_TRUE(testing::WaitFor([&directory] { return !Exists(directory); }, kJobDeadline))
+          << directory << " is still there";
     }
   }
 
@@ -623,7 +625,9 @@ TEST_F(JobRunnerTest, EndedJobsPastTheirCountOrAgeAreRemovedWithTheirOutput) {
   const std::string first_output = absl::StrCat(options.state_dir, "/jobs/", ids[0], "/output");
   EXPECT_TRUE(testing::WaitFor([&] { return !runner_->Status(ids[0]).ok(); }, kJobDeadline))
       << "the oldest of three ended jobs is still kept with max_ended_jobs 2";
-  EXPECT_FALSE(Exists(first_output));
+  // Its file goes right after its entry, outside the runner's lock.
+  EXPECT_TRUE(testing::WaitFor([&] { return !Exists(first_output); }, kJobDeadline))
+      << first_output << " outlived its job";
   EXPECT_TRUE(runner_->Status(ids[1]).ok());
   EXPECT_EQ(OutputOf(ids[2]), "kept\n");
 
