@@ -24,6 +24,7 @@ using ::gatehouse::testing::ChildProcess;
 using ::gatehouse::testing::ProcessResult;
 using ::gatehouse::testing::RunProcess;
 using ::gatehouse::testing::TempDir;
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::Not;
@@ -95,6 +96,49 @@ class GatehouseJobsTest : public ::testing::Test {
   int port_ = 0;
   std::unique_ptr<ChildProcess> daemon_;
 };
+
+// The job port speaks what every server port does (RFD 0001, section 7), though gRPC's own TLS
+// could not be held to it: the security core terminates it. Checked with the real tools.
+TEST_F(GatehouseJobsTest, TheJobPortSpeaksTls13OnlyWithTheRfdsSuitesAndGroups) {
+  const std::string pki = tmp_.File(".gatehouse/pki");
+  const std::string address = absl::StrCat("127.0.0.1:", port_);
+  const auto s_client = [&](const std::vector<std::string>& flags) {
+    std::vector<std::string> argv = {"/usr/bin/openssl", "s_client", "-connect", address,
+                                     "-CAfile", pki + "/ca.pem", "-verify_return_error"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return RunProcess(argv, "", std::chrono::seconds(20));
+  };
+  const ProcessResult tls13 = s_client(
+      {"-tls1_3", "-alpn", "h2", "-cert", pki + "/admin.pem", "-key", pki + "/admin.key"});
+  EXPECT_EQ(tls13.exit_code, 0) << tls13.output;
+  EXPECT_THAT(tls13.output, HasSubstr("New, TLSv1.3"));
+  EXPECT_THAT(tls13.output, HasSubstr("ALPN protocol: h2"));
+  EXPECT_THAT(tls13.output, HasSubstr("Verification: OK"));
+
+  const ProcessResult tls12 = s_client(
+      {"-tls1_2", "-cert", pki + "/admin.pem", "-key", pki + "/admin.key"});
+  EXPECT_NE(tls12.exit_code, 0) << tls12.output;
+  EXPECT_THAT(tls12.output, Not(HasSubstr("New, TLSv1.2")));
+
+  s_client({"-tls1_3", "-alpn", "h2"});  // no certificate: the daemon says why it refused
+  EXPECT_TRUE(daemon_->WaitForOutput("peer did not return a certificate")) << daemon_->output();
+
+  const ProcessResult scan =
+      RunProcess({"/usr/bin/testssl", "--quiet", "--color", "0", "--warnings", "off", "-p", "-f",
+                  address},
+                 "", std::chrono::seconds(180));
+  EXPECT_EQ(scan.exit_code, 0) << scan.output;
+  EXPECT_THAT(scan.output, ContainsRegex("TLS 1.3 +offered"));
+  for (const char* old : {"SSLv2", "SSLv3", "TLS 1 ", "TLS 1.1", "TLS 1.2"}) {
+    EXPECT_THAT(scan.output, ContainsRegex(absl::StrCat(old, " +not offered"))) << old;
+  }
+  EXPECT_THAT(scan.output, ContainsRegex("Elliptic curves offered: +prime256v1 secp384r1 X25519 *\n"));
+  for (const char* suite :
+       {"TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"}) {
+    EXPECT_THAT(scan.output, HasSubstr(suite));
+  }
+  EXPECT_THAT(scan.output, Not(HasSubstr("TLS_AES_128_CCM")));
+}
 
 TEST_F(GatehouseJobsTest, RunLogsStatusStopAndList) {
   const std::string id = RunScript("echo first; exec sleep 1000");
