@@ -55,7 +55,6 @@ extern char** environ;
 namespace gatehouse::bench {
 namespace {
 
-constexpr size_t kReadBufferBytes = size_t{256} << 10;
 constexpr double kBytesPerGB = 1e9;
 constexpr double kKiBPerMiB = 1024;
 constexpr int kConcurrentStarters = 8;
@@ -75,24 +74,6 @@ absl::StatusOr<std::string> ReadWhole(const std::string& path) {
   std::ostringstream contents;
   contents << in.rdbuf();
   return contents.str();
-}
-
-absl::StatusOr<uint64_t> StatusKiB(const std::string& key) {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind(key, 0) != 0) continue;
-    uint64_t kib = 0;
-    if (std::istringstream(line.substr(key.size())) >> kib) return kib;
-  }
-  return absl::NotFoundError("no " + key + " in /proc/self/status");
-}
-
-absl::Status ResetPeakRss() {
-  std::ofstream clear_refs("/proc/self/clear_refs");
-  clear_refs << "5";
-  clear_refs.flush();
-  if (!clear_refs) return absl::InternalError("cannot write 5 to /proc/self/clear_refs");
-  return absl::OkStatus();
 }
 
 // A JobApi on loopback with a dev PKI of its own, and the files a client needs.
@@ -262,34 +243,6 @@ absl::StatusOr<pid_t> SpawnFollower(const Options& options, const ApiUnderTest& 
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0) return absl::ErrnoToStatus(error, "posix_spawn " + options.cli);
   return pid;
-}
-
-struct ReaderResult {
-  absl::Status status;
-  uint64_t bytes = 0;
-};
-
-void ReadToEnd(const jobs::JobRunner& runner, const jobs::JobId& id, ReaderResult& result) {
-  auto reader = runner.OpenOutput(id);
-  if (!reader.ok()) {
-    result.status = reader.status();
-    return;
-  }
-  std::vector<char> buffer(kReadBufferBytes);
-  while (true) {
-    absl::StatusOr<size_t> read = (*reader)->Read(absl::MakeSpan(buffer));
-    if (!read.ok()) {
-      result.status = read.status();
-      return;
-    }
-    result.bytes += *read;
-    if (*read > 0) continue;
-    if ((*reader)->at_end()) return;
-    if (!(*reader)->WaitReadable(Clock::now() + kWaitLimit)) {
-      result.status = absl::DeadlineExceededError("no output for " + WaitLimitText());
-      return;
-    }
-  }
 }
 
 struct StreamRun {

@@ -13,12 +13,15 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 #include "jobs/cgroup.h"
@@ -59,6 +62,49 @@ double NearestRank(const std::vector<double>& sorted, double percent) {
   const auto rank =
       static_cast<size_t>(std::ceil(percent / 100.0 * static_cast<double>(sorted.size())));
   return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+absl::StatusOr<uint64_t> StatusKiB(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(key, 0) != 0) continue;
+    uint64_t kib = 0;
+    if (std::istringstream(line.substr(key.size())) >> kib) return kib;
+  }
+  return absl::NotFoundError("no " + key + " in /proc/self/status");
+}
+
+absl::Status ResetPeakRss() {
+  std::ofstream clear_refs("/proc/self/clear_refs");
+  clear_refs << "5";
+  clear_refs.flush();
+  if (!clear_refs) return absl::InternalError("cannot write 5 to /proc/self/clear_refs");
+  return absl::OkStatus();
+}
+
+void ReadToEnd(const jobs::JobRunner& runner, const jobs::JobId& id, ReaderResult& result) {
+  constexpr size_t kReadBufferBytes = size_t{256} << 10;
+  auto reader = runner.OpenOutput(id);
+  if (!reader.ok()) {
+    result.status = reader.status();
+    return;
+  }
+  std::vector<char> buffer(kReadBufferBytes);
+  while (true) {
+    absl::StatusOr<size_t> read = (*reader)->Read(absl::MakeSpan(buffer));
+    if (!read.ok()) {
+      result.status = read.status();
+      return;
+    }
+    result.bytes += *read;
+    if (*read > 0) continue;
+    if ((*reader)->at_end()) break;
+    if (!(*reader)->WaitReadable(Clock::now() + kWaitLimit)) {
+      result.status = absl::DeadlineExceededError("no output for " + WaitLimitText());
+      return;
+    }
+  }
+  result.end = Clock::now();
 }
 
 absl::StatusOr<std::unique_ptr<ScratchDir>> ScratchDir::Create() {

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,6 +45,21 @@ absl::StatusOr<pid_t> SpawnWithJobEnvironment(const std::vector<std::string>& ar
 
 // The nearest-rank `percent` percentile of `sorted` (ascending, not empty).
 double NearestRank(const std::vector<double>& sorted, double percent);
+
+// A "VmRSS:" or "VmHWM:" line of /proc/self/status, in KiB.
+absl::StatusOr<uint64_t> StatusKiB(const std::string& key);
+// Sets VmHWM back to the current RSS, so that the next reading is the peak of one run.
+absl::Status ResetPeakRss();
+
+// What one reader of a job's output got, and when it saw the end.
+struct ReaderResult {
+  absl::Status status;
+  uint64_t bytes = 0;
+  Clock::time_point end;
+};
+// One reader: everything from the first byte to the end, 256 KiB at a time, through the
+// library's OutputReader.
+void ReadToEnd(const jobs::JobRunner& runner, const jobs::JobId& id, ReaderResult& result);
 
 // A fresh directory under /var/tmp, on a disk as the worker's state directory is in production
 // (/tmp may be a tmpfs). Removed with everything in it.

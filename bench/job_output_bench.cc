@@ -50,31 +50,10 @@ namespace {
 
 using jobs::JobRunner;
 
-constexpr size_t kReadBufferBytes = size_t{256} << 10;
 constexpr size_t kSpliceChunkBytes = size_t{1} << 20;  // as the runner's pump moves at most
 constexpr int kBigPipeBytes = 1 << 20;
 constexpr double kBytesPerGB = 1e9;
 constexpr double kKiBPerMiB = 1024;
-
-// A "VmRSS:" or "VmHWM:" line of /proc/self/status, in KiB.
-absl::StatusOr<uint64_t> StatusKiB(const std::string& key) {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind(key, 0) != 0) continue;
-    uint64_t kib = 0;
-    if (std::istringstream(line.substr(key.size())) >> kib) return kib;
-  }
-  return absl::NotFoundError("no " + key + " in /proc/self/status");
-}
-
-// Sets VmHWM back to the current RSS, so that the next reading is the peak of one run.
-absl::Status ResetPeakRss() {
-  std::ofstream clear_refs("/proc/self/clear_refs");
-  clear_refs << "5";
-  clear_refs.flush();
-  if (!clear_refs) return absl::InternalError("cannot write 5 to /proc/self/clear_refs");
-  return absl::OkStatus();
-}
 
 // Writes back what the previous run left dirty, outside the timed part, so that every run starts
 // from the same page-cache state instead of paying for its predecessor's writeback.
@@ -84,37 +63,6 @@ absl::Status SyncFilesystem(const std::string& path) {
     return absl::ErrnoToStatus(errno, "syncfs " + path);
   }
   return absl::OkStatus();
-}
-
-struct ReaderResult {
-  absl::Status status;
-  uint64_t bytes = 0;
-  Clock::time_point end;
-};
-
-// One reader thread: everything from the first byte to the end, `buffer` at a time.
-void ReadToEnd(const JobRunner& runner, const jobs::JobId& id, ReaderResult& result) {
-  auto reader = runner.OpenOutput(id);
-  if (!reader.ok()) {
-    result.status = reader.status();
-    return;
-  }
-  std::vector<char> buffer(kReadBufferBytes);
-  while (true) {
-    absl::StatusOr<size_t> read = (*reader)->Read(absl::MakeSpan(buffer));
-    if (!read.ok()) {
-      result.status = read.status();
-      return;
-    }
-    result.bytes += *read;
-    if (*read > 0) continue;
-    if ((*reader)->at_end()) break;
-    if (!(*reader)->WaitReadable(Clock::now() + kWaitLimit)) {
-      result.status = absl::DeadlineExceededError("no output for " + WaitLimitText());
-      return;
-    }
-  }
-  result.end = Clock::now();
 }
 
 struct JobRun {
