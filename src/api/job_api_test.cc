@@ -182,6 +182,33 @@ TEST_F(JobApiTest, StartNeedsTheStartRule) {
   EXPECT_THAT(status.error_message(), HasSubstr("carol may not start jobs"));
 }
 
+TEST_F(JobApiTest, AReloadChangesWhoMayStartAndTheCeilingForTheNextCall) {
+  auto alice = Client(pki_.IssueClient("alice", WithRole("dev")));
+  std::string id;
+  ASSERT_TRUE(Start(*alice, "true", &id).ok());
+  security::PolicyRules rules;
+  rules.job_start.roles = {"ops"};  // dev may start no more
+  auto policy = security::AuthorizationPolicy::Create(rules);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  LimitsPolicy limits;
+  limits.ceiling.memory_bytes = uint64_t{1} << 20;
+  ASSERT_TRUE(api_->Reload(pki_.ServerFiles(),
+                           std::make_shared<const security::AuthorizationPolicy>(*std::move(policy)),
+                           limits)
+                  .ok());
+  EXPECT_EQ(Start(*alice, "true", &id).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  auto ops = Client(pki_.IssueClient("olga", WithRole("ops")));
+  grpc::ClientContext context;
+  Deadline(context);
+  v1::StartRequest request;
+  request.set_command("/bin/true");
+  request.mutable_limits()->set_memory_bytes(uint64_t{2} << 20);
+  v1::StartResponse response;
+  EXPECT_EQ(ops->Start(&context, request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT)
+      << "the new ceiling of 1 MiB did not apply";
+}
+
 TEST_F(JobApiTest, BadRequestsAreInvalidArguments) {
   auto alice = Client(pki_.IssueClient("alice", WithRole("dev")));
   grpc::ClientContext context;
