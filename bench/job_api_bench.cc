@@ -300,6 +300,7 @@ absl::StatusOr<StreamRun> TimeStream(const Options& options, ApiUnderTest& api,
     std::vector<ReaderResult> results(static_cast<size_t>(readers));
     {
       std::vector<std::jthread> threads;
+      threads.reserve(results.size());
       for (ReaderResult& result : results) {
         threads.emplace_back([&api, &id, &result] { ReadToEnd(api.runner(), id, result); });
       }
@@ -337,64 +338,58 @@ void PrintStartTable(int clients, const Latencies& latencies) {
             << rpc_p50 / library_p50 << "x |\n";
 }
 
-int Run(const Options& options) {
-  absl::StatusOr<std::unique_ptr<ScratchDir>> scratch = ScratchDir::Create();
-  if (!scratch.ok()) return ExitCode("job_api_bench", scratch.status());
-  absl::StatusOr<std::unique_ptr<ApiUnderTest>> api = ApiUnderTest::Create((*scratch)->path());
-  if (!api.ok()) return ExitCode("job_api_bench", api.status());
-  const std::string state_dir = (*scratch)->path() + "/state";
-
-  std::cout << "### Start latency to RUNNING (/bin/true), microseconds\n\n"
-            << "| clients | starts per path | library p50 | library p99 | RPC p50 | RPC p99 | "
-               "RPC / library at p50 |\n|---|---|---|---|---|---|---|\n";
-  for (const int clients : {1, kConcurrentStarters}) {
-    absl::StatusOr<Latencies> latencies = MeasureStarts(**api, clients, options.runs / clients);
-    if (!latencies.ok()) return ExitCode("job_api_bench", latencies.status());
-    PrintStartTable(clients, *latencies);
-  }
-
+// What the streaming rounds measured. Paths: 0 library 1 reader, 1 CLI 1 client, 2 library
+// many readers, 3 CLI many clients.
+struct StreamingResults {
   std::vector<double> seconds[4];
   // Per GiB delivered to one client, of the CLI runs with the most clients.
   std::vector<double> daemon_cpu_per_gib;
   std::vector<double> client_cpu_per_gib;
-  uint64_t peak_small = 0;
-  uint64_t peak_big = 0;
+  uint64_t peak_small_kib = 0;
+  uint64_t peak_big_kib = 0;
+};
+
+absl::Status MeasureStreaming(const Options& options, ApiUnderTest& api,
+                              const std::string& state_dir, StreamingResults& results) {
   for (int round = 0; round < options.rounds; ++round) {
-    int path = 0;
+    size_t path = 0;
     for (const int readers : {1, options.readers}) {
       for (const bool by_cli : {false, true}) {
-        absl::StatusOr<StreamRun> run =
-            TimeStream(options, **api, state_dir, options.bytes, readers, by_cli);
-        if (!run.ok()) return ExitCode("job_api_bench", run.status());
-        seconds[path++].push_back(run->seconds);
-        if (by_cli) peak_big = std::max(peak_big, run->peak_rss_kib);
-        if (by_cli && readers == options.readers) {
-          const double gib_delivered =
-              static_cast<double>(options.bytes) * readers / static_cast<double>(uint64_t{1} << 30);
-          daemon_cpu_per_gib.push_back(run->daemon_cpu_seconds / gib_delivered);
-          client_cpu_per_gib.push_back(run->clients_cpu_seconds / gib_delivered);
-        }
+        GH_ASSIGN_OR_RETURN(const StreamRun run, TimeStream(options, api, state_dir, options.bytes,
+                                                            readers, by_cli));
+        results.seconds[path++].push_back(run.seconds);
+        if (!by_cli) continue;
+        results.peak_big_kib = std::max(results.peak_big_kib, run.peak_rss_kib);
+        if (readers != options.readers) continue;
+        const double gib_delivered =
+            static_cast<double>(options.bytes) * readers / static_cast<double>(uint64_t{1} << 30);
+        results.daemon_cpu_per_gib.push_back(run.daemon_cpu_seconds / gib_delivered);
+        results.client_cpu_per_gib.push_back(run.clients_cpu_seconds / gib_delivered);
       }
     }
-    absl::StatusOr<StreamRun> small =
-        TimeStream(options, **api, state_dir, options.small_bytes, options.readers, true);
-    if (!small.ok()) return ExitCode("job_api_bench", small.status());
-    peak_small = std::max(peak_small, small->peak_rss_kib);
+    GH_ASSIGN_OR_RETURN(const StreamRun small, TimeStream(options, api, state_dir,
+                                                          options.small_bytes, options.readers,
+                                                          /*by_cli=*/true));
+    results.peak_small_kib = std::max(results.peak_small_kib, small.peak_rss_kib);
   }
+  return absl::OkStatus();
+}
+
+void PrintStreaming(const Options& options, const StreamingResults& results) {
   const double gb = static_cast<double>(options.bytes) / kBytesPerGB;
   std::cout << "\n### Streaming a " << options.bytes << "-byte output, GB/s per client (median of "
             << options.rounds << ")\n\n"
             << "| clients | library readers | `gatehouse logs -f` | CLI / library |\n"
             << "|---|---|---|---|\n";
-  for (int i = 0; i < 2; ++i) {
-    const double library = gb / Median(seconds[2 * i]);
-    const double cli = gb / Median(seconds[2 * i + 1]);
+  for (size_t i = 0; i < 2; ++i) {
+    const double library = gb / Median(results.seconds[2 * i]);
+    const double cli = gb / Median(results.seconds[2 * i + 1]);
     std::cout << std::fixed << std::setprecision(2) << "| " << (i == 0 ? 1 : options.readers)
               << " | " << library << " | " << cli << " | " << cli / library << "x |\n";
   }
-  const double daemon_cpu = Median(daemon_cpu_per_gib);
-  const double client_cpu = Median(client_cpu_per_gib);
-  const double cores = static_cast<double>(std::thread::hardware_concurrency());
+  const double daemon_cpu = Median(results.daemon_cpu_per_gib);
+  const double client_cpu = Median(results.client_cpu_per_gib);
+  const auto cores = static_cast<double>(std::thread::hardware_concurrency());
   std::cout << "\nCPU per GiB delivered to one client, " << options.readers
             << " CLI clients: daemon " << std::setprecision(2) << daemon_cpu << " s, client "
             << client_cpu << " s (the job's `head` and the kernel's page cache work excluded). "
@@ -405,26 +400,48 @@ int Run(const Options& options) {
             << " GB/s.\n";
   std::cout << "\nPeak RSS of the daemon's part (this process) while " << options.readers
             << " CLI clients streamed: " << std::setprecision(1)
-            << static_cast<double>(peak_small) / kKiBPerMiB << " MiB for a "
+            << static_cast<double>(results.peak_small_kib) / kKiBPerMiB << " MiB for a "
             << options.small_bytes << "-byte output, "
-            << static_cast<double>(peak_big) / kKiBPerMiB << " MiB for " << options.bytes
-            << " bytes.\n";
-  return 0;
+            << static_cast<double>(results.peak_big_kib) / kKiBPerMiB << " MiB for "
+            << options.bytes << " bytes.\n";
+}
+
+absl::Status RunAll(const Options& options) {
+  GH_ASSIGN_OR_RETURN(const std::unique_ptr<ScratchDir> scratch, ScratchDir::Create());
+  GH_ASSIGN_OR_RETURN(const std::unique_ptr<ApiUnderTest> api,
+                      ApiUnderTest::Create(scratch->path()));
+  std::cout << "### Start latency to RUNNING (/bin/true), microseconds\n\n"
+            << "| clients | starts per path | library p50 | library p99 | RPC p50 | RPC p99 | "
+               "RPC / library at p50 |\n|---|---|---|---|---|---|---|\n";
+  for (const int clients : {1, kConcurrentStarters}) {
+    GH_ASSIGN_OR_RETURN(const Latencies latencies,
+                        MeasureStarts(*api, clients, options.runs / clients));
+    PrintStartTable(clients, latencies);
+  }
+  StreamingResults results;
+  GH_RETURN_IF_ERROR(MeasureStreaming(options, *api, scratch->path() + "/state", results));
+  PrintStreaming(options, results);
+  return absl::OkStatus();
+}
+
+int Run(int argc, char** argv) {
+  Options options;
+  CLI::App app("job_api_bench: the job API against the job library, side by side");
+  app.add_option("--cli", options.cli, "Path of the gatehouse CLI")->required();
+  app.add_option("--runs", options.runs, "Starts per path and client count")
+      ->check(CLI::Range(8, 100000));
+  app.add_option("--rounds", options.rounds, "Streaming rounds")->check(CLI::Range(1, 100));
+  app.add_option("--readers", options.readers, "Concurrent clients")->check(CLI::Range(2, 256));
+  app.add_option("--bytes", options.bytes, "Output bytes of the big job");
+  CLI11_PARSE(app, argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);  // required by JobApi (see job_api.h)
+  return ExitCode("job_api_bench", RunAll(options));
 }
 
 }  // namespace
 }  // namespace gatehouse::bench
 
 int main(int argc, char** argv) {
-  gatehouse::bench::Options options;
-  CLI::App app("job_api_bench: the job API against the job library, side by side");
-  app.add_option("--cli", options.cli, "Path of the gatehouse CLI")->required();
-  app.add_option("--runs", options.runs, "Starts per path and client count")->check(CLI::Range(8, 100000));
-  app.add_option("--rounds", options.rounds, "Streaming rounds")->check(CLI::Range(1, 100));
-  app.add_option("--readers", options.readers, "Concurrent clients")->check(CLI::Range(2, 256));
-  app.add_option("--bytes", options.bytes, "Output bytes of the big job");
-  CLI11_PARSE(app, argc, argv);
-  std::signal(SIGPIPE, SIG_IGN);  // required by JobApi (see job_api.h)
   return gatehouse::bench::RunCatchingExceptions(
-      "job_api_bench", [&options] { return gatehouse::bench::Run(options); });
+      "job_api_bench", [argc, argv] { return gatehouse::bench::Run(argc, argv); });
 }

@@ -2,12 +2,12 @@
 // caller's thread, and the destructor leaves nothing queued behind.
 #include "jobs/cgroup_remover.h"
 
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <string>
 #include <vector>
 

@@ -540,7 +540,7 @@ void JobRunner::OnExecStatus(Job& job) {
     waits = TakeStartWaits(job);
     if (!waits.empty()) status = job.status;
   }
-  RunStartWaits(std::move(waits), status);
+  RunStartWaits(waits, status);
 }
 
 std::vector<JobRunner::StartCallback> JobRunner::TakeStartWaits(const Job& job) {
@@ -551,8 +551,9 @@ std::vector<JobRunner::StartCallback> JobRunner::TakeStartWaits(const Job& job) 
   return waits;
 }
 
-void JobRunner::RunStartWaits(std::vector<StartCallback> callbacks, const JobStatus& status) {
-  for (StartCallback& callback : callbacks) callback(status);
+void JobRunner::RunStartWaits(const std::vector<StartCallback>& callbacks,
+                              const JobStatus& status) {
+  for (const StartCallback& callback : callbacks) callback(status);
 }
 
 absl::Status JobRunner::NotifyWhenStarted(const JobId& id, StartCallback callback) {
@@ -584,7 +585,7 @@ void JobRunner::ReleaseStartWaits() {
     }
     start_waits_.clear();
   }
-  for (auto& [callbacks, status] : released) RunStartWaits(std::move(callbacks), status);
+  for (const auto& [callbacks, status] : released) RunStartWaits(callbacks, status);
 }
 
 void JobRunner::OnOutput(Job& job, uint32_t events) {
@@ -684,7 +685,7 @@ void JobRunner::FinishIfDone(Job& job) {
     waits = TakeStartWaits(job);
     if (!waits.empty()) ended = status;
   }
-  RunStartWaits(std::move(waits), ended);
+  RunStartWaits(waits, ended);
 }
 
 }  // namespace gatehouse::jobs

@@ -226,6 +226,7 @@ TEST_F(GatehouseJobsTest, AUserWithoutTheStartRuleIsDeniedAndMaxJobsIsEnforced) 
   EXPECT_THAT(denied.output, HasSubstr("carol may not start jobs"));
 
   std::vector<std::string> ids;
+  ids.reserve(3);
   for (int i = 0; i < 3; ++i) ids.push_back(RunScript("exec sleep 1000"));
   const ProcessResult full = Cli({"run", "--", "/bin/true"});
   EXPECT_EQ(full.exit_code, 1) << full.output;
