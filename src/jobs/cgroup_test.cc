@@ -4,6 +4,7 @@
 #include "jobs/cgroup.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,9 +91,18 @@ class BlockedChild {
     }
     const base::UniqueFd read_end(fds[0]);
     release_.Reset(fds[1]);
+    // Its write end closes when the exec succeeds (O_CLOEXEC): Release waits for that.
+    int exec_fds[2];
+    if (::pipe2(exec_fds, O_CLOEXEC) != 0) {
+      ADD_FAILURE() << absl::ErrnoToStatus(errno, "pipe2");
+      return;
+    }
+    exec_done_.Reset(exec_fds[0]);
+    const base::UniqueFd exec_write_end(exec_fds[1]);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::close(fds[1]);  // so that a test that never releases it ends the wait with EOF
+      ::close(exec_fds[0]);
       char byte = 0;
       if (::read(fds[0], &byte, 1) != 1) ::_exit(126);
       ::execv(args[0], args.data());
@@ -113,13 +123,18 @@ class BlockedChild {
 
   pid_t pid() const { return pid_; }
 
-  // Lets the child exec its program.
+  // Lets the child exec its program, and returns once it has: a process in the middle of an exec
+  // cannot be frozen (a sanitizer build's exec unmaps a huge address space and can outlast the
+  // v1 freeze timeout).
   void Release() {
     const char byte = 1;
     if (::write(release_.get(), &byte, 1) != 1) {
       ADD_FAILURE() << absl::ErrnoToStatus(errno, "release the child");
     }
     release_.Reset();
+    pollfd done{exec_done_.get(), POLLIN, 0};
+    if (::poll(&done, 1, /*timeout_ms=*/30000) != 1) ADD_FAILURE() << "the child did not exec";
+    exec_done_.Reset();
   }
 
   // The wait status once the child has exited; nullopt while it still runs after `timeout`.
@@ -134,6 +149,7 @@ class BlockedChild {
 
  private:
   base::UniqueFd release_;
+  base::UniqueFd exec_done_;
   pid_t pid_ = -1;
   bool reaped_ = false;
 };
@@ -425,10 +441,6 @@ TEST_P(CgroupTest, RemoveStaleKillsAndRemovesLeftovers) {
     }
   }
   child.Release();
-  // Until the exec is done the child cannot be frozen (a sanitizer build's exec unmaps a huge
-  // address space and can outlast the freeze timeout).
-  const std::string comm = absl::StrCat("/proc/", child.pid(), "/comm");
-  ASSERT_TRUE(WaitFor([&] { return ReadFileOrFail(comm) == "sleep\n"; }, std::chrono::seconds(30)));
 
   EXPECT_THAT(Cgroup::RemoveStale(layout_, parent_), IsOkAndHolds(2));
   EXPECT_TRUE(KilledBySigkill(child.WaitForExit()));

@@ -639,7 +639,6 @@ void JobRunner::FinishIfDone(Job& job) {
     cgroup_remover_.Remove(*std::move(job.cgroup));
     job.cgroup.reset();
   }
-  job.output->Close();
   job.ended_steady = steady_clock::now();
   std::vector<StartCallback> waits;
   JobStatus ended;
@@ -685,6 +684,10 @@ void JobRunner::FinishIfDone(Job& job) {
     waits = TakeStartWaits(job);
     if (!waits.empty()) ended = status;
   }
+  // Only now, so that a reader who sees the end of the output finds the job ended too (a
+  // follower asks for the exit code the moment its stream ends). Outside the lock: it wakes
+  // readers, whose callbacks may call back into the runner.
+  job.output->Close();
   RunStartWaits(waits, ended);
 }
 

@@ -127,8 +127,10 @@ TEST_F(GatehouseJobsTest, TheJobPortSpeaksTls13OnlyWithTheRfdsSuitesAndGroups) {
       RunProcess({"/usr/bin/testssl", "--quiet", "--color", "0", "--warnings", "off", "-p", "-f",
                   address},
                  "", std::chrono::seconds(180));
-  EXPECT_EQ(scan.exit_code, 0) << scan.output;
-  EXPECT_THAT(scan.output, ContainsRegex("TLS 1.3 +offered"));
+  // Its exit code is not the verdict: its first probe has no client certificate, which this
+  // port refuses, and depending on timing testssl then reports "cannot connect" and exits 1.
+  EXPECT_FALSE(scan.timed_out);
+  EXPECT_THAT(scan.output, ContainsRegex("TLS 1.3 +offered")) << scan.output;
   for (const char* old : {"SSLv2", "SSLv3", "TLS 1 ", "TLS 1.1", "TLS 1.2"}) {
     EXPECT_THAT(scan.output, ContainsRegex(absl::StrCat(old, " +not offered"))) << old;
   }
