@@ -280,35 +280,39 @@ size_t EntriesIn(const char* directory) {
 }
 
 TEST_F(JobApiTest, TwentyClientsStreamFiftyMebibytesIdenticallyAndALeaverLeaksNothing) {
-  auto alice = Client(pki_.IssueClient("alice", WithRole("dev")));
-  {  // one call first, so that gRPC's own lazily made threads and descriptors exist already
-    std::string id;
-    ASSERT_TRUE(Start(*alice, "true", &id).ok());
-  }
-  const size_t fds_before = EntriesIn("/proc/self/fd");
-  constexpr size_t kOutputBytes = size_t{50} << 20;
-  std::string id;
-  ASSERT_TRUE(Start(*alice,
-                    absl::StrCat("yes ", kLine, " | head -c ", kOutputBytes), &id)
-                  .ok());
   constexpr int kReaders = 20;
-  std::vector<CheckedStream> results(kReaders + 1);
-  {
+  auto alice = Client(pki_.IssueClient("alice", WithRole("dev")));
+  // `kReaders` clients read all of job `id`, and one more leaves after the first MiB while the
+  // others read on; each client has a certificate and a connection of its own.
+  const auto stream_concurrently = [this](const std::string& id, const std::string& round) {
+    std::vector<CheckedStream> results(kReaders + 1);
     std::vector<std::thread> readers;
     readers.reserve(kReaders + 1);
-    for (int i = 0; i < kReaders; ++i) {
+    for (int i = 0; i <= kReaders; ++i) {
       readers.emplace_back([&, i] {
-        auto client = Client(pki_.IssueClient(absl::StrCat("reader", i), WithRole("admin")));
-        results[i] = StreamAndCheck(*client, id);
+        auto client =
+            Client(pki_.IssueClient(absl::StrCat(round, "-reader", i), WithRole("admin")));
+        results[i] = StreamAndCheck(*client, id, i == kReaders ? size_t{1} << 20 : SIZE_MAX);
       });
     }
-    // One more that leaves after the first MiB, while the others read on.
-    readers.emplace_back([&] {
-      auto client = Client(pki_.IssueClient("leaver", WithRole("admin")));
-      results[kReaders] = StreamAndCheck(*client, id, size_t{1} << 20);
-    });
     for (std::thread& reader : readers) reader.join();
+    return results;
+  };
+  {  // A smaller round first, so that gRPC's pools have grown to this concurrency already.
+    std::string warm_up;
+    ASSERT_TRUE(Start(*alice, absl::StrCat("yes ", kLine, " | head -c 4194304"), &warm_up).ok());
+    for (const CheckedStream& result : stream_concurrently(warm_up, "warm-up")) {
+      EXPECT_TRUE(result.identical);
+    }
   }
+  base::Gauge* open = metrics_.GetGauge("gatehouse_jobs_output_streams", "");
+  ASSERT_TRUE(testing::WaitFor([open] { return open->value() == 0; }, std::chrono::seconds(10)));
+  const size_t fds_before = EntriesIn("/proc/self/fd");
+  const size_t threads_before = EntriesIn("/proc/self/task");
+  constexpr size_t kOutputBytes = size_t{50} << 20;
+  std::string id;
+  ASSERT_TRUE(Start(*alice, absl::StrCat("yes ", kLine, " | head -c ", kOutputBytes), &id).ok());
+  const std::vector<CheckedStream> results = stream_concurrently(id, "measured");
   for (int i = 0; i < kReaders; ++i) {
     EXPECT_TRUE(results[i].status.ok()) << i << ": " << results[i].status.error_message();
     EXPECT_EQ(results[i].bytes, kOutputBytes) << "reader " << i;
@@ -323,13 +327,16 @@ TEST_F(JobApiTest, TwentyClientsStreamFiftyMebibytesIdenticallyAndALeaverLeaksNo
   EXPECT_EQ(late.bytes, kOutputBytes);
   EXPECT_TRUE(late.identical);
 
-  base::Gauge* open = metrics_.GetGauge("gatehouse_jobs_output_streams", "");
   EXPECT_TRUE(testing::WaitFor([open] { return open->value() == 0; }, std::chrono::seconds(10)))
       << open->value() << " stream(s) still open on the server";
   // Every client's connection closed, and the server's three descriptors per connection with it.
   EXPECT_TRUE(testing::WaitFor([&] { return EntriesIn("/proc/self/fd") <= fds_before; },
                                std::chrono::seconds(20)))
       << EntriesIn("/proc/self/fd") << " descriptors open, " << fds_before << " before";
+  // And no thread is left behind.
+  EXPECT_TRUE(testing::WaitFor([&] { return EntriesIn("/proc/self/task") <= threads_before; },
+                               std::chrono::seconds(30)))
+      << EntriesIn("/proc/self/task") << " threads, " << threads_before << " before";
 }
 
 TEST_F(JobApiTest, AClientThatCancelsAWaitingStreamFreesIt) {
