@@ -47,8 +47,8 @@
 #include "job_bench_support.h"
 #include "jobs/cgroup.h"
 #include "jobs/output.h"
-#include "security/policy.h"
 #include "security/dev_pki.h"
+#include "security/policy.h"
 
 extern char** environ;
 
@@ -219,18 +219,12 @@ absl::StatusOr<Latencies> MeasureStarts(ApiUnderTest& api, int clients, int runs
 // Starts `gatehouse logs -f ID` with its output to /dev/null.
 absl::StatusOr<pid_t> SpawnFollower(const Options& options, const ApiUnderTest& api,
                                     const jobs::JobId& id) {
-  const std::vector<std::string> argv = {options.cli,
-                                         "logs",
-                                         "-f",
-                                         id,
-                                         "--server",
-                                         api.target(),
-                                         "--ca",
-                                         api.ClientFile("ca.pem"),
-                                         "--cert",
-                                         api.ClientFile("bench.pem"),
-                                         "--key",
-                                         api.ClientFile("bench.key")};
+  const std::vector<std::string> argv = {options.cli, "logs",
+                                         "-f",        id,
+                                         "--server",  api.target(),
+                                         "--ca",      api.ClientFile("ca.pem"),
+                                         "--cert",    api.ClientFile("bench.pem"),
+                                         "--key",     api.ClientFile("bench.key")};
   std::vector<char*> raw;
   raw.reserve(argv.size() + 1);
   for (const std::string& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
@@ -239,7 +233,8 @@ absl::StatusOr<pid_t> SpawnFollower(const Options& options, const ApiUnderTest& 
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   pid_t pid = -1;
-  const int error = ::posix_spawn(&pid, options.cli.c_str(), &actions, nullptr, raw.data(), environ);
+  const int error =
+      ::posix_spawn(&pid, options.cli.c_str(), &actions, nullptr, raw.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0) return absl::ErrnoToStatus(error, "posix_spawn " + options.cli);
   return pid;
@@ -248,7 +243,7 @@ absl::StatusOr<pid_t> SpawnFollower(const Options& options, const ApiUnderTest& 
 struct StreamRun {
   double seconds = 0;
   uint64_t peak_rss_kib = 0;
-  double daemon_cpu_seconds = 0;  // this process: the runner, gRPC and the TLS front
+  double daemon_cpu_seconds = 0;   // this process: the runner, gRPC and the TLS front
   double clients_cpu_seconds = 0;  // the CLI processes, all together
 };
 
@@ -355,8 +350,8 @@ absl::Status MeasureStreaming(const Options& options, ApiUnderTest& api,
     size_t path = 0;
     for (const int readers : {1, options.readers}) {
       for (const bool by_cli : {false, true}) {
-        GH_ASSIGN_OR_RETURN(const StreamRun run, TimeStream(options, api, state_dir, options.bytes,
-                                                            readers, by_cli));
+        GH_ASSIGN_OR_RETURN(const StreamRun run,
+                            TimeStream(options, api, state_dir, options.bytes, readers, by_cli));
         results.seconds[path++].push_back(run.seconds);
         if (!by_cli) continue;
         results.peak_big_kib = std::max(results.peak_big_kib, run.peak_rss_kib);
@@ -367,9 +362,9 @@ absl::Status MeasureStreaming(const Options& options, ApiUnderTest& api,
         results.client_cpu_per_gib.push_back(run.clients_cpu_seconds / gib_delivered);
       }
     }
-    GH_ASSIGN_OR_RETURN(const StreamRun small, TimeStream(options, api, state_dir,
-                                                          options.small_bytes, options.readers,
-                                                          /*by_cli=*/true));
+    GH_ASSIGN_OR_RETURN(const StreamRun small,
+                        TimeStream(options, api, state_dir, options.small_bytes, options.readers,
+                                   /*by_cli=*/true));
     results.peak_small_kib = std::max(results.peak_small_kib, small.peak_rss_kib);
   }
   return absl::OkStatus();

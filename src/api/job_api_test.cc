@@ -192,10 +192,11 @@ TEST_F(JobApiTest, AReloadChangesWhoMayStartAndTheCeilingForTheNextCall) {
   ASSERT_TRUE(policy.ok()) << policy.status();
   LimitsPolicy limits;
   limits.ceiling.memory_bytes = uint64_t{1} << 20;
-  ASSERT_TRUE(api_->Reload(pki_.ServerFiles(),
-                           std::make_shared<const security::AuthorizationPolicy>(*std::move(policy)),
-                           limits)
-                  .ok());
+  ASSERT_TRUE(
+      api_->Reload(pki_.ServerFiles(),
+                   std::make_shared<const security::AuthorizationPolicy>(*std::move(policy)),
+                   limits)
+          .ok());
   EXPECT_EQ(Start(*alice, "true", &id).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   auto ops = Client(pki_.IssueClient("olga", WithRole("ops")));
   grpc::ClientContext context;
@@ -261,9 +262,8 @@ CheckedStream StreamAndCheck(v1::JobService::Stub& stub, const std::string& id,
   v1::OutputChunk chunk;
   while (reader->Read(&chunk)) {
     for (const char byte : chunk.data()) {
-      const char expected = result.bytes % kLineBytes == kLineBytes - 1
-                                ? '\n'
-                                : kLine[result.bytes % kLineBytes];
+      const char expected =
+          result.bytes % kLineBytes == kLineBytes - 1 ? '\n' : kLine[result.bytes % kLineBytes];
       result.identical = result.identical && byte == expected;
       ++result.bytes;
     }

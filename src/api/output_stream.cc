@@ -9,9 +9,7 @@ namespace gatehouse::api {
 
 OutputStream::OutputStream(std::unique_ptr<jobs::OutputReader> reader,
                            std::function<void(size_t)> on_bytes, std::function<void()> on_end)
-    : reader_(std::move(reader)),
-      on_bytes_(std::move(on_bytes)),
-      on_end_(std::move(on_end)) {
+    : reader_(std::move(reader)), on_bytes_(std::move(on_bytes)), on_end_(std::move(on_end)) {
   Pump();
 }
 

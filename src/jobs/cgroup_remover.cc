@@ -42,11 +42,9 @@ void CgroupRemover::Loop() {
     {
       base::MutexLock lock(&mu_);
       // Idle for long stretches; the bound only keeps every wait finite.
-      const bool woken =
-          changed_.WaitUntil(&mu_, std::chrono::steady_clock::now() + std::chrono::minutes(1),
-                             [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                               return stopping_ || !queue_.empty();
-                             });
+      const bool woken = changed_.WaitUntil(
+          &mu_, std::chrono::steady_clock::now() + std::chrono::minutes(1),
+          [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
       if (!woken) continue;
       next.emplace(std::move(queue_.front()));

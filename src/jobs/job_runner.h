@@ -127,8 +127,7 @@ class JobRunner {
   // Takes the NotifyWhenStarted callbacks of `job` (which has left kStarting) with its status,
   // for the caller to run once it holds no lock.
   std::vector<StartCallback> TakeStartWaits(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static void RunStartWaits(const std::vector<StartCallback>& callbacks,
-                            const JobStatus& status);
+  static void RunStartWaits(const std::vector<StartCallback>& callbacks, const JobStatus& status);
   int NextTimeoutMs() const;
 
   const JobRunnerOptions options_;

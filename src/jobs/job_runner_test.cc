@@ -267,9 +267,8 @@ class StartNotifications {
   // The states seen, once at least one arrived or the deadline passed.
   std::vector<JobState> AwaitFirst() {
     base::MutexLock lock(&mu_);
-    changed_.WaitUntil(&mu_, Deadline(), [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return !states_.empty();
-    });
+    changed_.WaitUntil(&mu_, Deadline(),
+                       [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return !states_.empty(); });
     return states_;
   }
   std::vector<JobState> seen() {
@@ -303,9 +302,9 @@ TEST_F(JobRunnerTest, StartNotificationsComeOnceWhenTheJobLeavesStarting) {
   EXPECT_THAT(failed.AwaitFirst(), ElementsAre(JobState::kFailedToStart));
 
   StartNotifications unknown;
-  EXPECT_THAT(runner_->NotifyWhenStarted("6fa459ea-ee8a-4ca4-894e-db77e160355e",
-                                         unknown.Callback()),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not found")));
+  EXPECT_THAT(
+      runner_->NotifyWhenStarted("6fa459ea-ee8a-4ca4-894e-db77e160355e", unknown.Callback()),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("not found")));
   EXPECT_THAT(unknown.seen(), IsEmpty());
 
   ASSERT_TRUE(runner_->Stop(*id).ok());
@@ -439,13 +438,13 @@ TEST_F(JobRunnerTest, TheEnvironmentTravelsInNoProcessArgv) {
 }
 
 TEST_F(JobRunnerTest, TheJobSeesOnlyItsOwnProcessesNetworkAndHostname) {
-  const JobStatus status = Run(Shell(
-      "echo pid=$$; echo procs=$(ls /proc | grep -c '^[0-9]');"
-      " echo host=$(cat /proc/sys/kernel/hostname); echo fds=$(ls /proc/self/fd | wc -l);"
-      " echo net=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ');"
-      " echo $(grep NoNewPrivs /proc/self/status);"
-      " echo shared=$(grep -c shared: /proc/self/mountinfo); echo ipc=$(readlink "
-      "/proc/self/ns/ipc)"));
+  const JobStatus status =
+      Run(Shell("echo pid=$$; echo procs=$(ls /proc | grep -c '^[0-9]');"
+                " echo host=$(cat /proc/sys/kernel/hostname); echo fds=$(ls /proc/self/fd | wc -l);"
+                " echo net=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ');"
+                " echo $(grep NoNewPrivs /proc/self/status);"
+                " echo shared=$(grep -c shared: /proc/self/mountinfo); echo ipc=$(readlink "
+                "/proc/self/ns/ipc)"));
   ASSERT_EQ(status.state, JobState::kExited) << status.error;
   const std::string output = OutputOf(status.id);
   // PID 1 is the init; the shell is its first child.

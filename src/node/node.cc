@@ -306,9 +306,10 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
     const std::vector<std::string> changed =
         JobsKeysNeedingRestart(jobs_started_with_, *config.jobs);
     if (!changed.empty()) {
-      spdlog::warn("jobs: {} changed; applied after a restart (TLS, authorization and limits "
-                   "were applied now)",
-                   absl::StrJoin(changed, ", "));
+      spdlog::warn(
+          "jobs: {} changed; applied after a restart (TLS, authorization and limits "
+          "were applied now)",
+          absl::StrJoin(changed, ", "));
     }
   }
   if (jobs_ != nullptr && !config.jobs.has_value()) {

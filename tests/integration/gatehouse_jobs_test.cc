@@ -50,22 +50,22 @@ class GatehouseJobsTest : public ::testing::Test {
   }
 
   void StartDaemon() {
-    const std::string config = tmp_.WriteFile(
-        "gatehouse.yaml",
-        absl::StrCat("dev_pki: {dir: ", tmp_.File(".gatehouse/pki"),
-                     "}\nadmin: {listen: 127.0.0.1:0}\nauthorization:\n  jobs:\n"
-                     "    start: {roles: [admin, dev]}\njobs:\n  listen: 127.0.0.1:",
-                     port_, "\n  state_dir: ", tmp_.File("state"),
-                     "\n  cgroup_parent: gatehouse-cli-test-", ::getpid(),
-                     "\n  stop_grace: 500ms\n  max_jobs: 3\n"
-                     "  max_limits: {memory: 1GiB}\n"));
+    const std::string config =
+        tmp_.WriteFile("gatehouse.yaml",
+                       absl::StrCat("dev_pki: {dir: ", tmp_.File(".gatehouse/pki"),
+                                    "}\nadmin: {listen: 127.0.0.1:0}\nauthorization:\n  jobs:\n"
+                                    "    start: {roles: [admin, dev]}\njobs:\n  listen: 127.0.0.1:",
+                                    port_, "\n  state_dir: ", tmp_.File("state"),
+                                    "\n  cgroup_parent: gatehouse-cli-test-", ::getpid(),
+                                    "\n  stop_grace: 500ms\n  max_jobs: 3\n"
+                                    "  max_limits: {memory: 1GiB}\n"));
     daemon_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{BuiltProgram("gatehoused"), "--config", config});
     ASSERT_TRUE(daemon_->WaitForOutput("ready", kDaemonStart)) << daemon_->output();
     std::smatch match;
     const std::string log = daemon_->output();
-    ASSERT_TRUE(std::regex_search(log, match,
-                                  std::regex(R"(jobs: API listening on 127\.0\.0\.1:(\d+))")))
+    ASSERT_TRUE(
+        std::regex_search(log, match, std::regex(R"(jobs: API listening on 127\.0\.0\.1:(\d+))")))
         << log;
     port_ = std::stoi(match[1].str());
   }
@@ -103,30 +103,30 @@ TEST_F(GatehouseJobsTest, TheJobPortSpeaksTls13OnlyWithTheRfdsSuitesAndGroups) {
   const std::string pki = tmp_.File(".gatehouse/pki");
   const std::string address = absl::StrCat("127.0.0.1:", port_);
   const auto s_client = [&](const std::vector<std::string>& flags) {
-    std::vector<std::string> argv = {"/usr/bin/openssl", "s_client", "-connect", address,
-                                     "-CAfile", pki + "/ca.pem", "-verify_return_error"};
+    std::vector<std::string> argv = {
+        "/usr/bin/openssl",    "s_client", "-connect", address, "-CAfile", pki + "/ca.pem",
+        "-verify_return_error"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     return RunProcess(argv, "", std::chrono::seconds(20));
   };
-  const ProcessResult tls13 = s_client(
-      {"-tls1_3", "-alpn", "h2", "-cert", pki + "/admin.pem", "-key", pki + "/admin.key"});
+  const ProcessResult tls13 =
+      s_client({"-tls1_3", "-alpn", "h2", "-cert", pki + "/admin.pem", "-key", pki + "/admin.key"});
   EXPECT_EQ(tls13.exit_code, 0) << tls13.output;
   EXPECT_THAT(tls13.output, HasSubstr("New, TLSv1.3"));
   EXPECT_THAT(tls13.output, HasSubstr("ALPN protocol: h2"));
   EXPECT_THAT(tls13.output, HasSubstr("Verification: OK"));
 
-  const ProcessResult tls12 = s_client(
-      {"-tls1_2", "-cert", pki + "/admin.pem", "-key", pki + "/admin.key"});
+  const ProcessResult tls12 =
+      s_client({"-tls1_2", "-cert", pki + "/admin.pem", "-key", pki + "/admin.key"});
   EXPECT_NE(tls12.exit_code, 0) << tls12.output;
   EXPECT_THAT(tls12.output, Not(HasSubstr("New, TLSv1.2")));
 
   s_client({"-tls1_3", "-alpn", "h2"});  // no certificate: the daemon says why it refused
   EXPECT_TRUE(daemon_->WaitForOutput("peer did not return a certificate")) << daemon_->output();
 
-  const ProcessResult scan =
-      RunProcess({"/usr/bin/testssl", "--quiet", "--color", "0", "--warnings", "off", "-p", "-f",
-                  address},
-                 "", std::chrono::seconds(180));
+  const ProcessResult scan = RunProcess(
+      {"/usr/bin/testssl", "--quiet", "--color", "0", "--warnings", "off", "-p", "-f", address}, "",
+      std::chrono::seconds(180));
   // Its exit code is not the verdict: its first probe has no client certificate, which this
   // port refuses, and depending on timing testssl then reports "cannot connect" and exits 1.
   EXPECT_FALSE(scan.timed_out);
@@ -134,7 +134,8 @@ TEST_F(GatehouseJobsTest, TheJobPortSpeaksTls13OnlyWithTheRfdsSuitesAndGroups) {
   for (const char* old : {"SSLv2", "SSLv3", "TLS 1 ", "TLS 1.1", "TLS 1.2"}) {
     EXPECT_THAT(scan.output, ContainsRegex(absl::StrCat(old, " +not offered"))) << old;
   }
-  EXPECT_THAT(scan.output, ContainsRegex("Elliptic curves offered: +prime256v1 secp384r1 X25519 *\n"));
+  EXPECT_THAT(scan.output,
+              ContainsRegex("Elliptic curves offered: +prime256v1 secp384r1 X25519 *\n"));
   for (const char* suite :
        {"TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"}) {
     EXPECT_THAT(scan.output, HasSubstr(suite));
@@ -217,13 +218,12 @@ TEST_F(GatehouseJobsTest, EveryFailureIsOneClearLineAndItsExitCode) {
 }
 
 TEST_F(GatehouseJobsTest, AUserWithoutTheStartRuleIsDeniedAndMaxJobsIsEnforced) {
-  const ProcessResult issued = RunProcess({BuiltProgram("gatehouse"), "certs", "issue", "--dir",
-                                           tmp_.File(".gatehouse/pki"), "--name", "carol",
-                                           "--role", "viewer"});
+  const ProcessResult issued =
+      RunProcess({BuiltProgram("gatehouse"), "certs", "issue", "--dir", tmp_.File(".gatehouse/pki"),
+                  "--name", "carol", "--role", "viewer"});
   ASSERT_EQ(issued.exit_code, 0) << issued.output;
-  const ProcessResult denied =
-      Cli({"run", "--cert", tmp_.File(".gatehouse/pki/carol.pem"), "--key",
-           tmp_.File(".gatehouse/pki/carol.key"), "--", "/bin/true"});
+  const ProcessResult denied = Cli({"run", "--cert", tmp_.File(".gatehouse/pki/carol.pem"), "--key",
+                                    tmp_.File(".gatehouse/pki/carol.key"), "--", "/bin/true"});
   EXPECT_EQ(denied.exit_code, 1) << denied.output;
   EXPECT_THAT(denied.output, HasSubstr("carol may not start jobs"));
 
