@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -157,6 +158,26 @@ std::string MessageOf(const absl::Status& status) {
                         absl::StatusCodeToString(status.code()), ")");
   }
   return EscapeControlCharacters(status.message());
+}
+
+// gRPC's own words for a lost or failed connection ("failed to connect to all addresses; last
+// error: UNKNOWN: ipv4:127.0.0.1:7443: Failed to connect to remote host: Connection refused"),
+// said plainly; anything else as it came.
+std::string ConnectionReason(const absl::Status& status) {
+  const absl::string_view message = status.message();
+  if (absl::StrContains(message, "Connection refused")) return "connection refused";
+  if (absl::StrContains(message, "Connection reset")) return "the connection was reset";
+  if (absl::StrContains(message, "Socket closed") || absl::StrContains(message, "GOAWAY")) {
+    return "the connection was closed";
+  }
+  if (absl::StrContains(message, "Handshake") || absl::StrContains(message, "handshake") ||
+      absl::StrContains(message, "SSL")) {
+    return "the TLS handshake failed";
+  }
+  if (absl::StrContains(message, "failed to connect to all addresses")) {
+    return "could not connect";
+  }
+  return MessageOf(status);
 }
 
 }  // namespace
@@ -349,7 +370,7 @@ FailureReport DescribeFailure(const absl::Status& status, const RequestScope& sc
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
       return {absl::StrCat("gatehouse: cannot reach the job service at ", server, ": ",
-                           MessageOf(status),
+                           ConnectionReason(status),
                            " (is the daemon running, and do --ca/--cert/--key belong to it?)"),
               kExitConnection};
     case absl::StatusCode::kDeadlineExceeded:
@@ -377,9 +398,10 @@ FailureReport DescribeStreamFailure(const absl::Status& status, const RequestSco
   const bool is_connection_loss = status.code() == absl::StatusCode::kUnavailable ||
                                   status.code() == absl::StatusCode::kCancelled;
   if (received_output && is_connection_loss) {
-    return {absl::StrCat("gatehouse: the output stream of job ",
-                         EscapeControlCharacters(scope.job_id), " broke: ", MessageOf(status)),
-            kExitConnection};
+    return {
+        absl::StrCat("gatehouse: the output stream of job ", EscapeControlCharacters(scope.job_id),
+                     " broke: ", ConnectionReason(status)),
+        kExitConnection};
   }
   return DescribeFailure(status, scope);
 }

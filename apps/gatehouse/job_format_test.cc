@@ -335,9 +335,22 @@ struct FailureCase {
 
 TEST(DescribeFailureTest, OneLinePerCodeWithoutGrpcJargon) {
   const std::vector<FailureCase> cases = {
+      {absl::UnavailableError("failed to connect to all addresses; last error: UNKNOWN: "
+                              "ipv4:127.0.0.1:7443: Failed to connect to remote host: "
+                              "Connection refused"),
+       "",
+       "gatehouse: cannot reach the job service at 127.0.0.1:7443: connection refused (is the "
+       "daemon running, and do --ca/--cert/--key belong to it?)",
+       kExitConnection},
+      {absl::UnavailableError("failed to connect to all addresses; last error: UNKNOWN: "
+                              "ipv4:127.0.0.1:7443: Ssl handshake failed: SSL_ERROR_SSL"),
+       "",
+       "gatehouse: cannot reach the job service at 127.0.0.1:7443: the TLS handshake failed (is "
+       "the daemon running, and do --ca/--cert/--key belong to it?)",
+       kExitConnection},
       {absl::UnavailableError("failed to connect to all addresses"), "",
-       "gatehouse: cannot reach the job service at 127.0.0.1:7443: failed to connect to all "
-       "addresses (is the daemon running, and do --ca/--cert/--key belong to it?)",
+       "gatehouse: cannot reach the job service at 127.0.0.1:7443: could not connect (is the "
+       "daemon running, and do --ca/--cert/--key belong to it?)",
        kExitConnection},
       {absl::DeadlineExceededError("Deadline Exceeded"), "j1",
        "gatehouse: no answer from the job service at 127.0.0.1:7443 within 10 s", kExitConnection},
@@ -376,8 +389,10 @@ TEST(DescribeStreamFailureTest, ABrokenStreamIsOneThatHadStarted) {
        {absl::UnavailableError("Socket closed"), absl::CancelledError("Cancelled")}) {
     SCOPED_TRACE(lost.ToString());
     const FailureReport broke = DescribeStreamFailure(lost, scope, /*received_output=*/true);
-    EXPECT_EQ(broke.line,
-              absl::StrCat("gatehouse: the output stream of job j1 broke: ", lost.message()));
+    EXPECT_EQ(broke.line, lost.code() == absl::StatusCode::kCancelled
+                              ? "gatehouse: the output stream of job j1 broke: Cancelled"
+                              : "gatehouse: the output stream of job j1 broke: the connection "
+                                "was closed");
     EXPECT_EQ(broke.exit_code, kExitConnection);
   }
   const FailureReport unreachable = DescribeStreamFailure(absl::UnavailableError("refused"), scope,
