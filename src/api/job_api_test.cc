@@ -336,9 +336,9 @@ TEST_F(JobApiTest, TwentyClientsStreamFiftyMebibytesIdenticallyAndALeaverLeaksNo
   // And no thread is left behind per stream. gRPC's pools may still add one or two under the
   // heavier measured round (seen on a loaded CI machine); a thread kept per stream would add 21.
   constexpr size_t kPoolGrowth = 4;
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return EntriesIn("/proc/self/task") <= threads_before + kPoolGrowth; },
-      std::chrono::seconds(30)))
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return EntriesIn("/proc/self/task") <= threads_before + kPoolGrowth; },
+                       std::chrono::seconds(30)))
       << EntriesIn("/proc/self/task") << " threads, " << threads_before << " before";
 }
 
