@@ -182,8 +182,9 @@ absl::StatusOr<PreparedSpawn> Prepare(const SpawnRequest& request, SpawnedInit& 
   if (request.init_fd < 0 || request.output_fd < 0) {
     return absl::InvalidArgumentError("a spawn needs the init program's and the output's fds");
   }
-  if (request.executable.empty())
+  if (request.executable.empty()) {
     return absl::InvalidArgumentError("the job's executable is empty");
+  }
   PreparedSpawn spawn;
   auto spec = SealedMemfd(SpecOf(request));
   if (!spec.ok()) return spec.status();
