@@ -1,5 +1,5 @@
-// Metrics: counters and gauges that any component updates lock-free, and a registry that
-// renders them in the Prometheus text exposition format (version 0.0.4).
+// Metrics: counters, gauges and histograms that any component updates lock-free, and a registry
+// that renders them in the Prometheus text exposition format (version 0.0.4).
 //
 // Registration takes a lock and returns a pointer that stays valid for the registry's lifetime;
 // updates are relaxed atomics (a scrape needs no ordering with other memory). Thread-safe.
@@ -7,6 +7,7 @@
 #define GATEHOUSE_BASE_METRICS_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -43,6 +44,29 @@ class Gauge {
   std::atomic<int64_t> value_{0};
 };
 
+// Distribution of observed values in fixed buckets (Prometheus histogram). Thread-safe, lock-free.
+class Histogram {
+ public:
+  // `upper_bounds`: sorted strictly ascending and finite (GH_CHECK); the +Inf bucket is implicit.
+  explicit Histogram(std::vector<double> upper_bounds);
+
+  // Counts `value` in the first bucket whose bound is >= it; NaN goes to +Inf.
+  void Observe(double value);
+
+  // Total of the bucket counts. Not synchronized with sum(): under concurrent Observe the two may
+  // disagree by the values in flight.
+  uint64_t count() const;
+  double sum() const { return sum_.load(std::memory_order_relaxed); }
+  const std::vector<double>& upper_bounds() const { return upper_bounds_; }
+  // Non-cumulative count of bucket `i`; i == upper_bounds().size() is the +Inf bucket.
+  uint64_t bucket_count(size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+
+ private:
+  const std::vector<double> upper_bounds_;
+  std::vector<std::atomic<uint64_t>> buckets_;  // upper_bounds_.size() + 1, the last is +Inf
+  std::atomic<double> sum_{0};
+};
+
 class MetricsRegistry {
  public:
   MetricsRegistry() = default;
@@ -58,6 +82,11 @@ class MetricsRegistry {
                       const MetricLabels& labels = {});
   Gauge* GetGauge(const std::string& name, const std::string& help,
                   const MetricLabels& labels = {});
+  // `upper_bounds` of the first registration of `name` is used for every series of the family;
+  // a later call with different bounds is a bug (GH_CHECK, as for a type clash), and so is an
+  // "le" label, which the rendering adds to every bucket.
+  Histogram* GetHistogram(const std::string& name, const std::string& help,
+                          const std::vector<double>& upper_bounds, const MetricLabels& labels = {});
 
   // A function that refreshes gauges mirroring state kept elsewhere (upstream health, say). It
   // runs on the rendering thread at the start of every RenderPrometheusText, with no registry
@@ -69,21 +98,23 @@ class MetricsRegistry {
   std::string RenderPrometheusText() const;
 
  private:
-  enum class Type { kCounter, kGauge };
+  enum class Type { kCounter, kGauge, kHistogram };
   struct Series {
     MetricLabels labels;
     Counter counter;
     Gauge gauge;
+    std::unique_ptr<Histogram> histogram;  // kHistogram only: buckets would bloat every counter
   };
   struct Family {
     std::string name;
     std::string help;
     Type type = Type::kCounter;
-    std::deque<Series> series;  // deque: element addresses stay valid as it grows
+    std::vector<double> upper_bounds;  // kHistogram only
+    std::deque<Series> series;         // deque: element addresses stay valid as it grows
   };
 
   Series* GetSeries(const std::string& name, const std::string& help, Type type,
-                    const MetricLabels& labels);
+                    const MetricLabels& labels, const std::vector<double>& upper_bounds = {});
 
   mutable Mutex mu_;
   std::deque<Family> families_ ABSL_GUARDED_BY(mu_);

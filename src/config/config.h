@@ -79,6 +79,38 @@ struct RateLimitConfig {
   uint32_t max_concurrent = 0;
 };
 
+// Resource limits of a job (jobs/limits.h); unset = no limit.
+struct JobLimitsConfig {
+  std::optional<double> cpus;  // fraction of one core's time
+  std::optional<uint64_t> memory_bytes;
+  std::optional<uint64_t> io_read_bytes_per_second;
+  std::optional<uint64_t> io_write_bytes_per_second;
+  std::optional<uint64_t> pids;
+
+  bool operator==(const JobLimitsConfig&) const = default;
+};
+
+// An app whose server the lb starts as a job on its first connection and stops when idle.
+struct LaunchConfig {
+  // argv; command[0] is an absolute path or a name looked up in PATH.
+  std::vector<std::string> command;
+  // Where the server listens on the loopback of its job.
+  uint16_t port = 0;
+  // Keys the file leaves out are filled from jobs.default_limits when the config is loaded.
+  JobLimitsConfig limits;
+  // The server must accept on `port` within this of its job's start.
+  std::chrono::nanoseconds ready_timeout = std::chrono::seconds(5);
+  // The server is stopped after this long without a connection.
+  std::chrono::nanoseconds idle_timeout = std::chrono::minutes(2);
+  // Connections waiting for a start at once; more are refused.
+  uint32_t max_waiting = 256;
+  // "NAME=value"; PATH=/usr/local/bin:/usr/bin:/bin is always set unless given.
+  std::vector<std::string> env;
+  std::string working_dir = "/";
+
+  bool operator==(const LaunchConfig&) const = default;
+};
+
 // One app of the load balancer: where it listens and where it forwards.
 struct LbAppConfig {
   std::string name;
@@ -94,6 +126,9 @@ struct LbAppConfig {
   AppTls tls = AppTls::kMutual;
   // Open connections of this app at once; 0 = only the process-wide cap applies.
   uint32_t max_connections = 0;
+  // Set: the lb starts the app's server as a job on demand (scale to zero). An app has this,
+  // `upstreams`, or both; with both, the server is started only when no upstream can be reached.
+  std::optional<LaunchConfig> launch;
 };
 
 struct LbConfig {
@@ -106,15 +141,6 @@ struct LbConfig {
   // Open client connections of all apps at once; more are closed as soon as they are accepted.
   uint32_t max_connections = 10000;
   std::vector<LbAppConfig> apps;
-};
-
-// Resource limits of a job (jobs/limits.h); unset = no limit.
-struct JobLimitsConfig {
-  std::optional<double> cpus;  // fraction of one core's time
-  std::optional<uint64_t> memory_bytes;
-  std::optional<uint64_t> io_read_bytes_per_second;
-  std::optional<uint64_t> io_write_bytes_per_second;
-  std::optional<uint64_t> pids;
 };
 
 // The job worker service (the gRPC job API).

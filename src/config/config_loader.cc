@@ -23,6 +23,7 @@
 #include "config/internal/document_reader.h"
 #include "config/internal/field_readers.h"
 #include "config/internal/jobs_section.h"
+#include "config/internal/launch_section.h"
 #include "config/internal/lb_section.h"
 #include "config/value_parsers.h"
 
@@ -273,6 +274,27 @@ absl::Status CheckAppRules(const DocumentReader& reader, const std::vector<Field
   return absl::OkStatus();
 }
 
+// An app's launched server is a job of the job worker, so it needs the `jobs` section and runs
+// under its limits.
+absl::Status ApplyJobsToLaunches(const DocumentReader& reader, const std::vector<Field>& top_level,
+                                 Config& config) {
+  const Field* lb = internal::FindEntry(top_level, "lb");
+  if (lb == nullptr) return absl::OkStatus();
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> lb_entries, reader.ReadEntries(*lb));
+  const Field* apps = internal::FindEntry(lb_entries, "apps");
+  if (apps == nullptr) return absl::OkStatus();
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> app_fields, reader.ReadSequence(*apps));
+  // ParseLbSection made one app of each item, in order.
+  for (size_t i = 0; i < app_fields.size(); ++i) {
+    LbAppConfig& app = config.lb->apps[i];
+    if (!app.launch.has_value()) continue;
+    GH_ASSIGN_OR_RETURN(const std::vector<Field> app_entries, reader.ReadEntries(app_fields[i]));
+    GH_RETURN_IF_ERROR(internal::ApplyJobsToLaunch(
+        reader, *internal::FindEntry(app_entries, "launch"), app.name, config.jobs, *app.launch));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Config> ParseDocument(const DocumentReader& reader, const YAML::Node& root) {
   const Field document = internal::DocumentField(root);
   GH_ASSIGN_OR_RETURN(const std::vector<Field> entries,
@@ -283,6 +305,7 @@ absl::StatusOr<Config> ParseDocument(const DocumentReader& reader, const YAML::N
   }
   GH_RETURN_IF_ERROR(CheckOneCertificateSource(reader, document, entries));
   GH_RETURN_IF_ERROR(CheckAppRules(reader, entries, config));
+  GH_RETURN_IF_ERROR(ApplyJobsToLaunches(reader, entries, config));
   return config;
 }
 

@@ -13,12 +13,15 @@
 //     jobs:
 //       start: {users: [...], roles: [...]}               # who may start jobs
 //   lb: {...}                                             # see internal/lb_section.h
+//   jobs: {...}                                           # see internal/jobs_section.h
 //
 // docs/config.md documents every key with its type and default. Every key of
 // `authorization.apps` must name an app of `lb.apps`; an app with `tls: none` admits only
-// `users: ["*"]`. LoadConfigFile resolves relative paths (tls files, dev_pki.dir) against the
-// directory of the config file; ParseConfig leaves them as written (relative to the working
-// directory), which is what the embedded default wants.
+// `users: ["*"]`. An lb app with a `launch` needs the `jobs` section: its limits may not exceed
+// `jobs.max_limits`, and those it leaves out are filled from `jobs.default_limits`. LoadConfigFile
+// resolves relative paths (tls files, dev_pki.dir) against the directory of the config file;
+// ParseConfig leaves them as written (relative to the working directory), which is what the
+// embedded default wants.
 //
 // Strict means a typo is an error, never a silently ignored setting: unknown and repeated keys,
 // wrong node kinds, empty names and paths, repeated list entries, "*" as a role, a document that

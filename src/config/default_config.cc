@@ -19,6 +19,8 @@ authorization:
     # `gatehouse certs issue --dir .gatehouse/pki --name alice --role dev`.
     example:
       roles: [dev]
+    notes:
+      roles: [admin, dev]
   jobs:
     start:
       roles: [admin, dev]
@@ -31,6 +33,20 @@ lb:
       listen: [127.0.0.1:8443]
       upstreams: [127.0.0.1:8080]
       balancing: least_connections
+    # Scale to zero (as root): the first connection to 127.0.0.1:8444 starts python3's
+    # http.server as a job, in its own namespaces and cgroup, and forwards to it on the job's
+    # own loopback; after 2 minutes without a connection the job is stopped. Try
+    # `curl --cacert .gatehouse/pki/ca.pem --cert .gatehouse/pki/admin.pem
+    #  --key .gatehouse/pki/admin.key https://localhost:8444/`, then `gatehouse ls`.
+    - name: notes
+      listen: [127.0.0.1:8444]
+      launch:
+        command: [/usr/bin/python3, -m, http.server, --bind, 127.0.0.1, "8080"]
+        port: 8080
+        limits: {cpu: 0.5, memory: 256MiB, pids: 64}
+        working_dir: /usr/share/doc
+        ready_timeout: 5s
+        idle_timeout: 2m
 jobs:
   # The job API (mutual TLS 1.3). After `make run`, in a second terminal:
   # `./build/release/bin/gatehouse run --follow -- uname -a` (the CLI finds the dev PKI's admin

@@ -30,7 +30,7 @@ TEST(DefaultConfigTest, ParsesIntoLoopbackDevPkiConfig) {
   ASSERT_EQ(config->authorization.apps.count("example"), 1U);
   EXPECT_THAT(config->authorization.apps.at("example").roles, ElementsAre("dev"));
   ASSERT_TRUE(config->lb.has_value());
-  ASSERT_EQ(config->lb->apps.size(), 1U);
+  ASSERT_EQ(config->lb->apps.size(), 2U);
   const LbAppConfig& app = config->lb->apps.front();
   EXPECT_EQ(app.name, "example");
   ASSERT_EQ(app.listen.size(), 1U);
@@ -38,6 +38,15 @@ TEST(DefaultConfigTest, ParsesIntoLoopbackDevPkiConfig) {
   ASSERT_EQ(app.upstreams.size(), 1U);
   EXPECT_EQ(app.upstreams.front().ToString(), "127.0.0.1:8080");
   EXPECT_EQ(app.tls, AppTls::kMutual);
+  // The scale-to-zero example: a server started on the first connection.
+  const LbAppConfig& notes = config->lb->apps.back();
+  EXPECT_EQ(notes.name, "notes");
+  EXPECT_EQ(notes.listen.front().ToString(), "127.0.0.1:8444");
+  EXPECT_TRUE(notes.upstreams.empty());
+  ASSERT_TRUE(notes.launch.has_value());
+  EXPECT_EQ(notes.launch->port, 8080);
+  EXPECT_EQ(notes.launch->command.front(), "/usr/bin/python3");
+  EXPECT_THAT(config->authorization.apps.at("notes").roles, ElementsAre("admin", "dev"));
   EXPECT_THAT(config->authorization.job_start.users, IsEmpty());
   EXPECT_THAT(config->authorization.job_start.roles, ElementsAre("admin", "dev"));
 }

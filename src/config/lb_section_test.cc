@@ -133,13 +133,13 @@ const BadLbCase kBadCases[] = {
      R"(drain_timeout, max_connections, apps)"},
     {"AppsNotASequence", "lb: {apps: {name: a}}\n",
      R"(gh.yaml:2:12: lb.apps: expected a sequence, got a mapping)"},
-    {"AppWithoutUpstreams", "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1}\n",
-     R"(gh.yaml:4:7: lb.apps[0]: missing required key "upstreams")"},
+    {"AppWithoutUpstreamsOrLaunch", "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1}\n",
+     R"(gh.yaml:4:7: lb.apps[0]: an app needs upstreams, a launch, or both)"},
     {"UnknownAppKey",
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, balance: x}\n",
      R"(gh.yaml:4:62: unknown key "balance" in lb.apps[0]; expected one of: name, listen, )"
      R"(upstreams, balancing, connect_timeout, idle_timeout, health_check, rate_limit, )"
-     R"(proxy_protocol, tls, max_connections)"},
+     R"(proxy_protocol, tls, max_connections, launch)"},
     {"BadBalancing",
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
      "balancing: random}\n",

@@ -417,6 +417,22 @@ absl::StatusOr<std::unique_ptr<OutputReader>> JobRunner::OpenOutput(const JobId&
   return output->OpenReader(options_.max_readers_per_job);
 }
 
+absl::StatusOr<base::UniqueFd> JobRunner::NetworkNamespaceOf(const JobId& id) const {
+  base::MutexLock lock(&mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", id));
+  const Job& job = *it->second;
+  if (job.status.state != JobState::kRunning || job.init_exited || !job.pidfd.is_valid()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", id, " is ", JobStateName(job.status.state), ", not running"));
+  }
+  base::UniqueFd copy(::fcntl(job.pidfd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!copy.is_valid()) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("dup of the pidfd of job ", id));
+  }
+  return copy;
+}
+
 // --- Reaper thread. ---
 
 void JobRunner::ReapLoop() {

@@ -98,6 +98,11 @@ class JobRunner {
                                        std::chrono::steady_clock::time_point deadline) const;
   // A reader of the job's whole output, from the first byte.
   absl::StatusOr<std::unique_ptr<OutputReader>> OpenOutput(const JobId& id) const;
+  // A descriptor of the running job's network namespace, for setns(fd, CLONE_NEWNET) (a pidfd
+  // of the job's init: Linux 5.8+). It does not keep the namespace alive: once the job has
+  // ended, setns fails (ESRCH), so a caller never reaches a later job's namespace through it.
+  // NotFound for an unknown id, FailedPrecondition unless the job is running.
+  absl::StatusOr<base::UniqueFd> NetworkNamespaceOf(const JobId& id) const;
 
   const CgroupLayout& layout() const { return layout_; }
 

@@ -3,6 +3,7 @@
 // limits measured from the outside, output to many concurrent readers, nothing left behind.
 #include "jobs/job_runner.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -38,6 +40,7 @@
 namespace gatehouse::jobs {
 namespace {
 
+using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::StatusIs;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -461,6 +464,51 @@ TEST_F(JobRunnerTest, TheJobSeesOnlyItsOwnProcessesNetworkAndHostname) {
   ASSERT_GT(::readlink("/proc/self/ns/ipc", own_ipc, sizeof(own_ipc) - 1), 0);
   EXPECT_THAT(output, HasSubstr("ipc=ipc:"));
   EXPECT_THAT(output, ::testing::Not(HasSubstr(absl::StrCat("ipc=", own_ipc))));
+}
+
+// The namespace link ("net:[4026532...]") a thread sees after entering `namespace_fd`, or
+// the error. On its own thread: the test's thread must stay in the host's namespace.
+std::string NamespaceEnteredThrough(int namespace_fd) {
+  std::string seen;
+  std::thread([&seen, namespace_fd] {
+    if (::setns(namespace_fd, CLONE_NEWNET) != 0) {
+      seen = absl::StrCat("setns: ", std::strerror(errno));
+      return;
+    }
+    char link[64] = {};
+    const ssize_t n = ::readlink("/proc/thread-self/ns/net", link, sizeof(link) - 1);
+    seen = n > 0 ? std::string(link, n) : "readlink failed";
+  }).join();
+  return seen;
+}
+
+TEST_F(JobRunnerTest, NetworkNamespaceOfARunningJobIsTheJobsOwnAndDiesWithIt) {
+  const std::optional<JobId> id =
+      StartAndAwaitOutput(Shell("echo $(readlink /proc/self/ns/net); exec sleep 1000"));
+  ASSERT_TRUE(id.has_value());
+  absl::StatusOr<base::UniqueFd> namespace_fd = runner_->NetworkNamespaceOf(*id);
+  ASSERT_THAT(namespace_fd, IsOk());
+  auto reader = runner_->OpenOutput(*id);
+  ASSERT_THAT(reader, IsOk());
+  std::string line;
+  ForEachChunk(**reader, [&line](absl::string_view bytes) {
+    line.append(bytes.data(), bytes.size());
+    return !absl::StrContains(line, '\n');
+  });
+  const std::string job_namespace = std::string(absl::StripAsciiWhitespace(line));
+  ASSERT_THAT(job_namespace, ::testing::StartsWith("net:["));
+  EXPECT_EQ(NamespaceEnteredThrough(namespace_fd->get()), job_namespace);
+  char own[64] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/net", own, sizeof(own) - 1), 0);
+  EXPECT_NE(job_namespace, own);
+
+  StopAndAwaitEnd(*id);
+  // The descriptor taken while it ran reaches nothing now, and none is handed out.
+  EXPECT_THAT(NamespaceEnteredThrough(namespace_fd->get()), ::testing::StartsWith("setns: "));
+  EXPECT_EQ(runner_->NetworkNamespaceOf(*id).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(runner_->NetworkNamespaceOf("no-such-job").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(JobRunnerTest, RunsAsTheGivenUserAndGroup) {

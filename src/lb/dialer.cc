@@ -38,16 +38,21 @@ std::error_code OpenCloexecSocket(tcp::socket& socket, const tcp::endpoint& endp
 asio::awaitable<std::error_code> ConnectWithTimeout(tcp::socket& socket,
                                                     const tcp::endpoint& endpoint,
                                                     std::chrono::nanoseconds timeout) {
-  using asio::experimental::awaitable_operators::operator||;
   if (std::error_code error = OpenCloexecSocket(socket, endpoint)) co_return error;
+  co_return co_await ConnectWithin(socket, endpoint, timeout);
+}
+
+}  // namespace
+
+asio::awaitable<std::error_code> ConnectWithin(tcp::socket& socket, const tcp::endpoint& endpoint,
+                                               std::chrono::nanoseconds timeout) {
+  using asio::experimental::awaitable_operators::operator||;
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
   auto outcome = co_await (socket.async_connect(endpoint, kAsTuple) || timer.async_wait(kAsTuple));
   if (outcome.index() == 1) co_return asio::error::timed_out;
   auto [error] = std::get<0>(outcome);
   co_return error;
 }
-
-}  // namespace
 
 asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOptions options) {
   std::vector<const Upstream*> tried;

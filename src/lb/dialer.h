@@ -44,6 +44,12 @@ struct DialedUpstream {
   uint32_t attempts = 0;
 };
 
+// Connects the open `socket` (made by the caller, e.g. inside another network namespace) to
+// `endpoint`; asio::error::timed_out after `timeout`.
+asio::awaitable<std::error_code> ConnectWithin(asio::ip::tcp::socket& socket,
+                                               const asio::ip::tcp::endpoint& endpoint,
+                                               std::chrono::nanoseconds timeout);
+
 // Unavailable when no eligible upstream is left to try: the message names the upstreams tried
 // and why each failed, or says that none was healthy.
 asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOptions options);

@@ -6,8 +6,9 @@
 // was accepted under until it ends. What must outlive one configuration lives in AppState, kept
 // by name across reloads: the app's upstreams (so health, passive ejection and open-connection
 // counts carry over), its rate limiter (while its limits stay the same) and its open-connection
-// count (so the per-app cap holds across a reload). Thread-safe: App is immutable; AppState's
-// mutable parts are atomics, lb::RateLimiter and lb::UpstreamRegistry, all thread-safe.
+// count (so the per-app cap holds across a reload) and its launcher (so a running on-demand
+// server survives a reload that does not change its launch). Thread-safe: App is immutable;
+// AppState's mutable parts are atomics, lb::RateLimiter and lb::UpstreamRegistry, all thread-safe.
 #ifndef GATEHOUSE_LBSERVER_APP_H_
 #define GATEHOUSE_LBSERVER_APP_H_
 
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -27,6 +29,7 @@
 #include "lb/tcp_proxy.h"
 #include "lb/upstream_registry.h"
 #include "lbserver/close_reason.h"
+#include "lbserver/launcher.h"
 
 namespace gatehouse::lbserver {
 
@@ -39,6 +42,11 @@ struct AppState {
   // the settings stay the same. Read and written by the control thread only (LbServer).
   std::shared_ptr<lb::RateLimiter> rate_limiter;
   config::RateLimitConfig rate_limit;
+  // The launcher of the configuration in force (launch apps), reused by the next one while the
+  // launch settings stay the same, so a reload keeps a running server. Control thread only.
+  std::shared_ptr<Launcher> launcher;
+  std::optional<config::LaunchConfig> launch;
+  jobs::JobRunner* launcher_runner = nullptr;
 };
 
 // Counters of one app, registered once per name (the registry returns the same series on a
@@ -65,6 +73,10 @@ struct App {
   std::shared_ptr<lb::RateLimiter> rate_limiter;
   lb::DialOptions dial;
   lb::ForwarderOptions forward;
+  // Launch apps: starts and stops the app's server; null without a launch, or when the job
+  // worker is off. An app with both tries its upstreams first and launches only when none of
+  // them can be reached.
+  std::shared_ptr<Launcher> launcher;
   // A plain-TCP app admits clients only under an explicit users ["*"] rule.
   bool admits_anonymous = false;
   AppMetrics metrics;

@@ -25,7 +25,8 @@ constexpr std::array<absl::string_view, kCloseReasonCount> kCloseReasonNames = {
     "too_many_clients",
     "not_allowed",
     "no_upstream",
-    "proxy_header_failed"};
+    "proxy_header_failed",
+    "no_instance"};
 
 constexpr std::array<absl::string_view, kHandshakeFailureCount> kHandshakeFailureNames = {
     "no_certificate",  "untrusted",        "expired", "revoked",       "crl",  "wrong_usage",

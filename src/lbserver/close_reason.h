@@ -26,8 +26,9 @@ enum class CloseReason {
   kNotAllowed,          // refused: authorization denies this identity the app
   kNoUpstream,          // no upstream could be reached
   kProxyHeaderFailed,   // the PROXY v2 header could not be built or sent
+  kNoInstance,          // launch apps: no server became ready for it (launcher.h)
 };
-inline constexpr size_t kCloseReasonCount = 13;
+inline constexpr size_t kCloseReasonCount = 14;
 
 // "closed", "idle_timeout", "forward_error", "max_connections", ...
 absl::string_view CloseReasonName(CloseReason reason);

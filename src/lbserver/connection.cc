@@ -9,12 +9,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "asio/experimental/as_tuple.hpp"
+#include "asio/this_coro.hpp"
 #include "asio/use_awaitable.hpp"
 #include "asio/write.hpp"
 #include "lb/dialer.h"
 #include "lb/forwarder.h"
 #include "lb/proxy_protocol.h"
 #include "lbserver/access_log.h"
+#include "lbserver/launcher.h"
 #include "net/tls_stream.h"
 #include "security/identity.h"
 
@@ -94,26 +96,20 @@ std::optional<CloseReason> Admit(const App& app, const LbSnapshot& snapshot,
 tcp::socket& SocketOf(tcp::socket& client) { return client; }
 tcp::socket& SocketOf(std::unique_ptr<net::TlsStream>& client) { return client->socket(); }
 
-// Dial, PROXY header, forward. `Client` is a plain socket or a TLS stream after its handshake.
+// PROXY header, then forward both ways until both directions end. `Client` is a plain socket
+// or a TLS stream after its handshake.
 template <typename Client>
-asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsInfo* tls_info,
-                              tcp::endpoint client_endpoint, tcp::endpoint local_endpoint,
-                              AccessRecord& record) {
-  absl::StatusOr<lb::DialedUpstream> dialed = co_await lb::Dial(*app.balancer, app.dial);
-  if (!dialed.ok()) {
-    Count(app.metrics.proxy.no_upstream);
-    record.end = CloseReason::kNoUpstream;
-    record.detail = absl::StrCat(dialed.status().message());
-    co_return;
-  }
-  record.upstream = dialed->lease.upstream().name();
+asio::awaitable<void> HeaderThenForward(Client client, tcp::socket upstream, const App& app,
+                                        const lb::ProxyTlsInfo* tls_info,
+                                        tcp::endpoint client_endpoint, tcp::endpoint local_endpoint,
+                                        AccessRecord& record) {
   if (app.config.proxy_protocol == config::ProxyProtocol::kV2) {
     const absl::StatusOr<std::string> header =
         lb::EncodeProxyV2Header(client_endpoint, local_endpoint, tls_info);
     std::error_code error;
     if (header.ok()) {
       std::tie(error, std::ignore) =
-          co_await asio::async_write(dialed->socket, asio::buffer(*header), kAsTuple);
+          co_await asio::async_write(upstream, asio::buffer(*header), kAsTuple);
     }
     if (!header.ok() || error) {
       Count(app.metrics.refused[static_cast<size_t>(CloseReason::kProxyHeaderFailed)]);
@@ -125,10 +121,8 @@ asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsI
   Count(app.metrics.proxy.connections);
   std::error_code ignored;  // latency only
   SocketOf(client).set_option(tcp::no_delay(true), ignored);
-  // The lease stays alive until forwarding ends, so least-connections counts this connection.
-  const lb::UpstreamLease lease = std::move(dialed->lease);
   const lb::ForwardResult result =
-      co_await lb::Forward(std::move(client), std::move(dialed->socket), app.forward);
+      co_await lb::Forward(std::move(client), std::move(upstream), app.forward);
   record.client_to_upstream_bytes = result.client_to_upstream_bytes;
   record.upstream_to_client_bytes = result.upstream_to_client_bytes;
   Count(app.metrics.proxy.client_to_upstream_bytes, result.client_to_upstream_bytes);
@@ -147,6 +141,52 @@ asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsI
       Count(app.metrics.proxy.errors);
       break;
   }
+}
+
+// Dial (the app's upstreams, else its on-demand server), then HeaderThenForward. The upstream's
+// lease (least-connections counts) or the server's (the idle stop) is held until forwarding ends.
+template <typename Client>
+asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsInfo* tls_info,
+                              tcp::endpoint client_endpoint, tcp::endpoint local_endpoint,
+                              AccessRecord& record) {
+  std::string no_upstream;
+  if (!app.balancer->upstreams().empty()) {
+    absl::StatusOr<lb::DialedUpstream> dialed = co_await lb::Dial(*app.balancer, app.dial);
+    if (dialed.ok()) {
+      record.upstream = dialed->lease.upstream().name();
+      const lb::UpstreamLease lease = std::move(dialed->lease);
+      co_await HeaderThenForward(std::move(client), std::move(dialed->socket), app, tls_info,
+                                 client_endpoint, local_endpoint, record);
+      co_return;
+    }
+    no_upstream = absl::StrCat(dialed.status().message());
+  }
+  if (app.launcher == nullptr) {
+    Count(app.metrics.proxy.no_upstream);
+    record.end = CloseReason::kNoUpstream;
+    record.detail = app.config.launch.has_value() ? "its launch needs the job worker, which is off"
+                                                  : std::move(no_upstream);
+    co_return;
+  }
+  absl::StatusOr<Launcher::Lease> lease = co_await app.launcher->Acquire();
+  if (!lease.ok()) {
+    record.end = CloseReason::kNoInstance;
+    record.detail = absl::StrCat(lease.status().message());
+    co_return;
+  }
+  record.upstream = absl::StrCat("job:", lease->job());
+  tcp::socket upstream(co_await asio::this_coro::executor);
+  if (const std::error_code error =
+          co_await ConnectToInstance(upstream, *lease, app.dial.connect_timeout)) {
+    Count(app.metrics.dial_failures);
+    app.launcher->ReportDialFailure(*lease);
+    record.end = CloseReason::kNoInstance;
+    record.detail = absl::StrCat("connect to port ", lease->port(), " of job ", lease->job(), ": ",
+                                 error.message());
+    co_return;
+  }
+  co_await HeaderThenForward(std::move(client), std::move(upstream), app, tls_info, client_endpoint,
+                             local_endpoint, record);
 }
 
 std::string EndpointText(const tcp::endpoint& endpoint) { return lb::EndpointName(endpoint); }

@@ -13,6 +13,7 @@
 #include "base/logging.h"
 #include "base/mutex.h"
 #include "base/status_macros.h"
+#include "lbserver/launch_spec.h"
 #include "lbserver/listen_socket.h"
 #include "spdlog/spdlog.h"
 
@@ -145,6 +146,32 @@ absl::Status LbServer::Reload(const LbServerSettings& settings) {
   return Apply(settings, /*is_start=*/false);
 }
 
+absl::StatusOr<std::shared_ptr<Launcher>> LbServer::LauncherFor(const config::LbAppConfig& config,
+                                                                const LbServerSettings& settings,
+                                                                const AppState& state) {
+  if (settings.job_runner == nullptr) {
+    // As a proxy with a backend and no server: the rest of the node still serves.
+    spdlog::warn(
+        "lb app {}: its launch needs the job worker, which is off (it needs root); its "
+        "connections are closed",
+        config.name);
+    return std::shared_ptr<Launcher>();
+  }
+  if (state.launcher != nullptr && state.launch == config.launch &&
+      state.launcher_runner == settings.job_runner) {
+    return state.launcher;
+  }
+  LaunchOptions options;
+  options.app = config.name;
+  options.spec = LaunchJobSpec(config.name, *config.launch);
+  options.port = config.launch->port;
+  options.ready_timeout = config.launch->ready_timeout;
+  options.idle_timeout = config.launch->idle_timeout;
+  options.max_waiting = config.launch->max_waiting;
+  return std::make_shared<Launcher>(std::move(options), settings.job_runner,
+                                    RegisterLaunchMetrics(*metrics_, config.name));
+}
+
 absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(const config::LbAppConfig& config,
                                                               const LbServerSettings& settings) {
   auto app = std::make_shared<App>();
@@ -174,6 +201,9 @@ absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(const config::LbAp
       }
       app->rate_limiter = std::move(*limiter);
     }
+  }
+  if (config.launch.has_value()) {
+    GH_ASSIGN_OR_RETURN(app->launcher, LauncherFor(config, settings, *state));
   }
   app->dial.connect_timeout = config.connect_timeout;
   app->forward.idle_timeout = config.idle_timeout;
@@ -303,12 +333,15 @@ void LbServer::CommitHealthChecks(std::map<std::string, HealthCheck> planned,
   }
 }
 
-void LbServer::CommitAppState(const LbSnapshot& snapshot) {
+void LbServer::CommitAppState(const LbSnapshot& snapshot, jobs::JobRunner* runner) {
   base::MutexLock lock(&upstream_gauges_->mu);
   upstream_gauges_->entries.clear();
   for (const auto& app : snapshot.apps) {
     app->state->rate_limiter = app->rate_limiter;
     app->state->rate_limit = app->config.rate_limit;
+    app->state->launcher = app->launcher;
+    app->state->launch = app->config.launch;
+    app->state->launcher_runner = app->launcher != nullptr ? runner : nullptr;
     for (const auto& upstream : app->balancer->upstreams()) {
       const base::MetricLabels labels = {{"app", app->config.name}, {"upstream", upstream->name()}};
       upstream_gauges_->entries.push_back(
@@ -359,7 +392,7 @@ absl::Status LbServer::Apply(const LbServerSettings& settings, bool is_start) {
     listeners_[address] = Listener{listener.bound};
   }
   CommitHealthChecks(std::move(health_checks), *snapshot);
-  CommitAppState(*snapshot);
+  CommitAppState(*snapshot, settings.job_runner);
   metrics_
       ->GetGauge("gatehouse_lb_max_connections",
                  "Open client connections allowed, all apps together.")
@@ -389,6 +422,10 @@ void LbServer::Shutdown(std::chrono::nanoseconds drain) {
   workers_.clear();  // destroys the connections still open, which releases what they hold
   health_checks_.clear();
   listeners_.clear();
+  // The last holders of the apps: their launchers stop their servers now, while the job runner
+  // (which the daemon shuts down after the lb) still exists.
+  snapshot_.reset();
+  app_states_.clear();
 }
 
 std::map<std::string, tcp::endpoint> LbServer::BoundEndpoints() const {

@@ -8,8 +8,11 @@
 // Reload builds a complete new configuration (apps, balancers, limiters, listeners) and only
 // then hands it to the workers; on any error nothing changes. What stays carries over: a listen
 // address kept keeps its sockets (no connection is refused across a reload), an app kept keeps
-// its upstreams' health, ejection and connection counts, and its rate-limit state while its
-// limits are the same. Connections already open keep the configuration they started under.
+// its upstreams' health, ejection and connection counts, its rate-limit state while its
+// limits are the same, and its on-demand server while its launch is the same. A launch that
+// changes or goes away gets a new launcher; the old one stops its server once the connections
+// that use it have ended (the last App holding it goes). Connections already open keep the
+// configuration they started under.
 //
 // Thread-compatible for its control methods (Start, Reload, Shutdown, BoundEndpoints): the
 // daemon calls them from one thread. Connections run on the workers.
@@ -30,6 +33,7 @@
 #include "asio/ip/tcp.hpp"
 #include "base/metrics.h"
 #include "config/config.h"
+#include "jobs/job_runner.h"
 #include "lb/health_checker.h"
 #include "lbserver/app.h"
 #include "lbserver/snapshot.h"
@@ -44,6 +48,9 @@ struct LbServerSettings {
   // Server context for TLS apps; may be null when every app is plain TCP.
   std::shared_ptr<SSL_CTX> tls_context;
   std::shared_ptr<const security::AuthorizationPolicy> policy;
+  // Runs the servers of launch apps (borrowed; must outlive the server). Null when the job
+  // worker is off (not root): launch apps then start nothing, and say so in the log.
+  jobs::JobRunner* job_runner = nullptr;
 };
 
 class LbServer {
@@ -98,6 +105,10 @@ class LbServer {
   explicit LbServer(base::MetricsRegistry* metrics);
 
   absl::StatusOr<std::shared_ptr<const LbSnapshot>> BuildSnapshot(const LbServerSettings& settings);
+  // The app's launcher: the kept one while its launch is unchanged, else a new one.
+  absl::StatusOr<std::shared_ptr<Launcher>> LauncherFor(const config::LbAppConfig& config,
+                                                        const LbServerSettings& settings,
+                                                        const AppState& state);
   absl::StatusOr<std::shared_ptr<const App>> BuildApp(const config::LbAppConfig& config,
                                                       const LbServerSettings& settings);
   // Opens `workers_.size()` sockets per address; all or none.
@@ -113,7 +124,7 @@ class LbServer {
   // Installs the planned checkers (keeping the running ones marked as kept) and stops the rest.
   void CommitHealthChecks(std::map<std::string, HealthCheck> planned, const LbSnapshot& snapshot);
   // What carries over to the next reload, and the per-upstream gauges.
-  void CommitAppState(const LbSnapshot& snapshot);
+  void CommitAppState(const LbSnapshot& snapshot, jobs::JobRunner* runner);
   absl::Status Apply(const LbServerSettings& settings, bool is_start);
 
   base::MetricsRegistry* const metrics_;

@@ -15,6 +15,7 @@
 #include "base/open_file_limit.h"
 #include "base/status_macros.h"
 #include "lb/upstream.h"
+#include "lbserver/launch_spec.h"
 #include "security/dev_pki.h"
 #include "spdlog/spdlog.h"
 
@@ -76,28 +77,21 @@ void RaiseOpenFileLimitFor(const config::LbConfig& lb) {
 }
 
 lbserver::LbServerSettings LbSettings(const config::LbConfig& lb, std::shared_ptr<SSL_CTX> tls,
-                                      std::shared_ptr<const security::AuthorizationPolicy> policy) {
+                                      std::shared_ptr<const security::AuthorizationPolicy> policy,
+                                      api::JobApi* jobs) {
   lbserver::LbServerSettings settings;
   settings.lb = lb;
   settings.tls_context = std::move(tls);
   settings.policy = std::move(policy);
+  settings.job_runner = jobs != nullptr ? &jobs->runner() : nullptr;
   return settings;
 }
 
 }  // namespace
 
-jobs::Limits ToLimits(const config::JobLimitsConfig& limits) {
-  jobs::Limits converted;
-  converted.cpus = limits.cpus;
-  converted.memory_bytes = limits.memory_bytes;
-  converted.io_read_bytes_per_second = limits.io_read_bytes_per_second;
-  converted.io_write_bytes_per_second = limits.io_write_bytes_per_second;
-  converted.pids = limits.pids;
-  return converted;
-}
-
 api::LimitsPolicy LimitsOf(const config::JobsConfig& jobs) {
-  return api::LimitsPolicy{ToLimits(jobs.default_limits), ToLimits(jobs.max_limits)};
+  return api::LimitsPolicy{lbserver::ToJobLimits(jobs.default_limits),
+                           lbserver::ToJobLimits(jobs.max_limits)};
 }
 
 absl::StatusOr<api::JobApiSettings> JobSettings(
@@ -240,18 +234,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
                         return is_ready->load(std::memory_order_acquire);
                       }));
   node->admin_listen_ = config.admin.listen;
-  if (config.lb.has_value()) {
-    RaiseOpenFileLimitFor(*config.lb);
-    GH_ASSIGN_OR_RETURN(node->lb_,
-                        lbserver::LbServer::Start(
-                            LbSettings(*config.lb, node->credentials_->Current(), node->policy()),
-                            &node->metrics_));
-    node->drain_timeout_ = config.lb->drain_timeout;
-  }
+  // Jobs first: the lb runs launch apps' servers on the job worker.
   if (config.jobs.has_value()) {
     GH_ASSIGN_OR_RETURN(node->jobs_, StartJobs(*config.jobs, ServerTlsFiles(config), node->policy(),
                                                &node->metrics_));
     node->jobs_started_with_ = *config.jobs;
+  }
+  if (config.lb.has_value()) {
+    RaiseOpenFileLimitFor(*config.lb);
+    GH_ASSIGN_OR_RETURN(
+        node->lb_, lbserver::LbServer::Start(LbSettings(*config.lb, node->credentials_->Current(),
+                                                        node->policy(), node->jobs_.get()),
+                                             &node->metrics_));
+    node->drain_timeout_ = config.lb->drain_timeout;
   }
   node->is_ready_.store(true, std::memory_order_release);
   spdlog::info("gatehoused {} ready", kVersion);
@@ -275,22 +270,22 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
     GH_ASSIGN_OR_RETURN(security::SslCtxPtr context,
                         security::BuildTlsContext(security::TlsRole::kServer, files));
     const std::shared_ptr<SSL_CTX> shared_context(context.release(), SSL_CTX_free);
-    const config::LbConfig no_apps;
-    const config::LbConfig& lb = config.lb.has_value() ? *config.lb : no_apps;
-    if (lb_ != nullptr) {
-      GH_RETURN_IF_ERROR(lb_->Reload(LbSettings(lb, shared_context, policy)));
-    } else if (config.lb.has_value()) {
-      RaiseOpenFileLimitFor(lb);
-      GH_ASSIGN_OR_RETURN(
-          lb_, lbserver::LbServer::Start(LbSettings(lb, shared_context, policy), &metrics_));
-    }
-    drain_timeout_ = lb.drain_timeout;
     if (jobs_ != nullptr && config.jobs.has_value()) {
       GH_RETURN_IF_ERROR(jobs_->Reload(files, policy, LimitsOf(*config.jobs)));
     } else if (jobs_ == nullptr && config.jobs.has_value()) {
       GH_ASSIGN_OR_RETURN(jobs_, StartJobs(*config.jobs, files, policy, &metrics_));
       jobs_started_with_ = *config.jobs;
     }
+    const config::LbConfig no_apps;
+    const config::LbConfig& lb = config.lb.has_value() ? *config.lb : no_apps;
+    if (lb_ != nullptr) {
+      GH_RETURN_IF_ERROR(lb_->Reload(LbSettings(lb, shared_context, policy, jobs_.get())));
+    } else if (config.lb.has_value()) {
+      RaiseOpenFileLimitFor(lb);
+      GH_ASSIGN_OR_RETURN(lb_, lbserver::LbServer::Start(
+                                   LbSettings(lb, shared_context, policy, jobs_.get()), &metrics_));
+    }
+    drain_timeout_ = lb.drain_timeout;
     // The files were just read; a failure here means they changed meanwhile, and the lb then
     // serves with the context built above while other users keep the old one until next time.
     GH_RETURN_IF_ERROR(credentials_->Reload(files));

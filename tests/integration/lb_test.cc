@@ -25,6 +25,7 @@
 #include "nlohmann/json.hpp"
 #include "security/tls_context.h"
 #include "testing/byte_pattern.h"
+#include "testing/daemon.h"
 #include "testing/http_get.h"
 #include "testing/loopback.h"
 #include "testing/loopback_server.h"
@@ -41,6 +42,7 @@ using ::gatehouse::testing::BuiltProgram;
 using ::gatehouse::testing::ChildProcess;
 using ::gatehouse::testing::ConnectLoopback;
 using ::gatehouse::testing::ConnectTlsClient;
+using ::gatehouse::testing::Daemon;
 using ::gatehouse::testing::HttpGet;
 using ::gatehouse::testing::LoopbackServer;
 using ::gatehouse::testing::ProcessResult;
@@ -77,67 +79,6 @@ std::optional<std::string> FirstLine(SSL_CTX* ctx, uint16_t port) {
 bool Connects(const char* host, uint16_t port) {
   return gatehouse::testing::TryConnect(host, port).is_valid();
 }
-
-// A running gatehoused with a config file the test rewrites for reloads.
-class Daemon {
- public:
-  Daemon(const TempDir& tmp, const std::string& yaml)
-      : tmp_(tmp),
-        config_(tmp.WriteFile("gatehouse.yaml", yaml)),
-        process_({BuiltProgram("gatehoused"), "--config", config_}) {
-    started_ = process_.WaitForOutput("ready", std::chrono::seconds(20));
-    static const std::regex kAdmin(R"(admin endpoint listening on 127\.0\.0\.1:(\d+))");
-    std::smatch match;
-    const std::string log = process_.output();
-    if (std::regex_search(log, match, kAdmin)) {
-      admin_port_ = static_cast<uint16_t>(std::stoi(match[1].str()));
-    }
-  }
-
-  bool started() const { return started_ && admin_port_ != 0; }
-  ChildProcess& process() { return process_; }
-  uint16_t admin_port() const { return admin_port_; }
-
-  // The port app `app` listens on (the last one logged: a reload may add listeners).
-  uint16_t PortOf(const std::string& app) {
-    const std::vector<uint16_t> ports = ListeningPorts(app);
-    return ports.empty() ? 0 : ports.back();
-  }
-
-  // Every port the daemon logged app `app` starting to listen on, in order.
-  std::vector<uint16_t> ListeningPorts(const std::string& app) {
-    const std::regex listening("lb app " + app + R"( listening on [0-9.]+:(\d+))");
-    std::vector<uint16_t> ports;
-    const std::string log = process_.output();
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), listening);
-         it != std::sregex_iterator(); ++it) {
-      ports.push_back(static_cast<uint16_t>(std::stoi((*it)[1].str())));
-    }
-    return ports;
-  }
-
-  std::string Metrics() { return HttpGet(admin_port_, "/metrics").body; }
-  // Sanitizer builds under load are slow: 30 s is a deadline for a broken daemon, not a wait.
-  bool MetricsHave(const std::string& line) {
-    return WaitFor([&] { return Metrics().find(line + "\n") != std::string::npos; },
-                   std::chrono::seconds(30));
-  }
-
-  // Rewrites the config, sends SIGHUP and waits for the reload counter to reach `reloads`.
-  bool Reload(const std::string& yaml, int reloads, const char* result = "success") {
-    tmp_.WriteFile("gatehouse.yaml", yaml);
-    process_.Signal(SIGHUP);
-    return MetricsHave(
-        absl::StrCat("gatehouse_config_reloads_total{result=\"", result, "\"} ", reloads));
-  }
-
- private:
-  const TempDir& tmp_;
-  std::string config_;
-  ChildProcess process_;
-  bool started_ = false;
-  uint16_t admin_port_ = 0;
-};
 
 class LbDaemonTest : public ::testing::Test {
  protected:

@@ -53,6 +53,12 @@ std::string Quote(absl::string_view text) {
   return absl::StrCat("\"", absl::Utf8SafeCHexEscape(text), "\"");
 }
 
+const Field* FindEntry(const std::vector<Field>& entries, absl::string_view key) {
+  const auto it = std::find_if(entries.begin(), entries.end(),
+                               [key](const Field& entry) { return entry.key == key; });
+  return it == entries.end() ? nullptr : &*it;
+}
+
 absl::Status DocumentReader::ErrorAt(const YAML::Mark& mark, absl::string_view what) const {
   // yaml-cpp counts from 0 and uses -1 for "no position"; clamping makes that the file's start.
   const int line = std::max(mark.line, 0) + 1;
@@ -119,9 +125,7 @@ absl::StatusOr<std::vector<Field>> DocumentReader::ReadEntries(
 absl::Status DocumentReader::RequireKeys(const Field& field, const std::vector<Field>& entries,
                                          std::span<const absl::string_view> required) const {
   for (const absl::string_view key : required) {
-    const bool is_present = std::any_of(entries.begin(), entries.end(),
-                                        [&](const Field& entry) { return entry.key == key; });
-    if (!is_present) {
+    if (FindEntry(entries, key) == nullptr) {
       // The mapping's own mark is its first entry; the key that opens it reads better.
       return ErrorAt(field.key_mark,
                      absl::StrCat(field.path, ": missing required key ", Quote(key)));

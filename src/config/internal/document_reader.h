@@ -40,6 +40,9 @@ Field DocumentField(const YAML::Node& root);
 // Quotes text from the document for a message, escaping control characters and quotes.
 std::string Quote(absl::string_view text);
 
+// The entry named `key` among `entries` (as ReadEntries returns them); nullptr when none is.
+const Field* FindEntry(const std::vector<Field>& entries, absl::string_view key);
+
 class DocumentReader {
  public:
   // `source_name` starts every message: a file path, or a name like "<embedded default config>".

@@ -37,27 +37,6 @@ absl::StatusOr<uint64_t> ReadByteSize(const DocumentReader& reader, const Field&
   return *size;
 }
 
-absl::StatusOr<JobLimitsConfig> ParseLimits(const DocumentReader& reader, const Field& field) {
-  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kLimitKeys));
-  JobLimitsConfig limits;
-  for (const Field& entry : entries) {
-    if (entry.key == "cpu") {
-      GH_ASSIGN_OR_RETURN(const double cpus, ReadDecimal(reader, entry));
-      if (!(cpus > 0)) return reader.FieldError(entry, "cpu must be above 0");
-      limits.cpus = cpus;
-    } else if (entry.key == "memory") {
-      GH_ASSIGN_OR_RETURN(limits.memory_bytes, ReadByteSize(reader, entry));
-    } else if (entry.key == "io_read_bps") {
-      GH_ASSIGN_OR_RETURN(limits.io_read_bytes_per_second, ReadByteSize(reader, entry));
-    } else if (entry.key == "io_write_bps") {
-      GH_ASSIGN_OR_RETURN(limits.io_write_bytes_per_second, ReadByteSize(reader, entry));
-    } else {
-      GH_ASSIGN_OR_RETURN(limits.pids, ReadCount(reader, entry, 1, kMaxPids));
-    }
-  }
-  return limits;
-}
-
 // What a job gets for a limit neither its request nor `default_limits` sets: nothing runs
 // unbounded unless the operator says so. IO is not limited by default (which disks to limit is
 // host-specific).
@@ -79,11 +58,7 @@ bool Above(const std::optional<T>& value, const std::optional<T>& ceiling) {
 
 absl::Status CheckDefaultsUnderCeiling(const DocumentReader& reader, const Field& field,
                                        const JobsConfig& jobs) {
-  const JobLimitsConfig& d = jobs.default_limits;
-  const JobLimitsConfig& c = jobs.max_limits;
-  if (Above(d.cpus, c.cpus) || Above(d.memory_bytes, c.memory_bytes) ||
-      Above(d.io_read_bytes_per_second, c.io_read_bytes_per_second) ||
-      Above(d.io_write_bytes_per_second, c.io_write_bytes_per_second) || Above(d.pids, c.pids)) {
+  if (!LimitAboveCeiling(jobs.default_limits, jobs.max_limits).empty()) {
     return reader.FieldError(field, "a default_limits value is above its max_limits ceiling");
   }
   return absl::OkStatus();
@@ -126,9 +101,9 @@ absl::Status ParseJobsEntry(const DocumentReader& reader, const Field& entry, Jo
   } else if (entry.key == "max_ended_jobs") {
     GH_ASSIGN_OR_RETURN(jobs.max_ended_jobs, ReadCount(reader, entry, 0, kMaxEndedJobs));
   } else if (entry.key == "default_limits") {
-    GH_ASSIGN_OR_RETURN(jobs.default_limits, ParseLimits(reader, entry));
+    GH_ASSIGN_OR_RETURN(jobs.default_limits, ParseJobLimits(reader, entry));
   } else if (entry.key == "max_limits") {
-    GH_ASSIGN_OR_RETURN(jobs.max_limits, ParseLimits(reader, entry));
+    GH_ASSIGN_OR_RETURN(jobs.max_limits, ParseJobLimits(reader, entry));
   } else {
     GH_RETURN_IF_ERROR(ParseRunAs(reader, entry, jobs));
   }
@@ -136,6 +111,40 @@ absl::Status ParseJobsEntry(const DocumentReader& reader, const Field& entry, Jo
 }
 
 }  // namespace
+
+absl::StatusOr<JobLimitsConfig> ParseJobLimits(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kLimitKeys));
+  JobLimitsConfig limits;
+  for (const Field& entry : entries) {
+    if (entry.key == "cpu") {
+      GH_ASSIGN_OR_RETURN(const double cpus, ReadDecimal(reader, entry));
+      if (!(cpus > 0)) return reader.FieldError(entry, "cpu must be above 0");
+      limits.cpus = cpus;
+    } else if (entry.key == "memory") {
+      GH_ASSIGN_OR_RETURN(limits.memory_bytes, ReadByteSize(reader, entry));
+    } else if (entry.key == "io_read_bps") {
+      GH_ASSIGN_OR_RETURN(limits.io_read_bytes_per_second, ReadByteSize(reader, entry));
+    } else if (entry.key == "io_write_bps") {
+      GH_ASSIGN_OR_RETURN(limits.io_write_bytes_per_second, ReadByteSize(reader, entry));
+    } else {
+      GH_ASSIGN_OR_RETURN(limits.pids, ReadCount(reader, entry, 1, kMaxPids));
+    }
+  }
+  return limits;
+}
+
+absl::string_view LimitAboveCeiling(const JobLimitsConfig& limits, const JobLimitsConfig& ceiling) {
+  if (Above(limits.cpus, ceiling.cpus)) return "cpu";
+  if (Above(limits.memory_bytes, ceiling.memory_bytes)) return "memory";
+  if (Above(limits.io_read_bytes_per_second, ceiling.io_read_bytes_per_second)) {
+    return "io_read_bps";
+  }
+  if (Above(limits.io_write_bytes_per_second, ceiling.io_write_bytes_per_second)) {
+    return "io_write_bps";
+  }
+  if (Above(limits.pids, ceiling.pids)) return "pids";
+  return {};
+}
 
 absl::StatusOr<JobsConfig> ParseJobsSection(const DocumentReader& reader, const Field& field) {
   GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kJobsKeys));

@@ -21,12 +21,21 @@
 #define GATEHOUSE_CONFIG_INTERNAL_JOBS_SECTION_H_
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "config/config.h"
 #include "config/internal/document_reader.h"
 
 namespace gatehouse::config::internal {
 
 absl::StatusOr<JobsConfig> ParseJobsSection(const DocumentReader& reader, const Field& field);
+
+// A limits mapping {cpu, memory, io_read_bps, io_write_bps, pids}, as `default_limits`,
+// `max_limits` and an lb app's `launch.limits` are written. A key left out stays unset.
+absl::StatusOr<JobLimitsConfig> ParseJobLimits(const DocumentReader& reader, const Field& field);
+
+// The key ("cpu", "memory", ...) of the first limit that `limits` sets above the one `ceiling`
+// sets; empty when there is none.
+absl::string_view LimitAboveCeiling(const JobLimitsConfig& limits, const JobLimitsConfig& ceiling);
 
 }  // namespace gatehouse::config::internal
 

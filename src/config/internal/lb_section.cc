@@ -9,16 +9,17 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "config/internal/field_readers.h"
+#include "config/internal/launch_section.h"
 
 namespace gatehouse::config::internal {
 namespace {
 
 constexpr std::array<absl::string_view, 5> kLbKeys = {"workers", "handshake_timeout",
                                                       "drain_timeout", "max_connections", "apps"};
-constexpr std::array<absl::string_view, 11> kAppKeys = {
+constexpr std::array<absl::string_view, 12> kAppKeys = {
     "name",         "listen",     "upstreams",      "balancing", "connect_timeout", "idle_timeout",
-    "health_check", "rate_limit", "proxy_protocol", "tls",       "max_connections"};
-constexpr std::array<absl::string_view, 3> kAppRequiredKeys = {"name", "listen", "upstreams"};
+    "health_check", "rate_limit", "proxy_protocol", "tls",       "max_connections", "launch"};
+constexpr std::array<absl::string_view, 2> kAppRequiredKeys = {"name", "listen"};
 constexpr std::array<absl::string_view, 4> kHealthCheckKeys = {"interval", "timeout", "rise",
                                                                "fall"};
 constexpr std::array<absl::string_view, 3> kRateLimitKeys = {"connections_per_second", "burst",
@@ -153,6 +154,8 @@ absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbA
                         ReadChoice<ProxyProtocol>(reader, entry, kProxyProtocols));
   } else if (entry.key == "tls") {
     GH_ASSIGN_OR_RETURN(app.tls, ReadChoice<AppTls>(reader, entry, kAppTlsModes));
+  } else if (entry.key == "launch") {
+    GH_ASSIGN_OR_RETURN(app.launch, ParseLaunchSection(reader, entry));
   } else {
     GH_ASSIGN_OR_RETURN(app.max_connections, ReadCount(reader, entry, 0, kMaxConnections));
   }
@@ -165,6 +168,9 @@ absl::StatusOr<LbAppConfig> ParseApp(const DocumentReader& reader, const Field& 
   LbAppConfig app;
   for (const Field& entry : entries) {
     GH_RETURN_IF_ERROR(ParseAppEntry(reader, entry, app));
+  }
+  if (app.upstreams.empty() && !app.launch.has_value()) {
+    return reader.FieldError(field, "an app needs upstreams, a launch, or both");
   }
   return app;
 }

@@ -8,7 +8,7 @@
 //     apps:
 //       - name: web               # required; letters, digits, '.', '_' and '-'
 //         listen: [127.0.0.1:8443]   # required; one address or a list
-//         upstreams: [127.0.0.1:8080] # required, at least one
+//         upstreams: [127.0.0.1:8080] # at least one; required unless there is a launch
 //         balancing: round_robin  # round_robin | least_connections | power_of_two
 //         connect_timeout: 5s
 //         idle_timeout: 1h
@@ -17,10 +17,12 @@
 //         proxy_protocol: none    # none | v2
 //         tls: mutual             # mutual | none
 //         max_connections: 0      # 0 = only the process-wide cap
+//         launch: {command: [/srv/web/server], port: 8080}  # see launch_section.h
 //
-// Checks within the section: unique app names, no listen address used twice, a health check
-// timeout below its interval, a burst with every rate. Checks against the rest of the document
-// (authorization rules of the apps) are the loader's. Stateless and thread-safe.
+// Checks within the section: unique app names, no listen address used twice, upstreams or a
+// launch in every app, a health check timeout below its interval, a burst with every rate.
+// Checks against the rest of the document (authorization rules of the apps, launches against
+// the jobs section) are the loader's. Stateless and thread-safe.
 #ifndef GATEHOUSE_CONFIG_INTERNAL_LB_SECTION_H_
 #define GATEHOUSE_CONFIG_INTERNAL_LB_SECTION_H_
 
