@@ -98,9 +98,7 @@ void StopChild(pid_t child) {
   ::waitpid(child, nullptr, 0);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   CLI::App app{"One cold-start sample: connect to first reply byte, in microseconds."};
   std::string target;
   std::string request = "x";
@@ -109,8 +107,7 @@ int main(int argc, char** argv) {
   app.add_option("--target", target, "HOST:PORT (IPv4)")->required();
   app.add_option("--request", request, "bytes to send (\\r and \\n are unescaped)");
   app.add_option("--timeout", timeout_seconds, "seconds until a reply must have come");
-  app.add_option("--spawn", spawn, "start this command and poll until it accepts")
-      ->expected(-1);
+  app.add_option("--spawn", spawn, "start this command and poll until it accepts")->expected(-1);
   CLI11_PARSE(app, argc, argv);
   const std::optional<sockaddr_in> address = ParseTarget(target);
   if (!address.has_value()) {
@@ -120,13 +117,13 @@ int main(int argc, char** argv) {
   request = Unescape(request);
 
   const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline =
-      start + std::chrono::duration_cast<Clock::duration>(
-                  std::chrono::duration<double>(timeout_seconds));
+  const Clock::time_point deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(timeout_seconds));
   pid_t child = -1;
   int fd = -1;
   if (!spawn.empty()) {
     std::vector<char*> args;
+    args.reserve(spawn.size() + 1);
     for (std::string& arg : spawn) args.push_back(arg.data());
     args.push_back(nullptr);
     if (::posix_spawn(&child, args[0], nullptr, nullptr, args.data(), environ) != 0) {
@@ -150,4 +147,15 @@ int main(int argc, char** argv) {
   }
   std::cout << took << "\n";
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "cold_start_probe: " << error.what() << "\n";
+    return 1;
+  }
 }

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -472,7 +473,7 @@ std::string NamespaceEnteredThrough(int namespace_fd) {
   std::string seen;
   std::thread([&seen, namespace_fd] {
     if (::setns(namespace_fd, CLONE_NEWNET) != 0) {
-      seen = absl::StrCat("setns: ", std::strerror(errno));
+      seen = absl::StrCat("setns: ", std::error_code(errno, std::system_category()).message());
       return;
     }
     char link[64] = {};

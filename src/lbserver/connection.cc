@@ -108,7 +108,10 @@ asio::awaitable<void> HeaderThenForward(Client client, tcp::socket upstream, con
         lb::EncodeProxyV2Header(client_endpoint, local_endpoint, tls_info);
     std::error_code error;
     if (header.ok()) {
+      // clang-tidy 14 reads the coroutine's resumption as a loop back to here after the move
+      // below; it runs once.
       std::tie(error, std::ignore) =
+          // NOLINTNEXTLINE(bugprone-use-after-move)
           co_await asio::async_write(upstream, asio::buffer(*header), kAsTuple);
     }
     if (!header.ok() || error) {

@@ -64,8 +64,7 @@ bool Accepts(int namespace_fd, uint16_t port) {
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(socket->get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) ==
-      0) {
+  if (::connect(socket->get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
     return true;
   }
   if (errno != EINPROGRESS) return false;
@@ -108,13 +107,12 @@ LaunchMetrics RegisterLaunchMetrics(base::MetricsRegistry& registry, const std::
   metrics.instances = registry.GetGauge(
       "gatehouse_lb_launch_instances",
       "On-demand server jobs of the app that exist now (starting, ready or stopping).", labels);
-  metrics.idle_stops =
-      registry.GetCounter("gatehouse_lb_launch_idle_stops_total",
-                          "On-demand servers stopped after idle_timeout without a connection.",
-                          labels);
-  metrics.waiting = registry.GetGauge("gatehouse_lb_launch_waiting_connections",
-                                      "Client connections waiting for an on-demand server now.",
-                                      labels);
+  metrics.idle_stops = registry.GetCounter(
+      "gatehouse_lb_launch_idle_stops_total",
+      "On-demand servers stopped after idle_timeout without a connection.", labels);
+  metrics.waiting =
+      registry.GetGauge("gatehouse_lb_launch_waiting_connections",
+                        "Client connections waiting for an on-demand server now.", labels);
   metrics.refused = registry.GetCounter(
       "gatehouse_lb_launch_refused_connections_total",
       "Client connections closed because no on-demand server was ready for them.", labels);
@@ -224,9 +222,9 @@ asio::awaitable<absl::StatusOr<Launcher::Lease>> Launcher::Acquire() {
   base::MutexLock lock(&mu_);
   if (waiter->result.has_value()) co_return std::move(*waiter->result);
   metrics_.refused->Increment();
-  co_return absl::DeadlineExceededError(absl::StrCat(
-      "lb app ", options_.app, ": no server was ready within ",
-      Milliseconds(options_.ready_timeout + kWaitMargin), " ms of waiting"));
+  co_return absl::DeadlineExceededError(
+      absl::StrCat("lb app ", options_.app, ": no server was ready within ",
+                   Milliseconds(options_.ready_timeout + kWaitMargin), " ms of waiting"));
 }
 
 void Launcher::ReportDialFailure(const Lease& lease) {
@@ -277,7 +275,7 @@ void Launcher::Fail(LaunchFailure failure, const std::string& reason) {
 void Launcher::HandOut(std::shared_ptr<Instance> instance) {
   instance_ = std::move(instance);
   phase_ = Phase::kReady;
-  CompleteWaiters([this] {
+  CompleteWaiters([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     instance_->leases.fetch_add(1, std::memory_order_relaxed);
     return absl::StatusOr<Lease>(Lease(instance_));
   });
@@ -346,7 +344,7 @@ void Launcher::StartInstance() {
     }
     base::MutexLock lock(&mu_);
     changed_.WaitUntil(&mu_, std::min(steady_clock::now() + options_.probe_interval, deadline),
-                       [this] { return stopping_; });
+                       [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; });
     if (stopping_) return;  // Run stops job_
   }
 }
@@ -390,7 +388,7 @@ void Launcher::AwaitJobEnd(const jobs::JobId& id, steady_clock::time_point deadl
     const auto now = steady_clock::now();
     if (stopping_ || now >= deadline) return;
     changed_.WaitUntil(&mu_, std::min(now + kStopPollInterval, deadline),
-                       [this] { return stopping_; });
+                       [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; });
   }
 }
 
@@ -424,7 +422,9 @@ void Launcher::Run() {
       }
     }
     check_requested_ = false;
-    changed_.WaitUntil(&mu_, wake, [this] { return stopping_ || check_requested_; });
+    changed_.WaitUntil(&mu_, wake, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || check_requested_;
+    });
   }
   CompleteWaiters([this] {
     return absl::StatusOr<Lease>(absl::UnavailableError(
@@ -446,8 +446,7 @@ asio::awaitable<std::error_code> ConnectToInstance(asio::ip::tcp::socket& socket
       net::SocketInNetworkNamespace(lease.network_namespace(), AF_INET);
   if (!fd.ok()) {
     // setns fails with ESRCH once the job has ended: its server is gone.
-    co_return std::error_code(static_cast<int>(std::errc::no_such_process),
-                              std::system_category());
+    co_return std::error_code(static_cast<int>(std::errc::no_such_process), std::system_category());
   }
   std::error_code error;
   socket.assign(asio::ip::tcp::v4(), fd->get(), error);

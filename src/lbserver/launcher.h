@@ -66,10 +66,10 @@ struct LaunchMetrics {
   base::Counter* cold_starts = nullptr;           // instances that became ready
   base::Histogram* cold_start_seconds = nullptr;  // first waiting connection -> server accepts
   std::array<base::Counter*, kLaunchFailureCount> failures{};
-  base::Gauge* instances = nullptr;        // 1 while a server runs (starting, ready, stopping)
-  base::Counter* idle_stops = nullptr;     // instances stopped after idle_timeout
-  base::Gauge* waiting = nullptr;          // connections waiting for a start now
-  base::Counter* refused = nullptr;        // connections that got no instance
+  base::Gauge* instances = nullptr;     // 1 while a server runs (starting, ready, stopping)
+  base::Counter* idle_stops = nullptr;  // instances stopped after idle_timeout
+  base::Gauge* waiting = nullptr;       // connections waiting for a start now
+  base::Counter* refused = nullptr;     // connections that got no instance
 };
 
 // Registered once per app name (a reload gets the same series).
@@ -178,8 +178,8 @@ class Launcher {
   std::shared_ptr<Instance> instance_ ABSL_GUARDED_BY(mu_);  // while ready
   std::deque<std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point next_start_ ABSL_GUARDED_BY(mu_);
-  std::chrono::nanoseconds backoff_ ABSL_GUARDED_BY(mu_);
-  std::optional<jobs::JobId> job_ ABSL_GUARDED_BY(mu_);  // the job of the current instance
+  std::chrono::nanoseconds backoff_ ABSL_GUARDED_BY(mu_){0};  // set from options_ at once
+  std::optional<jobs::JobId> job_ ABSL_GUARDED_BY(mu_);       // the job of the current instance
   std::thread control_;
 };
 

@@ -30,10 +30,10 @@ namespace {
 using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::StatusIs;
 using ::gatehouse::testing::WaitFor;
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 constexpr uint16_t kPort = 8080;
 constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
@@ -124,7 +124,8 @@ class LauncherTest : public ::testing::Test {
     asio::io_context context;
     std::vector<Outcome> outcomes(clients);
     for (Outcome& outcome : outcomes) {
-      asio::co_spawn(context, Exchange(launcher, request, outcome), [](std::exception_ptr) {});
+      asio::co_spawn(context, Exchange(launcher, request, outcome),
+                     [](const std::exception_ptr&) {});
     }
     context.run_for(seconds(60));
     return outcomes;
@@ -200,8 +201,7 @@ TEST_F(LauncherTest, AServerThatCrashesAtStartFailsTheWaitersAndBacksOff) {
     EXPECT_THAT(outcome.status,
                 StatusIs(absl::StatusCode::kUnavailable, HasSubstr("exited with code 3")));
   }
-  EXPECT_EQ(metrics_.failures[static_cast<size_t>(LaunchFailure::kExitedBeforeReady)]->value(),
-            1U);
+  EXPECT_EQ(metrics_.failures[static_cast<size_t>(LaunchFailure::kExitedBeforeReady)]->value(), 1U);
   // Backing off: the next connection is refused at once, without a start.
   const std::vector<Outcome> next = RunClients(*launcher, 1);
   EXPECT_THAT(next[0].status,

@@ -15,8 +15,8 @@ namespace {
 // This thread's own network namespace, opened once per thread: a thread that never enters
 // another namespace never opens it.
 int OwnNetworkNamespace() {
-  thread_local const base::UniqueFd own(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  return own.get();
+  thread_local const base::UniqueFd kOwn(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  return kOwn.get();
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -93,7 +94,8 @@ TEST_F(NamespacedSocketTest, SocketLivesInTheNamespaceAndTheThreadStaysInItsOwn)
   ifreq request{};
   std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
   request.ifr_flags = IFF_UP;
-  ASSERT_EQ(::ioctl(control->get(), SIOCSIFFLAGS, &request), 0) << std::strerror(errno);
+  ASSERT_EQ(::ioctl(control->get(), SIOCSIFFLAGS, &request), 0)
+      << std::error_code(errno, std::system_category()).message();
   absl::StatusOr<base::UniqueFd> inner_listener =
       SocketInNetworkNamespace(namespace_.get(), AF_INET);
   ASSERT_THAT(inner_listener, IsOk());
@@ -118,9 +120,8 @@ TEST_F(NamespacedSocketTest, ADescriptorThatIsNoNamespaceIsAnError) {
   base::UniqueFd not_a_namespace(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   const absl::StatusOr<base::UniqueFd> socket =
       SocketInNetworkNamespace(not_a_namespace.get(), AF_INET);
-  EXPECT_THAT(socket.status(),
-              ::gatehouse::testing::StatusIs(absl::StatusCode::kInvalidArgument,
-                                             ::testing::HasSubstr("setns")));
+  EXPECT_THAT(socket.status(), ::gatehouse::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                                              ::testing::HasSubstr("setns")));
 }
 
 }  // namespace

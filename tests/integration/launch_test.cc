@@ -176,7 +176,7 @@ class LaunchTest : public ::testing::Test {
   // a running job until it ends).
   std::string OutputOf(const std::string& job) const {
     std::ifstream file(absl::StrCat(tmp_.File("state"), "/jobs/", job, "/output"));
-    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
   }
 
   static std::string Metric(const std::string& name, const std::string& app,
@@ -195,8 +195,10 @@ TEST_F(LaunchTest, FirstConnectionStartsTheServerAndFiftyConcurrentOnesShareOneS
   EXPECT_TRUE(JobsOf("notes").empty()) << "nothing runs before the first connection";
   EXPECT_TRUE(daemon->MetricsHave(Metric("gatehouse_lb_launch_instances", "notes") + " 0"));
 
+  constexpr int kClients = 50;
   std::vector<std::unique_ptr<ChildProcess>> clients;
-  for (int i = 0; i < 50; ++i) {
+  clients.reserve(kClients);
+  for (int i = 0; i < kClients; ++i) {
     clients.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
         "/usr/bin/curl", "--silent", "--show-error", "--max-time", "30", "--cacert",
         Pki() + "/ca.pem", "--cert", Pki() + "/admin.pem", "--key", Pki() + "/admin.key",
