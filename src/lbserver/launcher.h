@@ -136,8 +136,6 @@ class Launcher {
   // A connect to the lease's server failed: check at once whether the server is still there.
   void ReportDialFailure(const Lease& lease);
 
-  const LaunchOptions& options() const { return options_; }
-
  private:
   // One connection waiting for an instance. `timer` and `executor` belong to the waiting
   // coroutine's executor: `timer` is only touched on it (by the coroutine and by the handler

@@ -18,6 +18,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/loopback.h"
 #include "testing/status_matchers.h"
 
 namespace gatehouse::net {
@@ -36,17 +37,9 @@ base::UniqueFd NewNetworkNamespace() {
   return made;
 }
 
-sockaddr_in Loopback(uint16_t port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return address;
-}
-
 // A listener on 127.0.0.1 with a kernel-chosen port; returns the port.
 uint16_t ListenOnLoopback(int fd) {
-  sockaddr_in address = Loopback(0);
+  sockaddr_in address = testing::LoopbackAddress(0);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return 0;
   if (::listen(fd, 8) != 0) return 0;
   socklen_t length = sizeof(address);
@@ -56,7 +49,7 @@ uint16_t ListenOnLoopback(int fd) {
 
 // Connects the non-blocking `fd` to 127.0.0.1:port; 0 once connected, else the errno.
 int ConnectToLoopback(int fd, uint16_t port) {
-  const sockaddr_in address = Loopback(port);
+  const sockaddr_in address = testing::LoopbackAddress(port);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) return 0;
   if (errno != EINPROGRESS) return errno;
   pollfd waiting{fd, POLLOUT, 0};
