@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -324,9 +325,10 @@ TEST_F(LaunchTest, RemovedAppsServerStopsOnceItsConnectionsDrain) {
   ASSERT_TRUE(client.ok()) << client.status();
   const std::string request = "GET / HTTP/1.1\r\nHost: notes\r\n\r\n";
   ASSERT_GT(SSL_write(client->ssl.get(), request.data(), static_cast<int>(request.size())), 0);
-  char reply[64] = {};
-  ASSERT_GT(SSL_read(client->ssl.get(), reply, sizeof(reply)), 0);
-  EXPECT_THAT(std::string(reply), HasSubstr("200 OK"));
+  std::array<char, 64> reply{};
+  const int received = SSL_read(client->ssl.get(), reply.data(), static_cast<int>(reply.size()));
+  ASSERT_GT(received, 0);
+  EXPECT_THAT(std::string(reply.data(), static_cast<size_t>(received)), HasSubstr("200 OK"));
   const std::vector<std::string> jobs = JobsOf("notes");
   ASSERT_EQ(jobs.size(), 1U);
 
