@@ -3,7 +3,7 @@
 //   cold_start_probe --target 127.0.0.1:7100 --request 'GET / HTTP/1.0\r\n\r\n'
 //       connect, send the request, wait for the first reply byte: the time from the start of the
 //       connect to that byte (through gatehoused, whose app starts its server on demand).
-//   cold_start_probe --target 127.0.0.1:9200 --request x --spawn -- /usr/bin/python3 -m ...
+//   cold_start_probe --target 127.0.0.1:9200 --request x -- /usr/bin/python3 -m ...
 //       the baseline: start the command here, connect every millisecond until it accepts, then
 //       the same exchange: the time from the spawn to the first reply byte (the server's own
 //       start-up time plus the polling). The server is stopped (SIGTERM, then SIGKILL) after.
@@ -11,6 +11,7 @@
 // Prints the microseconds on stdout; exits 1 (with the reason on stderr) when there was no
 // reply within --timeout.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -107,7 +108,8 @@ int Run(int argc, char** argv) {
   app.add_option("--target", target, "HOST:PORT (IPv4)")->required();
   app.add_option("--request", request, "bytes to send (\\r and \\n are unescaped)");
   app.add_option("--timeout", timeout_seconds, "seconds until a reply must have come");
-  app.add_option("--spawn", spawn, "start this command and poll until it accepts")->expected(-1);
+  // Positional, after `--`, so that the command's own options are not taken for ours.
+  app.add_option("command", spawn, "after --: start this command and poll until it accepts");
   CLI11_PARSE(app, argc, argv);
   const std::optional<sockaddr_in> address = ParseTarget(target);
   if (!address.has_value()) {
@@ -126,7 +128,14 @@ int Run(int argc, char** argv) {
     args.reserve(spawn.size() + 1);
     for (std::string& arg : spawn) args.push_back(arg.data());
     args.push_back(nullptr);
-    if (::posix_spawn(&child, args[0], nullptr, nullptr, args.data(), environ) != 0) {
+    // The server's own output (python's banner, say) must not mix with the sample on stdout.
+    posix_spawn_file_actions_t quiet;
+    ::posix_spawn_file_actions_init(&quiet);
+    ::posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    ::posix_spawn_file_actions_addopen(&quiet, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    const int spawned = ::posix_spawn(&child, args[0], &quiet, nullptr, args.data(), environ);
+    ::posix_spawn_file_actions_destroy(&quiet);
+    if (spawned != 0) {
       std::cerr << "cold_start_probe: cannot start " << spawn[0] << "\n";
       return 1;
     }

@@ -3,7 +3,7 @@
 # the warm path costs against a static upstream. Needs root (the servers run as jobs).
 #
 #   bench/launch_benchmark.sh [cold-starts] [warm-seconds] [warm-repetitions]
-#   defaults: 50 5 3
+#   defaults: 50 5 6
 #
 # 1. Cold start, for bench/echo_server and for python3 -m http.server: connect -> first reply
 #    byte through gatehoused (a plain-TCP app with `launch`, idle_timeout 1s; before each sample
@@ -12,18 +12,21 @@
 #    connects every millisecond until it accepts and then does the same exchange (the server's
 #    own start-up time). `cold-starts` samples of each, interleaved; p50 and p99.
 # 2. Warm path: 64-byte echo through gatehoused over 16 connections (gatebench rr), to an app
-#    whose echo_server runs on demand in a job (started before the run) and to an app with the
-#    same echo_server as a static upstream on the host; p50/p99 latency and requests/s, runs
-#    interleaved, medians.
-# gatehoused runs on CPU 0, the clients and servers on CPU 1. Prints Markdown tables and writes
-# them to bench/results/launch.md.
+#    whose echo_server runs on demand in a job (started before the run), to an app with the
+#    same echo_server as a static upstream on the host, and to one whose static echo_server runs
+#    in CPU and memory cgroups with the job's limits; p50/p99 latency and requests/s, runs
+#    interleaved in rotating order, medians.
+# CPUs: for cold starts nothing is pinned (one thing happens at a time, and a job inherits the
+# daemon's CPUs, so pinning the daemon would also pin the launched server away from the direct
+# one). For the warm path gatehoused runs on CPU 0, the echo servers and gatebench on CPU 1.
+# Prints Markdown tables and writes them to bench/results/launch.md.
 set -euo pipefail
 command_line="bench/launch_benchmark.sh${*:+ $*}"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 samples=${1:-50}
 warm_seconds=${2:-5}
-warm_reps=${3:-3}
+warm_reps=${3:-6}
 for value in "$samples" "$warm_seconds" "$warm_reps"; do
   if ! [[ $value =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: bench/launch_benchmark.sh [cold-starts] [warm-seconds] [warm-repetitions]" >&2
@@ -41,16 +44,54 @@ cmake --build build/release --target gatehoused gatebench echo_server cold_start
 bin=$PWD/build/release/bin
 python=/usr/bin/python3
 echo_port=9311      # static upstream (host)
+caged_port=9318     # static upstream (host, in a cgroup with the job's limits)
 direct_port=9312    # baseline servers (host)
 cold_echo_port=9313 # gatehoused apps
 cold_http_port=9314
 warm_launch_port=9315
 warm_static_port=9316
+warm_caged_port=9319
 admin_port=9317
 
-"$bin/echo_server" --listen "127.0.0.1:$echo_port" &
+taskset -c 1 "$bin/echo_server" --listen "127.0.0.1:$echo_port" &
 pids+=($!)
 wait_for_port "$echo_port"
+
+# "Caged": CPU and memory cgroups with the launched servers' limits (the jobs.default_limits
+# below), for the baselines that tell the cost of the job's cgroup apart from Gatehouse's own:
+# a cgroup slows a server's start-up, and changes how the scheduler interleaves a server with
+# gatebench on CPU 1.
+caged=gatehouse-bench-caged-$$
+if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+  caged_dirs=("/sys/fs/cgroup/$caged")
+  echo "+cpu +memory" >/sys/fs/cgroup/cgroup.subtree_control
+  mkdir "${caged_dirs[0]}"
+  echo "100000 100000" >"${caged_dirs[0]}/cpu.max"
+  echo 536870912 >"${caged_dirs[0]}/memory.max"
+else
+  caged_dirs=("/sys/fs/cgroup/cpu/$caged" "/sys/fs/cgroup/memory/$caged")
+  mkdir "${caged_dirs[@]}"
+  echo 100000 >"${caged_dirs[0]}/cpu.cfs_period_us"
+  echo 100000 >"${caged_dirs[0]}/cpu.cfs_quota_us"
+  echo 536870912 >"${caged_dirs[1]}/memory.limit_in_bytes"
+fi
+# After the processes: the caged cgroups, and the empty cgroup_parent gatehoused leaves.
+remove_cgroups() {
+  cleanup
+  for dir in "${caged_dirs[@]}"; do rmdir "$dir" 2>/dev/null || true; done
+  find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name "gatehouse-bench-$$" -exec rmdir {} + \
+    2>/dev/null || true
+}
+trap remove_cgroups EXIT
+# Joins the caged cgroups and execs the command: call it in a subshell, `(caged ...)`, or in the
+# background, `caged ... &`, so that $! is the command's pid.
+caged() {
+  for dir in "${caged_dirs[@]}"; do echo "$BASHPID" >"$dir/cgroup.procs"; done
+  exec "$@"
+}
+caged taskset -c 1 "$bin/echo_server" --listen "127.0.0.1:$caged_port" &
+pids+=($!)
+wait_for_port "$caged_port"
 
 cat >"$work/gatehouse.yaml" <<EOF
 log: {level: warn}
@@ -62,6 +103,7 @@ authorization:
     cold-http: {users: ["*"]}
     warm-launch: {users: ["*"]}
     warm-static: {users: ["*"]}
+    warm-caged: {users: ["*"]}
 lb:
   workers: 1
   apps:
@@ -90,13 +132,18 @@ lb:
       listen: [127.0.0.1:$warm_static_port]
       tls: none
       upstreams: [127.0.0.1:$echo_port]
+    - name: warm-caged
+      listen: [127.0.0.1:$warm_caged_port]
+      tls: none
+      upstreams: [127.0.0.1:$caged_port]
 jobs:
   listen: 127.0.0.1:0
   state_dir: $work/state
   cgroup_parent: gatehouse-bench-$$
   stop_grace: 1s
+  default_limits: {cpu: 1, memory: 512MiB, pids: 256}
 EOF
-taskset -c 0 "$bin/gatehoused" --config "$work/gatehouse.yaml" >"$work/gatehoused.log" 2>&1 &
+"$bin/gatehoused" --config "$work/gatehouse.yaml" >"$work/gatehoused.log" 2>&1 &
 daemon=$!
 pids+=("$daemon")
 wait_for_port "$admin_port"
@@ -125,33 +172,55 @@ percentiles() {
 http_request='GET / HTTP/1.0\r\n\r\n'
 for i in $(seq 1 "$samples"); do
   wait_for_no_instance cold-echo
-  taskset -c 1 "$bin/cold_start_probe" --target "127.0.0.1:$cold_echo_port" --request x \
+  "$bin/cold_start_probe" --target "127.0.0.1:$cold_echo_port" --request x \
     >>"$work/gatehouse-echo"
-  taskset -c 1 "$bin/cold_start_probe" --target "127.0.0.1:$direct_port" --request x \
-    --spawn "$bin/echo_server" --listen "127.0.0.1:$direct_port" >>"$work/direct-echo"
+  "$bin/cold_start_probe" --target "127.0.0.1:$direct_port" --request x \
+    -- "$bin/echo_server" --listen "127.0.0.1:$direct_port" >>"$work/direct-echo"
+  (caged "$bin/cold_start_probe" --target "127.0.0.1:$direct_port" --request x \
+    -- "$bin/echo_server" --listen "127.0.0.1:$direct_port") >>"$work/caged-echo"
   wait_for_no_instance cold-http
-  taskset -c 1 "$bin/cold_start_probe" --target "127.0.0.1:$cold_http_port" \
+  "$bin/cold_start_probe" --target "127.0.0.1:$cold_http_port" \
     --request "$http_request" >>"$work/gatehouse-http"
-  taskset -c 1 "$bin/cold_start_probe" --target "127.0.0.1:$direct_port" \
-    --request "$http_request" \
-    --spawn "$python" -m http.server --bind 127.0.0.1 "$direct_port" >>"$work/direct-http" 2>/dev/null
+  "$bin/cold_start_probe" --target "127.0.0.1:$direct_port" --request "$http_request" \
+    -- "$python" -m http.server --bind 127.0.0.1 "$direct_port" >>"$work/direct-http"
+  (caged "$bin/cold_start_probe" --target "127.0.0.1:$direct_port" --request "$http_request" \
+    -- "$python" -m http.server --bind 127.0.0.1 "$direct_port") >>"$work/caged-http"
   printf '\rcold starts: %d/%d' "$i" "$samples" >&2
 done
 echo >&2
 
-# Warm path: start the launched echo server, then interleave the two apps.
+# Warm path: gatehoused's threads move to CPU 0; the launched echo server (a job inherits the
+# daemon's CPUs) then moves to CPU 1, where the static ones run; then the three apps, interleaved,
+# with 1 connection (latency alone) and with 16 (under load: the proxy's CPU is the bottleneck).
+taskset -a -p -c 0 "$daemon" >/dev/null
 taskset -c 1 "$bin/cold_start_probe" --target "127.0.0.1:$warm_launch_port" --request x >/dev/null
-warm_row() {  # app port rep -> "p50_us p99_us rps"
-  taskset -c 1 "$bin/gatebench" rr --target "127.0.0.1:$2" --connections 16 --threads 1 \
-    --size 64 --duration "${warm_seconds}s" --quiet --json "$work/$1-$3.json" >/dev/null
+find /sys/fs/cgroup -path "*/gatehouse-bench-$$/*" -name cgroup.procs -exec cat {} + | sort -u |
+  while read -r pid; do taskset -a -p -c 1 "$pid" >/dev/null; done
+warm_row() {  # app port connections rep -> "p50_us p99_us rps"
+  local json="$work/$1-$3-$4.json"
+  taskset -c 1 "$bin/gatebench" rr --target "127.0.0.1:$2" --connections "$3" --threads 1 \
+    --size 64 --duration "${warm_seconds}s" --quiet --json "$json" >/dev/null
   python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))
 print(r["latency"]["p50_ns"] / 1e3, r["latency"]["p99_ns"] / 1e3, r["total"]["requests_per_second"])' \
-    "$work/$1-$3.json"
+    "$json"
 }
-for rep in $(seq 1 "$warm_reps"); do
-  warm_row warm-static "$warm_static_port" "$rep" >>"$work/warm-static"
-  warm_row warm-launch "$warm_launch_port" "$rep" >>"$work/warm-launch"
+# The order of the three apps rotates from one repetition to the next: on this VM a run measures
+# slower the later it comes in a round, which favoured whichever app always ran first.
+warm_apps=(warm-static warm-caged warm-launch)
+declare -A warm_labels=([warm-static]="static (host echo_server)"
+  [warm-caged]="static, caged (host echo_server in the job's cgroup limits)"
+  [warm-launch]="launch (echo_server in a job)")
+declare -A warm_ports=([warm-static]=$warm_static_port [warm-caged]=$warm_caged_port
+  [warm-launch]=$warm_launch_port)
+warm_connections=(1 16)
+for connections in "${warm_connections[@]}"; do
+  for rep in $(seq 1 "$warm_reps"); do
+    for slot in 0 1 2; do
+      app=${warm_apps[$(((slot + rep) % 3))]}
+      warm_row "$app" "${warm_ports[$app]}" "$connections" "$rep" >>"$work/$app-$connections"
+    done
+  done
 done
 
 median_column() {  # file column
@@ -162,39 +231,51 @@ read -r ge50 ge99 < <(percentiles "$work/gatehouse-echo")
 read -r de50 de99 < <(percentiles "$work/direct-echo")
 read -r gh50 gh99 < <(percentiles "$work/gatehouse-http")
 read -r dh50 dh99 < <(percentiles "$work/direct-http")
-s50=$(median_column "$work/warm-static" 1)
-s99=$(median_column "$work/warm-static" 2)
-srps=$(median_column "$work/warm-static" 3)
-l50=$(median_column "$work/warm-launch" 1)
-l99=$(median_column "$work/warm-launch" 2)
-lrps=$(median_column "$work/warm-launch" 3)
+read -r ce50 ce99 < <(percentiles "$work/caged-echo")
+read -r ch50 ch99 < <(percentiles "$work/caged-http")
 
 {
   echo "# On-demand apps: cold start and warm path"
   echo
   echo "\`$command_line\`, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r)."
-  echo "gatehoused on CPU 0 (lb.workers 1, log level warn); clients and servers on CPU 1."
+  echo "gatehoused: lb.workers 1, log level warn. Cold starts: nothing pinned to a CPU. Warm path:"
+  echo "gatehoused on CPU 0, the echo servers and gatebench on CPU 1."
   echo
   echo "## Cold start: connect -> first reply byte, $samples samples each (ms)"
   echo
-  echo "| server | gatehoused p50 | direct p50 | overhead p50 | gatehoused p99 | direct p99 |"
-  echo "|---|---|---|---|---|---|"
-  awk -v g="$ge50" -v d="$de50" -v g9="$ge99" -v d9="$de99" 'BEGIN {
-    printf "| bench/echo_server | %.2f | %.2f | %.2f | %.2f | %.2f |\n", g, d, g - d, g9, d9 }'
-  awk -v g="$gh50" -v d="$dh50" -v g9="$gh99" -v d9="$dh99" 'BEGIN {
-    printf "| python3 -m http.server | %.2f | %.2f | %.2f | %.2f | %.2f |\n", g, d, g - d, g9, d9 }'
+  echo "| server | | gatehoused | direct | direct, caged | overhead vs direct | vs direct, caged |"
+  echo "|---|---|---|---|---|---|---|"
+  cold_rows() {  # name g50 d50 c50 g99 d99 c99
+    awk -v n="$1" -v g="$2" -v d="$3" -v c="$4" -v g9="$5" -v d9="$6" -v c9="$7" 'BEGIN {
+      printf "| %s | p50 | %.2f | %.2f | %.2f | %.2f | %.2f |\n", n, g, d, c, g - d, g - c
+      printf "| | p99 | %.2f | %.2f | %.2f | %.2f | %.2f |\n", g9, d9, c9, g9 - d9, g9 - c9 }'
+  }
+  cold_rows bench/echo_server "$ge50" "$de50" "$ce50" "$ge99" "$de99" "$ce99"
+  cold_rows "python3 -m http.server" "$gh50" "$dh50" "$ch50" "$gh99" "$dh99" "$ch99"
   echo
-  echo "Direct: the same command started on the host and connected to every millisecond until it"
-  echo "accepts (its own start-up time). Target: overhead <= 5 ms at p50."
+  echo "Direct: the same command started on the host by the probe, which connects every millisecond"
+  echo "until it accepts (the server's own start-up time). Caged: the same, in CPU and memory cgroups"
+  echo "with the job's limits (cpu 1, memory 512MiB). Target: overhead <= 5 ms at p50."
   echo
-  echo "## Warm path: 64-byte echo, 16 connections, ${warm_seconds} s x $warm_reps (medians)"
+  echo "## Warm path: 64-byte echo, ${warm_seconds} s x $warm_reps per app and connection count (medians)"
   echo
-  echo "| app | p50 us | p99 us | requests/s |"
-  echo "|---|---|---|---|"
-  echo "| static upstream (host echo_server) | $s50 | $s99 | $srps |"
-  echo "| launch (echo_server in a job) | $l50 | $l99 | $lrps |"
-  awk -v a="$l50" -v b="$s50" -v c="$l99" -v d="$s99" 'BEGIN {
-    printf "| ratio launch/static | %.3f | %.3f | |\n", a / b, c / d }'
+  echo "| connections | upstream | p50 us | p99 us | requests/s |"
+  echo "|---|---|---|---|---|"
+  for connections in "${warm_connections[@]}"; do
+    declare -A p50=() p99=()
+    for app in warm-static warm-caged warm-launch; do
+      p50[$app]=$(median_column "$work/$app-$connections" 1)
+      p99[$app]=$(median_column "$work/$app-$connections" 2)
+      rps=$(median_column "$work/$app-$connections" 3)
+      echo "| $connections | ${warm_labels[$app]} | ${p50[$app]} | ${p99[$app]} | ${rps%.*} |"
+    done
+    for base in warm-static warm-caged; do
+      awk -v n="$connections" -v t="launch / ${warm_labels[$base]}" -v a="${p50[warm-launch]}" \
+        -v b="${p50[$base]}" -v c="${p99[warm-launch]}" -v d="${p99[$base]}" 'BEGIN {
+        printf "| %s | **ratio %s** | **%.3f** | **%.3f** | |\n", n, t, a / b, c / d }'
+    done
+  done
   echo
-  echo "Target: warm request latency within 1.05x of the static upstream."
+  echo "Target: warm request latency within 1.05x of the static upstream. Caged: the same static"
+  echo "echo_server in CPU and memory cgroups with the job's limits (cpu 1, memory 512MiB)."
 } | tee bench/results/launch.md

@@ -63,6 +63,7 @@ struct Outcome {
   absl::Status status;
   std::string reply;
   std::string job;
+  bool no_delay = false;  // TCP_NODELAY on the upstream socket, as the static dialer sets it
 };
 
 asio::awaitable<void> Exchange(Launcher& launcher, std::string request, Outcome& outcome) {
@@ -78,6 +79,10 @@ asio::awaitable<void> Exchange(Launcher& launcher, std::string request, Outcome&
     outcome.status = absl::UnavailableError(error.message());
     co_return;
   }
+  asio::ip::tcp::no_delay no_delay;
+  std::error_code ignored;
+  socket.get_option(no_delay, ignored);
+  outcome.no_delay = no_delay.value();
   co_await asio::async_write(socket, asio::buffer(request), kAsTuple);
   std::string reply;
   auto [error, n] = co_await asio::async_read(socket, asio::dynamic_buffer(reply), kAsTuple);
@@ -158,6 +163,7 @@ TEST_F(LauncherTest, FiftyConcurrentFirstConnectionsShareOneStartAndAllGetReplie
   for (const Outcome& outcome : outcomes) {
     EXPECT_THAT(outcome.status, IsOk());
     EXPECT_THAT(outcome.reply, StartsWith("HTTP/1.0 200 OK"));
+    EXPECT_TRUE(outcome.no_delay);
     jobs_used.insert(outcome.job);
   }
   EXPECT_EQ(jobs_used.size(), 1U);
