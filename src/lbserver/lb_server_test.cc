@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -490,19 +491,28 @@ TEST_F(LbServerTest, LeastConnectionsSendsTheNextClientToTheLessBusyUpstream) {
   StartServer({app});
   const auto alice = ClientContext("alice");
   const uint16_t port = PortOf("127.0.0.10:0");
-  std::vector<TlsClient> held;
-  // Hold two connections on the echoing upstream (ties are broken at random): the previous
-  // short connection to the other may still count while the next one is picked.
-  while (busy.open_connections() < 2 && held.size() < 40) {
+  // Each pick happens only once the proxy has counted the previous short connection to the
+  // other upstream as ended, so the counts it compares are exactly the ones the test sees.
+  const std::string idle_has_none =
+      absl::StrCat(R"(gatehouse_lb_upstream_open_connections{app="web",upstream="127.0.0.1:)",
+                   idle.port(), "\"} 0");
+  // Ties are broken at random: hold one connection on the echoing upstream, bounded in tries.
+  std::optional<TlsClient> held;
+  for (int attempt = 0; attempt < 64 && !held.has_value(); ++attempt) {
+    ASSERT_TRUE(MetricsHave(idle_has_none));
     absl::StatusOr<TlsClient> client = ConnectTlsClientTo(alice.get(), "127.0.0.10", port);
     ASSERT_THAT(client, IsOk());
     ASSERT_EQ(SSL_write(client->ssl.get(), "x", 1), 1);
     std::array<char, 8> buffer{};
     ASSERT_GT(SSL_read(client->ssl.get(), buffer.data(), 1), 0);
-    if (buffer[0] == 'x') held.push_back(std::move(*client));
+    if (buffer[0] == 'x') held = std::move(*client);
   }
-  ASSERT_EQ(busy.open_connections(), 2U);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or(""), "idle");
+  ASSERT_TRUE(held.has_value()) << "64 tied picks all went to the same upstream";
+  ASSERT_EQ(busy.open_connections(), 1U);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(MetricsHave(idle_has_none));
+    EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or(""), "idle");
+  }
 }
 
 TEST_F(LbServerTest, AReloadKeepsRateLimitBucketsAndUpstreamHealthOfWhatStays) {
