@@ -1,8 +1,8 @@
 // Cost of one balancer pick: `Pick()` plus giving the lease back, per algorithm and number of
 // upstreams, on one thread and on two threads sharing the balancer.
 //
-// Arguments: algorithm (0 round_robin, 1 least_connections, 2 power_of_two), upstream count,
-// scenario. Scenarios:
+// Arguments: algorithm (0 round_robin, 1 least_connections, 2 power_of_two, 3 hash with a
+// random key), upstream count, scenario. Scenarios:
 //   0 idle:          all upstreams healthy, no leases held (the common case).
 //   1 half_unhealthy: every other upstream unhealthy, no leases held.
 //   2 busy:          all healthy, one lease held on each upstream, so none is idle and
@@ -24,6 +24,7 @@
 #include "base/mutex.h"
 #include "benchmark/benchmark.h"
 #include "lb/balancer.h"
+#include "lb/maglev_table.h"
 #include "lb/upstream.h"
 
 namespace gatehouse::lb {
@@ -84,7 +85,7 @@ void PickAndRelease(benchmark::State& state) {
 
 void PickArguments(benchmark::internal::Benchmark* benchmark) {
   benchmark->ArgNames({"algo", "upstreams", "scenario"});
-  for (int64_t algorithm = 0; algorithm < 3; ++algorithm) {
+  for (int64_t algorithm = 0; algorithm < 4; ++algorithm) {
     for (const int64_t count : {2, 16, 1000}) benchmark->Args({algorithm, count, 0});
     benchmark->Args({algorithm, 1000, 1});
     benchmark->Args({algorithm, 1000, 2});
@@ -92,6 +93,51 @@ void PickArguments(benchmark::internal::Benchmark* benchmark) {
 }
 
 BENCHMARK(PickAndRelease)->Apply(PickArguments)->Threads(1)->Threads(2)->UseRealTime();
+
+// The data path of `balancing: hash`: hash a client identity, then pick for that key.
+void HashIdentityAndPick(benchmark::State& state) {
+  const auto count = static_cast<size_t>(state.range(0));
+  static auto* cache = new SetupCache();
+  Balancer& balancer = cache->Get(BalancingAlgorithm::kHash, count, /*scenario=*/0);
+  const std::string identity = "client-0042.tenant-7.example";
+  for (auto _ : state) {
+    std::optional<UpstreamLease> lease = balancer.PickForKey(StableHash(identity));
+    benchmark::DoNotOptimize(lease);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(HashIdentityAndPick)->Arg(10)->Arg(1000);
+
+// Not a timing: the fraction of 1,000,000 keys whose upstream changes when one of `upstreams`
+// leaves (issue #11 asks for it with 10), reported as the counter moved_fraction; the ideal is
+// 1 / upstreams.
+void HashMovedFraction(benchmark::State& state) {
+  const auto count = static_cast<size_t>(state.range(0));
+  constexpr size_t kKeys = 1'000'000;
+  std::vector<std::shared_ptr<Upstream>> upstreams;
+  for (size_t i = 0; i < count; ++i) {
+    upstreams.push_back(std::make_shared<Upstream>(asio::ip::tcp::endpoint(
+        asio::ip::address_v4::loopback(), static_cast<uint16_t>(10001 + i))));
+  }
+  std::vector<std::shared_ptr<Upstream>> remaining = upstreams;
+  remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(count / 2));
+  size_t moved = 0;
+  for (auto _ : state) {
+    const std::unique_ptr<Balancer> before = MakeBalancer(BalancingAlgorithm::kHash, upstreams);
+    const std::unique_ptr<Balancer> after = MakeBalancer(BalancingAlgorithm::kHash, remaining);
+    moved = 0;
+    for (size_t key = 0; key < kKeys; ++key) {
+      const uint64_t hashed = StableHash(absl::StrCat("client-", key));
+      if (before->PickForKey(hashed)->upstream().name() !=
+          after->PickForKey(hashed)->upstream().name()) {
+        ++moved;
+      }
+    }
+  }
+  state.counters["moved_fraction"] = static_cast<double>(moved) / kKeys;
+  state.counters["ideal"] = 1.0 / static_cast<double>(count);
+}
+BENCHMARK(HashMovedFraction)->Arg(10)->Arg(100)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gatehouse::lb

@@ -54,7 +54,13 @@ struct AdminConfig {
 };
 
 // How an lb app picks an upstream for each new connection (lb/balancer.h).
-enum class Balancing { kRoundRobin, kLeastConnections, kPowerOfTwoChoices };
+enum class Balancing { kRoundRobin, kLeastConnections, kPowerOfTwoChoices, kHash };
+
+// What `balancing: hash` hashes to keep a client on one upstream.
+enum class HashKey {
+  kClientIdentity,  // the certificate's user (tls: mutual apps only)
+  kClientAddress,   // the client's IP address (not its port)
+};
 
 // What an lb app expects from its clients.
 enum class AppTls {
@@ -117,6 +123,9 @@ struct LbAppConfig {
   std::vector<Address> listen;
   std::vector<Address> upstreams;
   Balancing balancing = Balancing::kRoundRobin;
+  // Used by `balancing: hash` only. Defaults to the identity for tls: mutual apps, to the address
+  // for tls: none ones.
+  HashKey hash_key = HashKey::kClientIdentity;
   std::chrono::nanoseconds connect_timeout = std::chrono::seconds(5);
   std::chrono::nanoseconds idle_timeout = std::chrono::hours(1);
   // Absent: no active checks; failed dials still eject an upstream for a while (passively).

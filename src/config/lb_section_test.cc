@@ -100,6 +100,20 @@ TEST(LbSectionTest, OmittedKeysTakeTheDocumentedDefaults) {
   EXPECT_EQ(app.max_connections, 0U);
 }
 
+TEST(LbSectionTest, HashKeyDefaultsToTheIdentityOrTheAddressByTls) {
+  const absl::StatusOr<Config> config = Parse(
+      "lb:\n  apps:\n"
+      "    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, balancing: hash}\n"
+      "    - {name: b, listen: 127.0.0.1:3, upstreams: 127.0.0.1:2, balancing: hash, tls: none}\n"
+      "    - {name: c, listen: 127.0.0.1:4, upstreams: 127.0.0.1:2, hash_key: client_address, "
+      "balancing: hash}\n");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->lb->apps[0].balancing, Balancing::kHash);
+  EXPECT_EQ(config->lb->apps[0].hash_key, HashKey::kClientIdentity);
+  EXPECT_EQ(config->lb->apps[1].hash_key, HashKey::kClientAddress);
+  EXPECT_EQ(config->lb->apps[2].hash_key, HashKey::kClientAddress);
+}
+
 TEST(LbSectionTest, AHealthCheckMappingFillsTheKeysItOmits) {
   const absl::StatusOr<Config> config = Parse(
       "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
@@ -138,13 +152,26 @@ const BadLbCase kBadCases[] = {
     {"UnknownAppKey",
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, balance: x}\n",
      R"(gh.yaml:4:62: unknown key "balance" in lb.apps[0]; expected one of: name, listen, )"
-     R"(upstreams, balancing, connect_timeout, idle_timeout, health_check, rate_limit, )"
-     R"(proxy_protocol, tls, max_connections, launch)"},
+     R"(upstreams, balancing, hash_key, connect_timeout, idle_timeout, health_check, )"
+     R"(rate_limit, proxy_protocol, tls, max_connections, launch)"},
     {"BadBalancing",
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
      "balancing: random}\n",
      R"(gh.yaml:4:73: lb.apps[0].balancing: "random" is not one of: round_robin, )"
-     R"(least_connections, power_of_two)"},
+     R"(least_connections, power_of_two, hash)"},
+    {"HashKeyWithoutHashBalancing",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "hash_key: client_address}\n",
+     R"(gh.yaml:4:72: lb.apps[0].hash_key: hash_key needs balancing: hash)"},
+    {"IdentityHashKeyOnAPlainApp",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "hash_key: client_identity, balancing: hash, tls: none}\n",
+     R"(gh.yaml:4:72: lb.apps[0].hash_key: client_identity needs tls: mutual (a tls: none )"
+     R"(client has no identity))"},
+    {"BadHashKey",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "balancing: hash, hash_key: port}\n",
+     R"(gh.yaml:4:89: lb.apps[0].hash_key: "port" is not one of: client_identity, client_address)"},
     {"BadAppName",
      "lb:\n  apps:\n    - {name: \"a b\", listen: 127.0.0.1:1, upstreams: 127.0.0.1:2}\n",
      R"(gh.yaml:4:14: lb.apps[0].name: "a b" is not a valid app name: use at most 64 letters, )"

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/status_macros.h"
+#include "lb/hash_balancer.h"
 #include "lb/least_connections_balancer.h"
 #include "lb/power_of_two_choices_balancer.h"
 #include "lb/round_robin_balancer.h"
@@ -17,6 +18,8 @@ absl::string_view BalancingAlgorithmName(BalancingAlgorithm algorithm) {
       return "least_connections";
     case BalancingAlgorithm::kPowerOfTwoChoices:
       return "power_of_two";
+    case BalancingAlgorithm::kHash:
+      return "hash";
   }
   // Only a value cast from outside the enumerators gets here.
   return "unknown";
@@ -25,7 +28,7 @@ absl::string_view BalancingAlgorithmName(BalancingAlgorithm algorithm) {
 std::optional<BalancingAlgorithm> ParseBalancingAlgorithm(absl::string_view name) {
   for (const BalancingAlgorithm algorithm :
        {BalancingAlgorithm::kRoundRobin, BalancingAlgorithm::kLeastConnections,
-        BalancingAlgorithm::kPowerOfTwoChoices}) {
+        BalancingAlgorithm::kPowerOfTwoChoices, BalancingAlgorithm::kHash}) {
     if (name == BalancingAlgorithmName(algorithm)) return algorithm;
   }
   return std::nullopt;
@@ -40,6 +43,8 @@ std::unique_ptr<Balancer> MakeBalancer(BalancingAlgorithm algorithm,
       return std::make_unique<LeastConnectionsBalancer>(std::move(upstreams));
     case BalancingAlgorithm::kPowerOfTwoChoices:
       return std::make_unique<PowerOfTwoChoicesBalancer>(std::move(upstreams));
+    case BalancingAlgorithm::kHash:
+      return std::make_unique<HashBalancer>(std::move(upstreams));
   }
   // An enum value outside the enumerators is a caller bug, not input: configuration reaches
   // here only through `ParseBalancingAlgorithm()`.

@@ -8,8 +8,9 @@
 // attempts in `exclude`. There is no "panic mode": when no upstream is eligible, nothing is
 // picked, and the caller refuses the connection instead of sending it to an upstream known bad.
 //
-// Three algorithms (see their headers): RoundRobinBalancer, LeastConnectionsBalancer and
-// PowerOfTwoChoicesBalancer. Create them with `MakeBalancer()`.
+// Four algorithms (see their headers): RoundRobinBalancer, LeastConnectionsBalancer,
+// PowerOfTwoChoicesBalancer and HashBalancer (consistent hashing of a per-connection key).
+// Create them with `MakeBalancer()`.
 #ifndef GATEHOUSE_LB_BALANCER_H_
 #define GATEHOUSE_LB_BALANCER_H_
 
@@ -25,9 +26,9 @@
 
 namespace gatehouse::lb {
 
-enum class BalancingAlgorithm { kRoundRobin, kLeastConnections, kPowerOfTwoChoices };
+enum class BalancingAlgorithm { kRoundRobin, kLeastConnections, kPowerOfTwoChoices, kHash };
 
-// The configuration name: "round_robin", "least_connections" or "power_of_two".
+// The configuration name: "round_robin", "least_connections", "power_of_two" or "hash".
 absl::string_view BalancingAlgorithmName(BalancingAlgorithm algorithm);
 // The inverse of `BalancingAlgorithmName()` (exact, case-sensitive match); nullopt for any other
 // name.
@@ -49,6 +50,15 @@ class Balancer {
   // before `Pick()` returns and given back when the lease is destroyed. nullopt when no upstream
   // qualifies, including when every upstream is unhealthy or ejected.
   virtual std::optional<UpstreamLease> Pick(absl::Span<const Upstream* const> exclude = {}) = 0;
+
+  // `Pick()` for a connection whose upstream should follow `key` (a `StableHash()` of the
+  // client's identity or address): HashBalancer gives the same key the same upstream while the
+  // upstream set and their eligibility stay. The other algorithms ignore the key.
+  virtual std::optional<UpstreamLease> PickForKey(uint64_t key,
+                                                  absl::Span<const Upstream* const> exclude = {}) {
+    static_cast<void>(key);
+    return Pick(exclude);
+  }
 
   // All upstreams of the app, eligible or not, in configuration order. Fixed for the balancer's
   // lifetime (a reload builds a new balancer).

@@ -22,6 +22,7 @@
 #include "asio/ip/tcp.hpp"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lb/hash_balancer.h"
 #include "lb/internal/random_index.h"
 #include "lb/least_connections_balancer.h"
 #include "lb/power_of_two_choices_balancer.h"
@@ -43,9 +44,9 @@ using ::testing::Eq;
 using ::testing::Optional;
 using ::testing::Property;
 
-constexpr BalancingAlgorithm kAllAlgorithms[] = {BalancingAlgorithm::kRoundRobin,
-                                                 BalancingAlgorithm::kLeastConnections,
-                                                 BalancingAlgorithm::kPowerOfTwoChoices};
+constexpr BalancingAlgorithm kAllAlgorithms[] = {
+    BalancingAlgorithm::kRoundRobin, BalancingAlgorithm::kLeastConnections,
+    BalancingAlgorithm::kPowerOfTwoChoices, BalancingAlgorithm::kHash};
 
 // An ejection that outlasts any test: ejected upstreams must stay out however slow the machine.
 constexpr EjectionBackoff kForTheWholeTest{std::chrono::hours(1), std::chrono::hours(1)};
@@ -504,6 +505,7 @@ TEST(BalancingAlgorithmTest, NamesAreTheConfigurationNames) {
   EXPECT_EQ(BalancingAlgorithmName(BalancingAlgorithm::kRoundRobin), "round_robin");
   EXPECT_EQ(BalancingAlgorithmName(BalancingAlgorithm::kLeastConnections), "least_connections");
   EXPECT_EQ(BalancingAlgorithmName(BalancingAlgorithm::kPowerOfTwoChoices), "power_of_two");
+  EXPECT_EQ(BalancingAlgorithmName(BalancingAlgorithm::kHash), "hash");
 }
 
 TEST(BalancingAlgorithmTest, RejectsUnknownNames) {
@@ -523,6 +525,8 @@ TEST(MakeBalancerTest, BuildsTheNamedAlgorithm) {
             nullptr);
   EXPECT_NE(dynamic_cast<PowerOfTwoChoicesBalancer*>(
                 MakeBalancer(BalancingAlgorithm::kPowerOfTwoChoices, upstreams).get()),
+            nullptr);
+  EXPECT_NE(dynamic_cast<HashBalancer*>(MakeBalancer(BalancingAlgorithm::kHash, upstreams).get()),
             nullptr);
 }
 

@@ -54,7 +54,8 @@ asio::awaitable<std::error_code> ConnectWithin(tcp::socket& socket, const tcp::e
   co_return error;
 }
 
-asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOptions options) {
+asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOptions options,
+                                                     std::optional<uint64_t> key) {
   std::vector<const Upstream*> tried;
   std::string failures;
   const auto executor = co_await asio::this_coro::executor;
@@ -62,7 +63,8 @@ asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOpt
   // Ends: each pass either counts an attempt or adds a new upstream to `tried`, and a balancer
   // picks nothing once every upstream is tried.
   while (attempts < options.max_attempts) {
-    std::optional<UpstreamLease> lease = balancer.Pick(tried);
+    std::optional<UpstreamLease> lease =
+        key.has_value() ? balancer.PickForKey(*key, tried) : balancer.Pick(tried);
     if (!lease.has_value()) break;
     Upstream& upstream = lease->upstream();
     tried.push_back(&upstream);

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "asio/awaitable.hpp"
@@ -51,8 +52,10 @@ asio::awaitable<std::error_code> ConnectWithin(asio::ip::tcp::socket& socket,
                                                std::chrono::nanoseconds timeout);
 
 // Unavailable when no eligible upstream is left to try: the message names the upstreams tried
-// and why each failed, or says that none was healthy.
-asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOptions options);
+// and why each failed, or says that none was healthy. With `key`, every attempt picks with
+// `Balancer::PickForKey(*key, ...)`, so a hash balancer's failover for a key is the same each time.
+asio::awaitable<absl::StatusOr<DialedUpstream>> Dial(Balancer& balancer, DialOptions options,
+                                                     std::optional<uint64_t> key = std::nullopt);
 
 }  // namespace gatehouse::lb
 

@@ -2,7 +2,10 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +17,7 @@
 #include "asio/write.hpp"
 #include "lb/dialer.h"
 #include "lb/forwarder.h"
+#include "lb/maglev_table.h"
 #include "lb/proxy_protocol.h"
 #include "lbserver/access_log.h"
 #include "lbserver/launcher.h"
@@ -93,6 +97,30 @@ std::optional<CloseReason> Admit(const App& app, const LbSnapshot& snapshot,
   return std::nullopt;
 }
 
+template <size_t N>
+uint64_t HashOfBytes(const std::array<unsigned char, N>& bytes) {
+  return lb::StableHash(absl::string_view(reinterpret_cast<const char*>(bytes.data()), N));
+}
+
+// The key `balancing: hash` keeps a client on one upstream by; nullopt for other algorithms.
+// `record.identity` is set (after the handshake) for tls: mutual apps, which the config requires
+// of client_identity. An IPv4 client seen on a dual-stack listener (::ffff:a.b.c.d) hashes as
+// its IPv4 address, so it keeps its upstream on any listener.
+std::optional<uint64_t> HashKeyOf(const App& app, const tcp::endpoint& client_endpoint,
+                                  const AccessRecord& record) {
+  if (app.config.balancing != config::Balancing::kHash) return std::nullopt;
+  if (app.config.hash_key == config::HashKey::kClientIdentity) {
+    return lb::StableHash(record.identity);
+  }
+  const asio::ip::address address = client_endpoint.address();
+  if (address.is_v4()) return HashOfBytes(address.to_v4().to_bytes());
+  const asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) {
+    return HashOfBytes(asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_bytes());
+  }
+  return HashOfBytes(v6.to_bytes());
+}
+
 tcp::socket& SocketOf(tcp::socket& client) { return client; }
 tcp::socket& SocketOf(std::unique_ptr<net::TlsStream>& client) { return client->socket(); }
 
@@ -154,7 +182,8 @@ asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsI
                               AccessRecord& record) {
   std::string no_upstream;
   if (!app.balancer->upstreams().empty()) {
-    absl::StatusOr<lb::DialedUpstream> dialed = co_await lb::Dial(*app.balancer, app.dial);
+    absl::StatusOr<lb::DialedUpstream> dialed =
+        co_await lb::Dial(*app.balancer, app.dial, HashKeyOf(app, client_endpoint, record));
     if (dialed.ok()) {
       record.upstream = dialed->lease.upstream().name();
       const lb::UpstreamLease lease = std::move(dialed->lease);

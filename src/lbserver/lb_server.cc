@@ -30,6 +30,8 @@ lb::BalancingAlgorithm ToAlgorithm(config::Balancing balancing) {
       return lb::BalancingAlgorithm::kLeastConnections;
     case config::Balancing::kPowerOfTwoChoices:
       return lb::BalancingAlgorithm::kPowerOfTwoChoices;
+    case config::Balancing::kHash:
+      return lb::BalancingAlgorithm::kHash;
   }
   return lb::BalancingAlgorithm::kRoundRobin;
 }

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,9 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lb/hash_balancer.h"
+#include "lb/maglev_table.h"
+#include "lb/upstream.h"
 #include "security/tls_context.h"
 #include "testing/loopback.h"
 #include "testing/loopback_server.h"
@@ -61,6 +65,38 @@ config::LbAppConfig AppConfig(const std::string& name, const std::vector<uint16_
   }
   for (const uint16_t port : upstream_ports) app.upstreams.push_back(Loopback(port));
   return app;
+}
+
+// Everything a plain-TCP app's upstream sends until it closes; "" when the connect fails.
+std::string PlainReply(const std::string& host, uint16_t port) {
+  const base::UniqueFd fd = gatehouse::testing::TryConnect(host, port);
+  std::string got;
+  if (!fd.is_valid()) return got;
+  std::array<char, 64> buffer{};
+  ssize_t n = 0;
+  while ((n = ::recv(fd.get(), buffer.data(), buffer.size(), 0)) > 0) {
+    got.append(buffer.data(), static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// The line ("u1", "u2", ...) of the upstream a hash balancer over `servers` (the daemon's own
+// table, built from the same upstream names) gives `key`.
+std::string ExpectedHashPick(const std::vector<const LoopbackServer*>& servers, uint64_t key) {
+  std::vector<std::shared_ptr<lb::Upstream>> upstreams;
+  upstreams.reserve(servers.size());
+  for (const LoopbackServer* server : servers) {
+    upstreams.push_back(std::make_shared<lb::Upstream>(
+        asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), server->port())));
+  }
+  lb::HashBalancer balancer(upstreams);
+  const std::optional<lb::UpstreamLease> lease = balancer.PickForKey(key);
+  for (size_t i = 0; i < upstreams.size(); ++i) {
+    if (lease.has_value() && &lease->upstream() == upstreams[i].get()) {
+      return absl::StrCat("u", i + 1);
+    }
+  }
+  return "none";
 }
 
 class LbServerTest : public ::testing::Test {
@@ -173,6 +209,49 @@ TEST_F(LbServerTest, RoundRobinSpreadsConnectionsOverTheUpstreams) {
   EXPECT_EQ(seen["u2"], 5);
 }
 
+TEST_F(LbServerTest, HashBalancingKeepsEachIdentityOnTheUpstreamItsKeyNames) {
+  LoopbackServer first(LoopbackServer::SayLine("u1"));
+  LoopbackServer second(LoopbackServer::SayLine("u2"));
+  LoopbackServer third(LoopbackServer::SayLine("u3"));
+  config::LbAppConfig app = AppConfig("web", {first.port(), second.port(), third.port()});
+  app.balancing = config::Balancing::kHash;
+  app.hash_key = config::HashKey::kClientIdentity;
+  StartServer({app});
+  std::set<std::string> reached;
+  for (int user = 0; user < 8; ++user) {
+    const std::string name = absl::StrCat("user", user);
+    const auto client = ClientContext(name, WithRoles({"dev"}));
+    const std::string expected = ExpectedHashPick({&first, &second, &third}, lb::StableHash(name));
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(FirstLineThrough(client.get(), PortOf("127.0.0.10:0")).value_or("failed"), expected)
+          << name << ", connection " << i;
+    }
+    reached.insert(expected);
+  }
+  EXPECT_GE(reached.size(), 2U);  // the identities do not all share one upstream
+}
+
+TEST_F(LbServerTest, HashBalancingByAddressSendsOneClientAddressToOneUpstream) {
+  LoopbackServer first(LoopbackServer::SayLine("u1"));
+  LoopbackServer second(LoopbackServer::SayLine("u2"));
+  LoopbackServer third(LoopbackServer::SayLine("u3"));
+  config::LbAppConfig app = AppConfig("open", {first.port(), second.port(), third.port()});
+  app.tls = config::AppTls::kNone;
+  app.balancing = config::Balancing::kHash;
+  app.hash_key = config::HashKey::kClientAddress;
+  rules_.apps["open"].users = {"*"};
+  StartServer({app});
+  const std::array<unsigned char, 4> client_address = {127, 0, 0, 1};
+  const std::string expected =
+      absl::StrCat(ExpectedHashPick({&first, &second, &third},
+                                    lb::StableHash(absl::string_view(
+                                        reinterpret_cast<const char*>(client_address.data()), 4))),
+                   "\n");
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(PlainReply("127.0.0.10", PortOf("127.0.0.10:0")), expected) << "connection " << i;
+  }
+}
+
 TEST_F(LbServerTest, AValidUserWithoutTheAppIsClosedAfterTheHandshakeAndCounted) {
   LoopbackServer upstream(LoopbackServer::SayLine("u1"));
   StartServer({AppConfig("web", {upstream.port()})});
@@ -253,19 +332,8 @@ TEST_F(LbServerTest, PlainAppsAdmitAnyoneOnlyUnderAWildcardRule) {
   rules_.apps["open"].users = {"*"};
   StartServer({open_app, closed_app});
 
-  auto read_line = [](uint16_t port, const char* host) {
-    const base::UniqueFd fd = gatehouse::testing::TryConnect(host, port);
-    std::string got;
-    if (!fd.is_valid()) return got;
-    std::array<char, 64> buffer{};
-    ssize_t n = 0;
-    while ((n = ::recv(fd.get(), buffer.data(), buffer.size(), 0)) > 0) {
-      got.append(buffer.data(), static_cast<size_t>(n));
-    }
-    return got;
-  };
-  EXPECT_EQ(read_line(PortOf("127.0.0.10:0"), "127.0.0.10"), "u1\n");
-  EXPECT_EQ(read_line(PortOf("127.0.0.20:0"), "127.0.0.20"), "");
+  EXPECT_EQ(PlainReply("127.0.0.10", PortOf("127.0.0.10:0")), "u1\n");
+  EXPECT_EQ(PlainReply("127.0.0.20", PortOf("127.0.0.20:0")), "");
   EXPECT_TRUE(MetricsHave(
       R"(gatehouse_lb_authorization_denials_total{app="closed",reason="not_allowed"} 1)"));
 }

@@ -1,5 +1,6 @@
 #include "config/internal/lb_section.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <string>
@@ -16,19 +17,25 @@ namespace {
 
 constexpr std::array<absl::string_view, 5> kLbKeys = {"workers", "handshake_timeout",
                                                       "drain_timeout", "max_connections", "apps"};
-constexpr std::array<absl::string_view, 12> kAppKeys = {
-    "name",         "listen",     "upstreams",      "balancing", "connect_timeout", "idle_timeout",
-    "health_check", "rate_limit", "proxy_protocol", "tls",       "max_connections", "launch"};
+constexpr std::array<absl::string_view, 13> kAppKeys = {
+    "name",         "listen",       "upstreams",  "balancing",      "hash_key", "connect_timeout",
+    "idle_timeout", "health_check", "rate_limit", "proxy_protocol", "tls",      "max_connections",
+    "launch"};
 constexpr std::array<absl::string_view, 2> kAppRequiredKeys = {"name", "listen"};
 constexpr std::array<absl::string_view, 4> kHealthCheckKeys = {"interval", "timeout", "rise",
                                                                "fall"};
 constexpr std::array<absl::string_view, 3> kRateLimitKeys = {"connections_per_second", "burst",
                                                              "max_concurrent"};
 
-constexpr std::array<NamedValue<Balancing>, 3> kBalancings = {{
+constexpr std::array<NamedValue<Balancing>, 4> kBalancings = {{
     {"round_robin", Balancing::kRoundRobin},
     {"least_connections", Balancing::kLeastConnections},
     {"power_of_two", Balancing::kPowerOfTwoChoices},
+    {"hash", Balancing::kHash},
+}};
+constexpr std::array<NamedValue<HashKey>, 2> kHashKeys = {{
+    {"client_identity", HashKey::kClientIdentity},
+    {"client_address", HashKey::kClientAddress},
 }};
 constexpr std::array<NamedValue<ProxyProtocol>, 2> kProxyProtocols = {{
     {"none", ProxyProtocol::kNone},
@@ -141,6 +148,8 @@ absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbA
     }
   } else if (entry.key == "balancing") {
     GH_ASSIGN_OR_RETURN(app.balancing, ReadChoice<Balancing>(reader, entry, kBalancings));
+  } else if (entry.key == "hash_key") {
+    GH_ASSIGN_OR_RETURN(app.hash_key, ReadChoice<HashKey>(reader, entry, kHashKeys));
   } else if (entry.key == "connect_timeout") {
     GH_ASSIGN_OR_RETURN(app.connect_timeout, ReadPositiveDuration(reader, entry));
   } else if (entry.key == "idle_timeout") {
@@ -162,6 +171,26 @@ absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbA
   return absl::OkStatus();
 }
 
+// `hash_key` after the whole app is read: its default and its check depend on `tls` and
+// `balancing`, which may come later in the mapping.
+absl::Status CheckHashKey(const DocumentReader& reader, absl::Span<const Field> entries,
+                          LbAppConfig& app) {
+  const auto hash_key = std::find_if(entries.begin(), entries.end(),
+                                     [](const Field& entry) { return entry.key == "hash_key"; });
+  if (hash_key == entries.end()) {
+    app.hash_key = app.tls == AppTls::kNone ? HashKey::kClientAddress : HashKey::kClientIdentity;
+    return absl::OkStatus();
+  }
+  if (app.balancing != Balancing::kHash) {
+    return reader.FieldError(*hash_key, "hash_key needs balancing: hash");
+  }
+  if (app.hash_key == HashKey::kClientIdentity && app.tls == AppTls::kNone) {
+    return reader.FieldError(
+        *hash_key, "client_identity needs tls: mutual (a tls: none client has no identity)");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LbAppConfig> ParseApp(const DocumentReader& reader, const Field& field) {
   GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kAppKeys));
   GH_RETURN_IF_ERROR(reader.RequireKeys(field, entries, kAppRequiredKeys));
@@ -172,6 +201,7 @@ absl::StatusOr<LbAppConfig> ParseApp(const DocumentReader& reader, const Field& 
   if (app.upstreams.empty() && !app.launch.has_value()) {
     return reader.FieldError(field, "an app needs upstreams, a launch, or both");
   }
+  GH_RETURN_IF_ERROR(CheckHashKey(reader, entries, app));
   return app;
 }
 
