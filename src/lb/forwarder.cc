@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -19,6 +20,7 @@
 #include "asio/use_awaitable.hpp"
 #include "base/status_macros.h"
 #include "lb/internal/buffer_pool.h"
+#include "lb/internal/byte_bucket.h"
 #include "lb/internal/pipe_pool.h"
 #include "net/byte_stream.h"
 #include "spdlog/spdlog.h"
@@ -37,10 +39,12 @@ constexpr uint64_t kSmallReadMaxBytes = uint64_t{4} * 1024;
 constexpr int kBulkReadsToSplice = 2;
 constexpr int kSmallReadsToCopy = 3;
 
-// What one direction moved, and how.
+// What one direction moved, and how, and its bandwidth limit.
 struct Direction {
   uint64_t bytes = 0;
   DirectionStats stats;
+  std::optional<internal::ByteBucket> bucket;  // set: the direction is limited
+  asio::steady_timer* throttle_timer = nullptr;  // set while it waits for its bucket
 };
 
 // State shared by the two directions and the idle watchdog of one connection. All three run
@@ -66,6 +70,11 @@ struct Session {
     std::error_code ignored;  // closing is best effort: the connection is over either way
     client.close(ignored);
     upstream.close(ignored);
+    // A direction waiting for its bucket would otherwise finish its wait (up to seconds at a
+    // slow limit) before it saw the close.
+    for (Direction* direction : {&client_to_upstream, &upstream_to_client}) {
+      if (direction->throttle_timer != nullptr) direction->throttle_timer->cancel();
+    }
   }
 
   void Fail(std::error_code error) {
@@ -103,6 +112,30 @@ asio::awaitable<void> MaybeYield(uint64_t* since_yield, uint32_t budget) {
   if (*since_yield < budget) co_return;
   *since_yield = 0;
   co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+}
+
+// The most the direction may read now: `want`, or less under a bandwidth limit (0 when its
+// bucket is empty). Does not wait.
+size_t ReadLimit(Direction& direction, size_t want) {
+  if (!direction.bucket.has_value()) return want;
+  return static_cast<size_t>(
+      std::min<uint64_t>(want, direction.bucket->Available(steady_clock::now())));
+}
+
+// Spends what a limited direction moved.
+void Spend(Direction& direction, size_t bytes) {
+  if (direction.bucket.has_value()) direction.bucket->Take(bytes);
+}
+
+// Waits, on a timer the close of the connection cancels, until a limited direction's bucket
+// holds its wake amount.
+asio::awaitable<void> WaitForBucket(Direction& direction) {
+  if (!direction.bucket.has_value()) co_return;
+  asio::steady_timer timer(co_await asio::this_coro::executor,
+                           direction.bucket->TimeUntilWake(steady_clock::now()));
+  direction.throttle_timer = &timer;
+  co_await timer.async_wait(kAsTuple);
+  direction.throttle_timer = nullptr;
 }
 
 // SpliceMode::kAuto for one direction: counts runs of bulk reads on the copy path and of small
@@ -164,7 +197,7 @@ struct SpliceState {
   uint64_t since_yield = 0;
 };
 
-enum class NextWait { kNone, kSourceReadable, kDestinationWritable, kDone };
+enum class NextWait { kNone, kSourceReadable, kDestinationWritable, kBucket, kDone };
 
 // One round of one direction, zero copy: source -> pipe -> destination, without waiting.
 // Says what the direction must wait for before the next round; kSourceReadable comes only with
@@ -175,14 +208,17 @@ enum class NextWait { kNone, kSourceReadable, kDestinationWritable, kDone };
 // "full" can come long before `pipe_bytes`). A round never waits on the source while the pipe
 // holds data: it drains the pipe first, and waits for the source only when the pipe is empty.
 // A wrong guess that the source is empty costs one early wake, never a stall: the wait reports
-// bytes that are already there (see net::SocketByteStream::WaitReadable).
+// bytes that are already there (see net::SocketByteStream::WaitReadable). A limited direction
+// with an empty bucket and an empty pipe says kBucket.
 NextWait SpliceRound(Session& session, tcp::socket& from, tcp::socket& to, SpliceState& state,
                      Direction& direction, AutoRule* rule) {
   const size_t capacity = state.pipe.capacity_bytes;
-  if (!state.source_done && state.in_pipe < capacity) {
+  const size_t read_limit = ReadLimit(direction, capacity);
+  if (!state.source_done && state.in_pipe < capacity && read_limit > 0) {
     const bool offered_empty_pipe = state.in_pipe == 0;
     size_t moved = 0;
-    const Step in = SpliceOnce(from.native_handle(), state.pipe.write_end.get(), capacity, &moved);
+    const Step in =
+        SpliceOnce(from.native_handle(), state.pipe.write_end.get(), read_limit, &moved);
     if (in == Step::kFailed) {
       session.Fail(LastError());
       return NextWait::kDone;
@@ -192,8 +228,9 @@ NextWait SpliceRound(Session& session, tcp::socket& from, tcp::socket& to, Splic
     // Less than an empty pipe could take means the socket had no more, most likely (one
     // non-blocking splice takes all the socket holds, up to the pipe's space): after sending
     // this, wait instead of paying a splice that would only say EAGAIN.
-    state.source_drained = in == Step::kWouldBlock || (offered_empty_pipe && moved < capacity);
+    state.source_drained = in == Step::kWouldBlock || (offered_empty_pipe && moved < read_limit);
     if (moved > 0) {
+      Spend(direction, moved);
       session.Touch();
       if (rule != nullptr && offered_empty_pipe && rule->SaysCopyAfterSpliceRead(moved)) {
         state.wants_copy = true;
@@ -223,6 +260,7 @@ NextWait SpliceRound(Session& session, tcp::socket& from, tcp::socket& to, Splic
   if (state.in_pipe == 0 && (state.source_drained || state.wants_copy)) {
     return NextWait::kSourceReadable;
   }
+  if (state.in_pipe == 0 && read_limit == 0) return NextWait::kBucket;
   return NextWait::kNone;
 }
 
@@ -263,6 +301,11 @@ asio::awaitable<PathEnd> SplicePath(Session& session, tcp::socket& from, tcp::so
       case NextWait::kDestinationWritable:
         std::tie(error) = co_await to.async_wait(tcp::socket::wait_write, kAsTuple);
         break;
+      case NextWait::kBucket:
+        // The pipe is empty; it is kept for the short wait (an empty pipe holds no pages).
+        co_await WaitForBucket(direction);
+        state.since_yield = 0;  // the wait was a yield
+        break;
       case NextWait::kNone:
         co_await MaybeYield(&state.since_yield, options.yield_after_bytes);
         break;
@@ -280,15 +323,21 @@ asio::awaitable<PathEnd> CopyPath(Session& session, Ends ends, Direction& direct
                                   const ForwarderOptions& options) {
   uint64_t since_yield = 0;
   while (!session.is_closed) {
-    // Wait without a buffer: an idle direction holds none.
+    // Wait without a buffer: an idle or throttled direction holds none.
     if (std::error_code error = co_await ends.from.WaitReadable()) {
       session.Fail(error);
       co_return PathEnd::kDone;
     }
+    if (ReadLimit(direction, options.buffer_bytes) == 0) {
+      co_await WaitForBucket(direction);
+      continue;
+    }
     since_yield = 0;  // the wait was a yield
     internal::PooledBuffer buffer = internal::AcquireBuffer(options.buffer_bytes);
     while (!session.is_closed) {
-      const net::StreamRead read = ends.from.TryReadSome(buffer.data(), buffer.size());
+      const size_t want = ReadLimit(direction, buffer.size());
+      if (want == 0) break;  // the bucket is empty: wait for it without the buffer
+      const net::StreamRead read = ends.from.TryReadSome(buffer.data(), want);
       if (read.would_block) break;  // the early wake WaitReadable allows
       if (read.end_of_stream) {
         buffer.Reset();
@@ -299,6 +348,7 @@ asio::awaitable<PathEnd> CopyPath(Session& session, Ends ends, Direction& direct
         session.Fail(read.error);
         co_return PathEnd::kDone;
       }
+      Spend(direction, read.bytes);
       session.Touch();
       if (std::error_code error = co_await ends.to.WriteAll(buffer.data(), read.bytes)) {
         session.Fail(error);
@@ -309,10 +359,10 @@ asio::awaitable<PathEnd> CopyPath(Session& session, Ends ends, Direction& direct
       since_yield += read.bytes;
       session.Touch();
       if (rule != nullptr && rule->SaysSpliceAfterCopyRead(read.bytes)) co_return PathEnd::kSwitch;
-      // A read short of the buffer has most likely emptied the source: wait (with the buffer
-      // back in the pool) instead of paying a read that would only say EAGAIN. A wrong guess
-      // costs one early wake: WaitReadable reports bytes that are already there.
-      if (read.bytes < buffer.size()) break;
+      // A read short of what was asked has most likely emptied the source: wait (with the
+      // buffer back in the pool) instead of paying a read that would only say EAGAIN. A wrong
+      // guess costs one early wake: WaitReadable reports bytes that are already there.
+      if (read.bytes < want) break;
       co_await MaybeYield(&since_yield, options.yield_after_bytes);
     }
   }
@@ -424,6 +474,13 @@ class IdleWatchdog {
 asio::awaitable<ForwardResult> Run(Session& session, Ends client_to_upstream,
                                    Ends upstream_to_client, const ForwarderOptions& options) {
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  const steady_clock::time_point now = steady_clock::now();
+  if (options.client_to_upstream_bytes_per_second > 0) {
+    session.client_to_upstream.bucket.emplace(options.client_to_upstream_bytes_per_second, now);
+  }
+  if (options.upstream_to_client_bytes_per_second > 0) {
+    session.upstream_to_client.bucket.emplace(options.upstream_to_client_bytes_per_second, now);
+  }
   Join join(executor);
   IdleWatchdog watchdog(executor, session, options.idle_timeout, join);
   watchdog.Start();
@@ -506,6 +563,16 @@ absl::Status ValidateForwarderOptions(const ForwarderOptions& options) {
       CheckRange("pipe_bytes", options.pipe_bytes, kMinForwarderPipeBytes, kMaxForwarderPipeBytes));
   GH_RETURN_IF_ERROR(CheckRange("yield_after_bytes", options.yield_after_bytes,
                                 kMinForwarderYieldAfterBytes, kMaxForwarderYieldAfterBytes));
+  if (options.client_to_upstream_bytes_per_second != 0) {
+    GH_RETURN_IF_ERROR(CheckRange("client_to_upstream_bytes_per_second",
+                                  options.client_to_upstream_bytes_per_second, kMinBytesPerSecond,
+                                  kMaxBytesPerSecond));
+  }
+  if (options.upstream_to_client_bytes_per_second != 0) {
+    GH_RETURN_IF_ERROR(CheckRange("upstream_to_client_bytes_per_second",
+                                  options.upstream_to_client_bytes_per_second, kMinBytesPerSecond,
+                                  kMaxBytesPerSecond));
+  }
   return absl::OkStatus();
 }
 

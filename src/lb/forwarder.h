@@ -22,6 +22,10 @@
 //   A TLS side always takes the copy path.
 // - Fairness: a direction that always has data yields to its worker's other work after a
 //   bounded number of bytes.
+// - Bandwidth limits (optional, per direction): a token bucket (lb/internal/byte_bucket.h) caps
+//   each read at what the bucket holds; an empty bucket parks the direction on a timer, holding
+//   no buffer (the copy path) and reading nothing, so the source's socket buffer fills and TCP
+//   flow control slows the sender. Both paths count through the same bucket.
 //
 // Both sockets must belong to the executor the coroutine runs on (one worker); the sockets
 // are closed when it returns. Confined to its worker: every coroutine of a connection runs on
@@ -72,6 +76,9 @@ struct ForwarderOptions {
   uint32_t buffer_bytes = 64 * 1024;
   // A direction yields to other work on its worker after moving this many bytes in a row.
   uint32_t yield_after_bytes = 1024 * 1024;
+  // Bandwidth limits, bytes per second read from each side; 0 = none.
+  uint64_t client_to_upstream_bytes_per_second = 0;
+  uint64_t upstream_to_client_bytes_per_second = 0;
 };
 
 // The bounds ValidateForwarderOptions() enforces.
@@ -81,12 +88,17 @@ inline constexpr uint32_t kMinForwarderPipeBytes = 4096;
 inline constexpr uint32_t kMaxForwarderPipeBytes = 16 << 20;
 inline constexpr uint32_t kMinForwarderYieldAfterBytes = 1024;
 inline constexpr uint32_t kMaxForwarderYieldAfterBytes = 1 << 30;
+// A bandwidth limit is 0 (none) or within these: below 1 KiB/s a TCP connection would time out
+// in its peers' eyes; above 1 TiB/s it limits nothing.
+inline constexpr uint64_t kMinBytesPerSecond = 1024;
+inline constexpr uint64_t kMaxBytesPerSecond = uint64_t{1} << 40;
 // Longer would overflow steady_clock arithmetic long before it meant anything.
 inline constexpr std::chrono::hours kMaxForwarderIdleTimeout{24 * 366};
 
 // OK, or InvalidArgument naming the first field out of bounds and its value: `buffer_bytes`,
 // `pipe_bytes` or `yield_after_bytes` outside [kMin..., kMax...], `idle_timeout` not above zero
-// or above kMaxForwarderIdleTimeout, `splice` not a SpliceMode. Thread-safe.
+// or above kMaxForwarderIdleTimeout, `splice` not a SpliceMode, a bandwidth limit neither 0 nor
+// in [kMinBytesPerSecond, kMaxBytesPerSecond]. Thread-safe.
 absl::Status ValidateForwarderOptions(const ForwarderOptions& options);
 
 enum class ForwardEnd {
