@@ -85,6 +85,16 @@ struct RateLimitConfig {
   uint32_t max_concurrent = 0;
 };
 
+// Per-connection bandwidth limits in bytes per second, each way (lb/forwarder.h); 0 = none.
+struct BandwidthConfig {
+  uint64_t upload_bytes_per_second = 0;    // read from the client, sent to the upstream
+  uint64_t download_bytes_per_second = 0;  // read from the upstream, sent to the client
+};
+// A set limit lies within these (the forwarder's own bounds): below 1 KiB/s a TCP peer would
+// give up on the connection; above 1 TiB/s it limits nothing.
+inline constexpr uint64_t kMinBandwidthBytesPerSecond = 1024;
+inline constexpr uint64_t kMaxBandwidthBytesPerSecond = uint64_t{1} << 40;
+
 // Resource limits of a job (jobs/limits.h); unset = no limit.
 struct JobLimitsConfig {
   std::optional<double> cpus;  // fraction of one core's time
@@ -131,6 +141,7 @@ struct LbAppConfig {
   // Absent: no active checks; failed dials still eject an upstream for a while (passively).
   std::optional<HealthCheckConfig> health_check;
   RateLimitConfig rate_limit;
+  BandwidthConfig bandwidth;
   ProxyProtocol proxy_protocol = ProxyProtocol::kNone;
   AppTls tls = AppTls::kMutual;
   // Open connections of this app at once; 0 = only the process-wide cap applies.

@@ -114,6 +114,22 @@ TEST(LbSectionTest, HashKeyDefaultsToTheIdentityOrTheAddressByTls) {
   EXPECT_EQ(config->lb->apps[2].hash_key, HashKey::kClientAddress);
 }
 
+TEST(LbSectionTest, BandwidthLimitsAreBytesPerSecondEachWayAndOffByDefault) {
+  const absl::StatusOr<Config> config = Parse(
+      "lb:\n  apps:\n"
+      "    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+      "bandwidth: {upload: 10MiB, download: 1GB}}\n"
+      "    - {name: b, listen: 127.0.0.1:3, upstreams: 127.0.0.1:2, bandwidth: {download: 1KiB}}\n"
+      "    - {name: c, listen: 127.0.0.1:4, upstreams: 127.0.0.1:2}\n");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->lb->apps[0].bandwidth.upload_bytes_per_second, uint64_t{10} << 20);
+  EXPECT_EQ(config->lb->apps[0].bandwidth.download_bytes_per_second, 1'000'000'000U);
+  EXPECT_EQ(config->lb->apps[1].bandwidth.upload_bytes_per_second, 0U);
+  EXPECT_EQ(config->lb->apps[1].bandwidth.download_bytes_per_second, 1024U);
+  EXPECT_EQ(config->lb->apps[2].bandwidth.upload_bytes_per_second, 0U);
+  EXPECT_EQ(config->lb->apps[2].bandwidth.download_bytes_per_second, 0U);
+}
+
 TEST(LbSectionTest, AHealthCheckMappingFillsTheKeysItOmits) {
   const absl::StatusOr<Config> config = Parse(
       "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
@@ -153,7 +169,7 @@ const BadLbCase kBadCases[] = {
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, balance: x}\n",
      R"(gh.yaml:4:62: unknown key "balance" in lb.apps[0]; expected one of: name, listen, )"
      R"(upstreams, balancing, hash_key, connect_timeout, idle_timeout, health_check, )"
-     R"(rate_limit, proxy_protocol, tls, max_connections, launch)"},
+     R"(rate_limit, bandwidth, proxy_protocol, tls, max_connections, launch)"},
     {"BadBalancing",
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
      "balancing: random}\n",
@@ -172,6 +188,26 @@ const BadLbCase kBadCases[] = {
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
      "balancing: hash, hash_key: port}\n",
      R"(gh.yaml:4:89: lb.apps[0].hash_key: "port" is not one of: client_identity, client_address)"},
+    {"BandwidthBelowOneKibPerSecond",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "bandwidth: {upload: 1000}}\n",
+     R"(gh.yaml:4:82: lb.apps[0].bandwidth.upload: a bandwidth limit is from 1KiB to 1TiB per )"
+     R"(second, got 1000 bytes)"},
+    {"BandwidthAboveOneTibPerSecond",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "bandwidth: {download: 2TiB}}\n",
+     R"(gh.yaml:4:84: lb.apps[0].bandwidth.download: a bandwidth limit is from 1KiB to 1TiB per )"
+     R"(second, got 2199023255552 bytes)"},
+    {"BandwidthNotASize",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "bandwidth: {upload: 10Mbps}}\n",
+     R"(gh.yaml:4:82: lb.apps[0].bandwidth.upload: expected a size above 0 such as 512MiB or )"
+     R"(1GB, got "10Mbps")"},
+    {"BandwidthUnknownDirection",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "bandwidth: {up: 10MiB}}\n",
+     R"(gh.yaml:4:74: unknown key "up" in lb.apps[0].bandwidth; expected one of: upload, )"
+     R"(download)"},
     {"BadAppName",
      "lb:\n  apps:\n    - {name: \"a b\", listen: 127.0.0.1:1, upstreams: 127.0.0.1:2}\n",
      R"(gh.yaml:4:14: lb.apps[0].name: "a b" is not a valid app name: use at most 64 letters, )"

@@ -43,7 +43,7 @@ constexpr int kSmallReadsToCopy = 3;
 struct Direction {
   uint64_t bytes = 0;
   DirectionStats stats;
-  std::optional<internal::ByteBucket> bucket;  // set: the direction is limited
+  std::optional<internal::ByteBucket> bucket;    // set: the direction is limited
   asio::steady_timer* throttle_timer = nullptr;  // set while it waits for its bucket
 };
 

@@ -2,6 +2,7 @@
 // faster than the limit allows, on every path, and a throttled connection still ends promptly.
 // Only lower bounds on time are asserted (a slow machine may be slower, never faster than the
 // limit); upper bounds are the tests' deadlines.
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -28,7 +29,7 @@ using std::chrono::duration;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-constexpr uint64_t kRate = 1 << 20;            // 1 MiB/s
+constexpr uint64_t kRate = 1 << 20;             // 1 MiB/s
 constexpr uint64_t kTotal = uint64_t{3} << 19;  // 1.5 MiB
 // The bucket's burst at 1 MiB/s (100 ms worth): what may pass before the limit bites.
 constexpr uint64_t kBurst = kRate / 10;
@@ -39,6 +40,16 @@ struct LimitCase {
 };
 
 class ForwarderBandwidthTest : public ::testing::TestWithParam<LimitCase> {};
+
+// CPU seconds (user + system) the whole test process has used so far.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  const auto seconds_of = [](const timeval& time) {
+    return static_cast<double>(time.tv_sec) + static_cast<double>(time.tv_usec) / 1e6;
+  };
+  return seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime);
+}
 
 // Sends kTotal bytes through an echo upstream and reads them back; returns the seconds it took.
 double EchoThrough(uint16_t port, int64_t* received) {
@@ -63,11 +74,16 @@ TEST_P(ForwarderBandwidthTest, BytesArriveIntactNoFasterThanTheLimit) {
   TestProxy proxy(echo.port(), TestProxy::Plain(options));
 
   int64_t received = 0;
+  const double cpu_before = ProcessCpuSeconds();
   const double elapsed = EchoThrough(proxy.port(), &received);
+  const double cpu = ProcessCpuSeconds() - cpu_before;
 
   EXPECT_EQ(received, static_cast<int64_t>(kTotal)) << "-1 means corrupted bytes";
   const double floor = static_cast<double>(kTotal - kBurst) / static_cast<double>(kRate);
   EXPECT_GE(elapsed, floor * 0.98) << "faster than the limit allows";
+  // Moving 1 MiB/s costs the proxy, client and upstream together a few percent of a core. A
+  // throttled direction that woke for every few bytes accrued would keep one core busy.
+  EXPECT_LT(cpu, elapsed / 2) << "a throttled direction spins instead of waiting";
   const auto results = proxy.WaitForResults(1);
   ASSERT_EQ(results.size(), 1U);
   EXPECT_EQ(results[0].end, ForwardEnd::kClosed) << results[0].error.message();

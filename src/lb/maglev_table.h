@@ -4,10 +4,10 @@
 //
 // Every member fills slots in the order of its own permutation of the table (an offset and a
 // skip derived from a hash of its name), the members taking turns in name order, so each gets
-// ~size/N slots and the table depends only on the set of member names. When one of N members leaves,
-// its slots go to the others and only a few more slots change hands: about 1/N of the keys move.
-// The size is a prime at least 100 × N (65,537 for up to 655 members), so that the members' shares
-// differ by at most ~1 %.
+// ~size/N slots and the table depends only on the set of member names. When one of N members
+// leaves, its slots go to the others and only a few more slots change hands: about 1/N of the keys
+// move. The size is a prime at least 100 × N (65,537 for up to 655 members), so that the members'
+// shares differ by at most ~1 %.
 //
 // Hashes are fixed (no per-process seed): every node and every restart builds the same table
 // from the same member list, so a key sticks to the same member across nodes behind one VIP.

@@ -13,12 +13,18 @@
 #include "base/logging.h"
 #include "base/mutex.h"
 #include "base/status_macros.h"
+#include "config/config.h"
+#include "lb/forwarder.h"
 #include "lbserver/launch_spec.h"
 #include "lbserver/listen_socket.h"
 #include "spdlog/spdlog.h"
 
 namespace gatehouse::lbserver {
 namespace {
+
+// A config that loads must give options the forwarder accepts, or every connection would fail.
+static_assert(config::kMinBandwidthBytesPerSecond == lb::kMinBytesPerSecond &&
+              config::kMaxBandwidthBytesPerSecond == lb::kMaxBytesPerSecond);
 
 using asio::ip::tcp;
 
@@ -209,6 +215,8 @@ absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(const config::LbAp
   }
   app->dial.connect_timeout = config.connect_timeout;
   app->forward.idle_timeout = config.idle_timeout;
+  app->forward.client_to_upstream_bytes_per_second = config.bandwidth.upload_bytes_per_second;
+  app->forward.upstream_to_client_bytes_per_second = config.bandwidth.download_bytes_per_second;
   if (config.tls == config::AppTls::kNone && settings.policy != nullptr) {
     const auto& rules = settings.policy->rules().apps;
     const auto rule = rules.find(config.name);

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lb/hash_balancer.h"
@@ -581,6 +583,61 @@ TEST_F(LbServerTest, LeastConnectionsSendsTheNextClientToTheLessBusyUpstream) {
     ASSERT_TRUE(MetricsHave(idle_has_none));
     EXPECT_EQ(FirstLineThrough(alice.get(), port).value_or(""), "idle");
   }
+}
+
+// Sends `bytes` through the proxy to an echoing upstream and reads them all back; how long that
+// took, or the error. The reply must equal what was sent.
+absl::StatusOr<absl::Duration> EchoRoundTrip(SSL* ssl, size_t bytes) {
+  std::string sent(bytes, '\0');
+  for (size_t i = 0; i < bytes; ++i) sent[i] = static_cast<char>('a' + i % 26);
+  const absl::Time start = absl::Now();
+  if (SSL_write(ssl, sent.data(), static_cast<int>(sent.size())) != static_cast<int>(bytes)) {
+    return absl::UnavailableError("write failed");
+  }
+  std::string got;
+  std::array<char, 16 * 1024> buffer{};
+  while (got.size() < bytes) {
+    const int n = SSL_read(ssl, buffer.data(), static_cast<int>(buffer.size()));
+    if (n <= 0) return absl::UnavailableError(absl::StrCat("closed after ", got.size(), " bytes"));
+    got.append(buffer.data(), static_cast<size_t>(n));
+  }
+  if (got != sent) return absl::DataLossError("the echo differs from what was sent");
+  return absl::Now() - start;
+}
+
+TEST_F(LbServerTest, BandwidthLimitsHoldATlsConnectionToTheAppsRateInEachDirection) {
+  // 96 KiB at 32 KiB/s, less the bucket's 4 KiB burst: at least 2.875 s either way.
+  constexpr size_t kBytes = 96 * 1024;
+  constexpr uint64_t kRate = 32 * 1024;
+  const absl::Duration floor = absl::Seconds(static_cast<double>(kBytes - 4096) / kRate);
+  LoopbackServer upstream;  // echoes
+  config::LbAppConfig upload = AppConfig("web", {upstream.port()});
+  upload.bandwidth.upload_bytes_per_second = kRate;
+  config::LbAppConfig download = AppConfig("api", {upstream.port()});
+  download.listen = {config::Address{"127.0.0.20", 0}};
+  download.bandwidth.download_bytes_per_second = kRate;
+  config::LbAppConfig unlimited = AppConfig("free", {upstream.port()});
+  unlimited.listen = {config::Address{"127.0.0.30", 0}};
+  rules_.apps["api"].users = {"alice"};
+  rules_.apps["free"].users = {"alice"};
+  StartServer({upload, download, unlimited});
+  const auto alice = ClientContext("alice");
+
+  for (const std::string host : {"127.0.0.10", "127.0.0.20"}) {
+    absl::StatusOr<TlsClient> client =
+        ConnectTlsClientTo(alice.get(), host, PortOf(absl::StrCat(host, ":0")));
+    ASSERT_THAT(client, IsOk());
+    const absl::StatusOr<absl::Duration> took = EchoRoundTrip(client->ssl.get(), kBytes);
+    ASSERT_THAT(took, IsOk()) << host;
+    EXPECT_GE(*took, floor) << host;
+  }
+  // The same bytes through an app without limits: the floor above is the limit's doing.
+  absl::StatusOr<TlsClient> client =
+      ConnectTlsClientTo(alice.get(), "127.0.0.30", PortOf("127.0.0.30:0"));
+  ASSERT_THAT(client, IsOk());
+  const absl::StatusOr<absl::Duration> took = EchoRoundTrip(client->ssl.get(), kBytes);
+  ASSERT_THAT(took, IsOk());
+  EXPECT_LT(*took, floor);
 }
 
 TEST_F(LbServerTest, AReloadKeepsRateLimitBucketsAndUpstreamHealthOfWhatStays) {

@@ -22,6 +22,17 @@ absl::StatusOr<std::chrono::nanoseconds> ReadPositiveDuration(const DocumentRead
   return duration;
 }
 
+absl::StatusOr<uint64_t> ReadByteSize(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::string text, reader.ReadScalar(field));
+  absl::StatusOr<uint64_t> size = ParseByteSize(text);
+  if (!size.ok() || *size == 0) {
+    return reader.FieldError(field, absl::StrCat("expected a size above 0 such as 512MiB or 1GB, "
+                                                 "got ",
+                                                 Quote(text)));
+  }
+  return *size;
+}
+
 absl::StatusOr<uint32_t> ReadCount(const DocumentReader& reader, const Field& field, uint32_t min,
                                    uint32_t max) {
   GH_ASSIGN_OR_RETURN(const std::string text, reader.ReadScalar(field));

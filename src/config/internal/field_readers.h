@@ -24,6 +24,9 @@ absl::StatusOr<Address> ReadAddress(const DocumentReader& reader, const Field& f
 absl::StatusOr<std::chrono::nanoseconds> ReadPositiveDuration(const DocumentReader& reader,
                                                               const Field& field);
 
+// A size above zero with an optional unit ("512MiB", "1GB"; config/value_parsers.h).
+absl::StatusOr<uint64_t> ReadByteSize(const DocumentReader& reader, const Field& field);
+
 // A whole number from `min` to `max`.
 absl::StatusOr<uint32_t> ReadCount(const DocumentReader& reader, const Field& field, uint32_t min,
                                    uint32_t max);

@@ -26,17 +26,6 @@ constexpr uint32_t kMaxEndedJobs = 1'000'000;
 constexpr uint32_t kMaxPids = 4'194'304;  // the kernel's pid_max ceiling
 constexpr uint32_t kMaxId = 0xfffffffe;   // (uid_t)-1 means "unchanged" to setuid
 
-absl::StatusOr<uint64_t> ReadByteSize(const DocumentReader& reader, const Field& field) {
-  GH_ASSIGN_OR_RETURN(const std::string text, reader.ReadScalar(field));
-  absl::StatusOr<uint64_t> size = ParseByteSize(text);
-  if (!size.ok() || *size == 0) {
-    return reader.FieldError(field, absl::StrCat("expected a size above 0 such as 512MiB or 1GB, "
-                                                 "got ",
-                                                 Quote(text)));
-  }
-  return *size;
-}
-
 // What a job gets for a limit neither its request nor `default_limits` sets: nothing runs
 // unbounded unless the operator says so. IO is not limited by default (which disks to limit is
 // host-specific).

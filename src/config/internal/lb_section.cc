@@ -17,15 +17,26 @@ namespace {
 
 constexpr std::array<absl::string_view, 5> kLbKeys = {"workers", "handshake_timeout",
                                                       "drain_timeout", "max_connections", "apps"};
-constexpr std::array<absl::string_view, 13> kAppKeys = {
-    "name",         "listen",       "upstreams",  "balancing",      "hash_key", "connect_timeout",
-    "idle_timeout", "health_check", "rate_limit", "proxy_protocol", "tls",      "max_connections",
-    "launch"};
+constexpr std::array<absl::string_view, 14> kAppKeys = {"name",
+                                                        "listen",
+                                                        "upstreams",
+                                                        "balancing",
+                                                        "hash_key",
+                                                        "connect_timeout",
+                                                        "idle_timeout",
+                                                        "health_check",
+                                                        "rate_limit",
+                                                        "bandwidth",
+                                                        "proxy_protocol",
+                                                        "tls",
+                                                        "max_connections",
+                                                        "launch"};
 constexpr std::array<absl::string_view, 2> kAppRequiredKeys = {"name", "listen"};
 constexpr std::array<absl::string_view, 4> kHealthCheckKeys = {"interval", "timeout", "rise",
                                                                "fall"};
 constexpr std::array<absl::string_view, 3> kRateLimitKeys = {"connections_per_second", "burst",
                                                              "max_concurrent"};
+constexpr std::array<absl::string_view, 2> kBandwidthKeys = {"upload", "download"};
 
 constexpr std::array<NamedValue<Balancing>, 4> kBalancings = {{
     {"round_robin", Balancing::kRoundRobin},
@@ -136,6 +147,28 @@ absl::StatusOr<RateLimitConfig> ParseRateLimit(const DocumentReader& reader, con
   return limit;
 }
 
+// A rate in bytes per second ("10MiB" is 10 MiB/s), within the forwarder's bounds.
+absl::StatusOr<uint64_t> ReadBytesPerSecond(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const uint64_t rate, ReadByteSize(reader, field));
+  if (rate < kMinBandwidthBytesPerSecond || rate > kMaxBandwidthBytesPerSecond) {
+    return reader.FieldError(field, absl::StrCat("a bandwidth limit is from 1KiB to 1TiB per "
+                                                 "second, got ",
+                                                 rate, " bytes"));
+  }
+  return rate;
+}
+
+absl::StatusOr<BandwidthConfig> ParseBandwidth(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kBandwidthKeys));
+  BandwidthConfig bandwidth;
+  for (const Field& entry : entries) {
+    GH_ASSIGN_OR_RETURN(const uint64_t rate, ReadBytesPerSecond(reader, entry));
+    (entry.key == "upload" ? bandwidth.upload_bytes_per_second
+                           : bandwidth.download_bytes_per_second) = rate;
+  }
+  return bandwidth;
+}
+
 absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbAppConfig& app) {
   if (entry.key == "name") {
     GH_ASSIGN_OR_RETURN(app.name, ReadAppName(reader, entry));
@@ -158,6 +191,8 @@ absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbA
     GH_ASSIGN_OR_RETURN(app.health_check, ParseHealthCheck(reader, entry));
   } else if (entry.key == "rate_limit") {
     GH_ASSIGN_OR_RETURN(app.rate_limit, ParseRateLimit(reader, entry));
+  } else if (entry.key == "bandwidth") {
+    GH_ASSIGN_OR_RETURN(app.bandwidth, ParseBandwidth(reader, entry));
   } else if (entry.key == "proxy_protocol") {
     GH_ASSIGN_OR_RETURN(app.proxy_protocol,
                         ReadChoice<ProxyProtocol>(reader, entry, kProxyProtocols));

@@ -36,12 +36,17 @@ void ByteBucket::Refill(TimePoint now) {
 
 uint64_t ByteBucket::Available(TimePoint now) {
   Refill(now);
+  if (is_drained_) {
+    if (tokens_ < absl::uint128(wake_bytes_) * kUnitsPerByte) return 0;
+    is_drained_ = false;
+  }
   return absl::Uint128Low64(tokens_ / kUnitsPerByte);
 }
 
 void ByteBucket::Take(uint64_t bytes) {
   const absl::uint128 spent = absl::uint128(bytes) * kUnitsPerByte;
   tokens_ = spent >= tokens_ ? 0 : tokens_ - spent;
+  if (tokens_ < kUnitsPerByte) is_drained_ = true;
 }
 
 std::chrono::nanoseconds ByteBucket::TimeUntilWake(TimePoint now) {
@@ -49,7 +54,8 @@ std::chrono::nanoseconds ByteBucket::TimeUntilWake(TimePoint now) {
   const absl::uint128 wanted = absl::uint128(wake_bytes_) * kUnitsPerByte;
   if (tokens_ >= wanted) return std::chrono::nanoseconds::zero();
   const absl::uint128 missing = wanted - tokens_;
-  return std::chrono::nanoseconds(static_cast<int64_t>(absl::Uint128Low64((missing + rate_ - 1) / rate_)));
+  return std::chrono::nanoseconds(
+      static_cast<int64_t>(absl::Uint128Low64((missing + rate_ - 1) / rate_)));
 }
 
 }  // namespace gatehouse::lb::internal

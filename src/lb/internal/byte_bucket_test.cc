@@ -7,6 +7,7 @@
 namespace gatehouse::lb::internal {
 namespace {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
@@ -28,11 +29,26 @@ TEST(ByteBucketTest, ASlowLimitStillHasAFourKibibyteBurst) {
 
 TEST(ByteBucketTest, RefillsAtTheRateUpToTheBurst) {
   ByteBucket bucket(1'000'000, kStart);
-  bucket.Take(100'000);
-  EXPECT_EQ(bucket.Available(kStart), 0U);
-  EXPECT_EQ(bucket.Available(kStart + milliseconds(10)), 10'000U);
-  EXPECT_EQ(bucket.Available(kStart + milliseconds(50)), 50'000U);
+  bucket.Take(90'000);
+  EXPECT_EQ(bucket.Available(kStart), 10'000U);
+  EXPECT_EQ(bucket.Available(kStart + milliseconds(10)), 20'000U);
+  EXPECT_EQ(bucket.Available(kStart + milliseconds(50)), 60'000U);
   EXPECT_EQ(bucket.Available(kStart + seconds(10)), 100'000U);  // capped at the burst
+}
+
+TEST(ByteBucketTest, ADrainedBucketOffersNothingUntilItHoldsTheWakeAmount) {
+  ByteBucket bucket(1'000'000, kStart);
+  bucket.Take(100'000);
+  // 1 byte per microsecond accrues, but a reader that drained the bucket is not woken for it.
+  EXPECT_EQ(bucket.Available(kStart + microseconds(100)), 0U);
+  EXPECT_EQ(bucket.Available(kStart + microseconds(16'383)), 0U);
+  EXPECT_EQ(bucket.Available(kStart + microseconds(16'384)), 16'384U);
+  // Spending part of it does not drain it; what is left stays available.
+  bucket.Take(16'000);
+  EXPECT_EQ(bucket.Available(kStart + microseconds(16'384)), 384U);
+  bucket.Take(384);
+  EXPECT_EQ(bucket.Available(kStart + microseconds(20'000)), 0U);
+  EXPECT_EQ(bucket.Available(kStart + microseconds(32'768)), 16'384U);
 }
 
 TEST(ByteBucketTest, TimeUntilWakeIsTheTimeToAccrueTheWakeAmount) {
@@ -56,14 +72,15 @@ TEST(ByteBucketTest, OverAnyStretchMovesAtMostRateTimesTimePlusBurst) {
     moved += available;
   }
   EXPECT_LE(moved, kRate * 10 + bucket.burst_bytes());
-  EXPECT_GE(moved, kRate * 10 - 1'000);  // and does not fall behind it either
+  // Nor does it fall behind: what accrued but was not offered is less than the wake amount.
+  EXPECT_GE(moved, kRate * 10 - bucket.wake_bytes());
 }
 
 TEST(ByteBucketTest, TimeGoingBackwardsAddsNothing) {
   ByteBucket bucket(1'000'000, kStart);
-  bucket.Take(100'000);
-  EXPECT_EQ(bucket.Available(kStart - seconds(1)), 0U);
-  EXPECT_EQ(bucket.Available(kStart + milliseconds(1)), 1'000U);
+  bucket.Take(90'000);
+  EXPECT_EQ(bucket.Available(kStart - seconds(1)), 10'000U);
+  EXPECT_EQ(bucket.Available(kStart + milliseconds(1)), 11'000U);
 }
 
 }  // namespace
