@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   }
   const std::string directory = argv[1];
   int index = 0;
-  for (const std::string name : {"", "a.example", "tenant-b.example.com", "xn--bcher-kva.example"}) {
+  for (const std::string name :
+       {"", "a.example", "tenant-b.example.com", "xn--bcher-kva.example"}) {
     const std::string hello = gatehouse::lb::testing::OpenSslClientHello(name);
     if (hello.empty()) {
       std::cerr << "OpenSSL made no ClientHello for \"" << name << "\"\n";

@@ -66,6 +66,23 @@ enum class HashKey {
 enum class AppTls {
   kMutual,  // TLS 1.3 terminated here; a client certificate is required and names the identity
   kNone,    // plain TCP: no identity, the rate limiter keys on the client's IP address
+  kSni,     // routes each connection by its TLS server name to the app of a route
+};
+
+// A certificate and its key (PEM files), for a route that terminates TLS with its own.
+struct CertificateFilesConfig {
+  std::string cert_file;
+  std::string key_file;
+};
+
+// One server name of a `tls: sni` app and where its connections go. The route's app decides
+// what happens: a `tls: none` app gets the connection untouched, ClientHello and all
+// (passthrough: its upstreams terminate TLS); a `tls: mutual` app gets it terminated here, with
+// `certificate` when set, else the server's own.
+struct SniRouteConfig {
+  std::string server_name;  // a host name, lower-case
+  std::string app;
+  std::optional<CertificateFilesConfig> certificate;
 };
 
 enum class ProxyProtocol { kNone, kV2 };
@@ -149,6 +166,8 @@ struct LbAppConfig {
   // Set: the lb starts the app's server as a job on demand (scale to zero). An app has this,
   // `upstreams`, or both; with both, the server is started only when no upstream can be reached.
   std::optional<LaunchConfig> launch;
+  // tls: sni apps only: their routes, at least one. Such an app has no upstreams of its own.
+  std::vector<SniRouteConfig> routes;
 };
 
 struct LbConfig {

@@ -258,6 +258,12 @@ absl::Status CheckAppRules(const DocumentReader& reader, const std::vector<Field
               rule_field.key_mark,
               absl::StrCat(rule_field.path, ": no lb app is named ", Quote(rule_field.key)));
         }
+        if (app->tls == AppTls::kSni) {
+          return reader.FieldError(
+              rule_field, absl::StrCat("app ", Quote(app->name),
+                                       " has tls: sni: it only routes, and the apps of its routes "
+                                       "decide who may connect"));
+        }
         const security::AccessRule& rule = config.authorization.apps.at(rule_field.key);
         const bool is_anyone =
             rule.roles.empty() && rule.users.size() == 1 && rule.users.front() == kWildcard;
@@ -354,6 +360,15 @@ void ResolvePathsAgainst(const std::filesystem::path& base, Config& config) {
   }
   if (config.dev_pki.has_value()) resolve(config.dev_pki->dir);
   if (config.jobs.has_value()) resolve(config.jobs->state_dir);
+  if (config.lb.has_value()) {
+    for (LbAppConfig& app : config.lb->apps) {
+      for (SniRouteConfig& route : app.routes) {
+        if (!route.certificate.has_value()) continue;
+        resolve(route.certificate->cert_file);
+        resolve(route.certificate->key_file);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -130,6 +130,31 @@ TEST(LbSectionTest, BandwidthLimitsAreBytesPerSecondEachWayAndOffByDefault) {
   EXPECT_EQ(config->lb->apps[2].bandwidth.download_bytes_per_second, 0U);
 }
 
+TEST(LbSectionTest, AnSniAppRoutesNamesToAppsThatNeedNoListenerOfTheirOwn) {
+  const absl::StatusOr<Config> config = Parse(
+      "lb:\n  apps:\n"
+      "    - name: edge\n      listen: 127.0.0.1:1\n      tls: sni\n      max_connections: 9\n"
+      "      routes:\n"
+      "        - {server_name: Pass.Example, app: pass}\n"
+      "        - {server_name: own.example, app: ends, certificate: {cert: o.pem, key: o.key}}\n"
+      "        - {server_name: default.example, app: ends}\n"
+      "    - {name: pass, upstreams: 127.0.0.1:2, tls: none}\n"
+      "    - {name: ends, upstreams: 127.0.0.1:3, listen: 127.0.0.1:4}\n");
+  ASSERT_THAT(config, IsOk());
+  const LbAppConfig& edge = config->lb->apps[0];
+  EXPECT_EQ(edge.tls, AppTls::kSni);
+  EXPECT_EQ(edge.max_connections, 9U);
+  ASSERT_EQ(edge.routes.size(), 3U);
+  EXPECT_EQ(edge.routes[0].server_name, "pass.example");
+  EXPECT_EQ(edge.routes[0].app, "pass");
+  EXPECT_FALSE(edge.routes[0].certificate.has_value());
+  ASSERT_TRUE(edge.routes[1].certificate.has_value());
+  EXPECT_EQ(edge.routes[1].certificate->cert_file, "o.pem");
+  EXPECT_EQ(edge.routes[1].certificate->key_file, "o.key");
+  EXPECT_FALSE(edge.routes[2].certificate.has_value());
+  EXPECT_TRUE(config->lb->apps[1].listen.empty());
+}
+
 TEST(LbSectionTest, AHealthCheckMappingFillsTheKeysItOmits) {
   const absl::StatusOr<Config> config = Parse(
       "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
@@ -169,7 +194,7 @@ const BadLbCase kBadCases[] = {
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, balance: x}\n",
      R"(gh.yaml:4:62: unknown key "balance" in lb.apps[0]; expected one of: name, listen, )"
      R"(upstreams, balancing, hash_key, connect_timeout, idle_timeout, health_check, )"
-     R"(rate_limit, bandwidth, proxy_protocol, tls, max_connections, launch)"},
+     R"(rate_limit, bandwidth, proxy_protocol, tls, max_connections, launch, routes)"},
     {"BadBalancing",
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
      "balancing: random}\n",
@@ -253,12 +278,65 @@ const BadLbCase kBadCases[] = {
      R"(decimal number such as "0.5", got "-5")"},
     {"BadTlsMode",
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, tls: off}\n",
-     R"(gh.yaml:4:67: lb.apps[0].tls: "off" is not one of: mutual, none)"},
+     R"(gh.yaml:4:67: lb.apps[0].tls: "off" is not one of: mutual, none, sni)"},
+    {"AppWithoutListenThatNoRouteNames", "lb:\n  apps:\n    - {name: a, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:4:7: lb.apps[0]: an app needs listen, unless it is the app of a tls: sni route)"},
+    {"SniAppWithUpstreams",
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni, upstreams: 127.0.0.1:2, "
+     "routes: [{server_name: a.example, app: a}]}\n"
+     "    - {name: a, upstreams: 127.0.0.1:2, tls: none}\n",
+     R"(gh.yaml:4:59: lb.apps[0].upstreams: a tls: sni app only routes by server name; set )"
+     R"(upstreams on the apps of its routes)"},
+    {"SniAppWithoutRoutes", "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni}\n",
+     R"(gh.yaml:4:7: lb.apps[0]: a tls: sni app needs routes)"},
+    {"RoutesWithoutSni",
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
+     "routes: [{server_name: a.example, app: s}]}\n",
+     R"(gh.yaml:4:70: lb.apps[0].routes: routes needs tls: sni)"},
+    {"RouteToAMissingApp",
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni, "
+     "routes: [{server_name: a.example, app: ghost}]}\n",
+     R"(gh.yaml:4:7: lb.apps[0]: the route for "a.example" names app "ghost", which does not )"
+     R"(exist)"},
+    {"RouteToAnSniApp",
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni, "
+     "routes: [{server_name: a.example, app: s}]}\n",
+     R"(gh.yaml:4:7: lb.apps[0]: the route for "a.example" names app "s", which is tls: sni )"
+     R"(itself)"},
+    {"CertificateOnAPassthroughRoute",
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni, routes: [{server_name: "
+     "a.example, app: a, certificate: {cert: a.pem, key: a.key}}]}\n"
+     "    - {name: a, upstreams: 127.0.0.1:2, tls: none}\n",
+     R"(gh.yaml:4:7: lb.apps[0]: the route for "a.example" has a certificate, but its app "a" )"
+     R"(is tls: none, so the connection passes through untouched)"},
+    {"WildcardServerName",
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni, "
+     "routes: [{server_name: \"*.example\", app: a}]}\n"
+     "    - {name: a, upstreams: 127.0.0.1:2, tls: none}\n",
+     R"(gh.yaml:4:71: lb.apps[0].routes[0].server_name: "*.example" is not a host name )"
+     R"((letters, digits, '-' and '.'; no wildcards))"},
+    {"DuplicateServerName",
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni, routes: ["
+     "{server_name: a.example, app: a}, {server_name: A.Example, app: a}]}\n"
+     "    - {name: a, upstreams: 127.0.0.1:2, tls: none}\n",
+     R"(gh.yaml:4:91: lb.apps[0].routes[1]: server name "a.example" has a route already)"},
+    {"CertificateWithoutKey",
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni, routes: [{server_name: "
+     "a.example, app: a, certificate: {cert: a.pem}}]}\n"
+     "    - {name: a, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:4:90: lb.apps[0].routes[0].certificate: missing required key "key")"},
     {"NamedUserOnPlainApp",
      "authorization:\n  apps:\n    a: {users: [alice]}\n"
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, tls: none}\n",
      R"(gh.yaml:4:8: authorization.apps.a: app "a" has tls: none, so its clients have no )"
      R"(identity: only users: ["*"] can admit them)"},
+    {"RuleForAnSniApp",
+     "authorization:\n  apps:\n    s: {users: [alice]}\n"
+     "lb:\n  apps:\n    - {name: s, listen: 127.0.0.1:1, tls: sni, "
+     "routes: [{server_name: a.example, app: a}]}\n"
+     "    - {name: a, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:4:8: authorization.apps.s: app "s" has tls: sni: it only routes, and the apps of )"
+     R"(its routes decide who may connect)"},
     {"WorkersOutOfRange", "lb: {workers: 5000}\n",
      R"(gh.yaml:2:15: lb.workers: expected a whole number from 0 to 1024, got "5000")"},
 };

@@ -6,7 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "base/host_name.h"
 #include "base/status_macros.h"
 
 namespace gatehouse::lb {
@@ -18,8 +18,6 @@ constexpr uint16_t kServerNameExtension = 0;
 constexpr uint8_t kHostNameType = 0;
 constexpr size_t kRandomBytes = 32;
 constexpr size_t kMaxSessionIdBytes = 32;
-constexpr size_t kMaxHostNameBytes = 253;
-constexpr size_t kMaxLabelBytes = 63;
 
 // Reads big-endian integers and length-prefixed blocks from a span, never past its end: every
 // read that does not fit fails and leaves the reader where it was.
@@ -63,21 +61,6 @@ absl::Status Malformed(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("malformed TLS ClientHello: ", what));
 }
 
-// RFC 1123 host name: labels of letters, digits and '-' (not at either end), 1 to 63 bytes,
-// joined by '.'; 253 bytes at most. No trailing dot (RFC 6066 §3) and no IP literal check:
-// routes are exact names, so an odd but well-formed name just matches no route.
-bool IsHostName(absl::string_view name) {
-  if (name.empty() || name.size() > kMaxHostNameBytes) return false;
-  for (const absl::string_view label : absl::StrSplit(name, '.')) {
-    if (label.empty() || label.size() > kMaxLabelBytes) return false;
-    if (label.front() == '-' || label.back() == '-') return false;
-    for (const char c : label) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
-    }
-  }
-  return true;
-}
-
 // The extension_data of server_name: a list holding one host_name (RFC 6066 allows one name of
 // each type, and host_name is the only type defined).
 absl::StatusOr<std::string> ParseServerName(absl::string_view data) {
@@ -92,7 +75,7 @@ absl::StatusOr<std::string> ParseServerName(absl::string_view data) {
     if (!type.has_value() || !name.has_value()) return Malformed("server_name entry length");
     if (*type != kHostNameType) continue;  // unknown types are skipped, as RFC 6066 says
     if (host_name.has_value()) return Malformed("more than one host_name in server_name");
-    if (!IsHostName(*name)) return Malformed("server_name is not a valid host name");
+    if (!base::IsHostName(*name)) return Malformed("server_name is not a valid host name");
     host_name = absl::AsciiStrToLower(*name);
   }
   if (!host_name.has_value()) return Malformed("server_name without a host_name");

@@ -40,8 +40,8 @@ std::string ServerNameData(const std::vector<std::pair<uint8_t, std::string>>& e
 // A ClientHello record built by hand around `extensions` (already concatenated); nullopt-like
 // "" extensions with `with_extensions` false omits the block, as TLS 1.2 clients may.
 std::string HelloRecord(const std::string& extensions, bool with_extensions = true) {
-  std::string body = BigEndian(0x0303, 2) + std::string(32, 'r');  // legacy_version, random
-  body += WithLength(std::string(32, 's'), 1);                      // legacy_session_id
+  std::string body = BigEndian(0x0303, 2) + std::string(32, 'r');      // legacy_version, random
+  body += WithLength(std::string(32, 's'), 1);                         // legacy_session_id
   body += WithLength(BigEndian(0x1301, 2) + BigEndian(0x1302, 2), 2);  // cipher_suites
   body += WithLength(std::string(1, '\0'), 1);                         // compression: null
   if (with_extensions) body += WithLength(extensions, 2);
@@ -128,7 +128,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadHello{"MessageLongerThanItsRecord",
                  std::string("\x16\x03\x01\x00\x40\x01\x00\x01\x00", 9),
                  "ClientHello of 256 bytes does not fit its record of 64"},
-        BadHello{"TrailingBytesInTheRecord", std::string("\x16\x03\x01\x00\x05\x01\x00\x00\x00x", 10),
+        BadHello{"TrailingBytesInTheRecord",
+                 std::string("\x16\x03\x01\x00\x05\x01\x00\x00\x00x", 10),
                  "bytes after the ClientHello"},
         BadHello{"TruncatedBody", std::string("\x16\x03\x01\x00\x06\x01\x00\x00\x02\x03\x03", 11),
                  "shorter than its version and random"},

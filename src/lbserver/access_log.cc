@@ -36,6 +36,7 @@ std::string FormatAccessRecord(const AccessRecord& record, base::LogFormat forma
         {"duration_us", duration_us},
         {"end", absl::StrCat(CloseReasonName(record.end))},
         {"detail", record.detail},
+        {"server_name", record.server_name},
     };
     // Invalid UTF-8 is replaced, never thrown about: the text may come from a client.
     const std::string object =
@@ -47,7 +48,8 @@ std::string FormatAccessRecord(const AccessRecord& record, base::LogFormat forma
       " identity=", TextValue(record.identity), " upstream=", TextValue(record.upstream),
       " client_to_upstream_bytes=", record.client_to_upstream_bytes,
       " upstream_to_client_bytes=", record.upstream_to_client_bytes, " duration_us=", duration_us,
-      " end=", CloseReasonName(record.end), " detail=", TextValue(record.detail));
+      " end=", CloseReasonName(record.end), " detail=", TextValue(record.detail),
+      " server_name=", TextValue(record.server_name));
 }
 
 void WriteAccessLog(const AccessRecord& record) {

@@ -24,6 +24,9 @@ struct AccessRecord {
   std::chrono::nanoseconds duration{0};
   CloseReason end = CloseReason::kClosed;
   std::string detail;  // the handshake failure or error, when there is one
+  // tls: sni apps: the server name the client asked for ("" when none, or not read); `app` is
+  // then the route's app once one was found.
+  std::string server_name;
 };
 
 // The fields of one line, for `format` (see base::AccessLogger for where they go).

@@ -29,7 +29,17 @@ TEST(AccessLogTest, TextIsOneLineOfKeyValuePairs) {
   EXPECT_EQ(FormatAccessRecord(Sample(), base::LogFormat::kText),
             "app=web client=127.0.0.1:51000 identity=alice upstream=127.0.0.1:8080 "
             "client_to_upstream_bytes=12 upstream_to_client_bytes=345 duration_us=7000 "
-            "end=closed detail=-");
+            "end=closed detail=- server_name=-");
+}
+
+TEST(AccessLogTest, ARoutedConnectionCarriesItsServerName) {
+  AccessRecord record = Sample();
+  record.server_name = "a.example";
+  EXPECT_THAT(FormatAccessRecord(record, base::LogFormat::kText),
+              HasSubstr(" server_name=a.example"));
+  EXPECT_EQ(nlohmann::json::parse("{" + FormatAccessRecord(record, base::LogFormat::kJson) + "}")
+                .at("server_name"),
+            "a.example");
 }
 
 TEST(AccessLogTest, JsonMembersParseAsAnObject) {

@@ -34,6 +34,10 @@ constexpr RefusalMetric kRefusalMetrics[] = {
      "concurrency_limited"},
     {CloseReason::kTooManyClients, "gatehouse_lb_rate_limit_refusals_total",
      "Client connections refused by the per-client rate limiter, by reason.", "too_many_clients"},
+    {CloseReason::kBadClientHello, "gatehouse_lb_sni_refusals_total",
+     "tls: sni connections refused before routing, by reason.", "bad_client_hello"},
+    {CloseReason::kUnknownServerName, "gatehouse_lb_sni_refusals_total",
+     "tls: sni connections refused before routing, by reason.", "unknown_server_name"},
     {CloseReason::kProxyHeaderFailed, "gatehouse_lb_proxy_header_failures_total",
      "Connections closed because the PROXY v2 header could not be sent.", nullptr},
 };

@@ -12,9 +12,13 @@
 #ifndef GATEHOUSE_LBSERVER_APP_H_
 #define GATEHOUSE_LBSERVER_APP_H_
 
+#include <openssl/types.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +69,16 @@ struct AppMetrics {
 
 AppMetrics RegisterAppMetrics(base::MetricsRegistry& registry, const std::string& app);
 
+struct App;
+
+// Where a tls: sni app sends the connections for one server name.
+struct SniRoute {
+  std::shared_ptr<const App> app;  // never a tls: sni app
+  // The context to terminate TLS with when the route has its own certificate; null: the
+  // server's context (a tls: mutual app), or none at all (a tls: none app: passthrough).
+  std::shared_ptr<SSL_CTX> tls_context;
+};
+
 struct App {
   config::LbAppConfig config;
   std::shared_ptr<AppState> state;
@@ -79,6 +93,8 @@ struct App {
   std::shared_ptr<Launcher> launcher;
   // A plain-TCP app admits clients only under an explicit users ["*"] rule.
   bool admits_anonymous = false;
+  // tls: sni apps: lower-case server name -> route. Empty for other apps.
+  std::map<std::string, SniRoute, std::less<>> routes;
   AppMetrics metrics;
 };
 

@@ -26,7 +26,9 @@ constexpr std::array<absl::string_view, kCloseReasonCount> kCloseReasonNames = {
     "not_allowed",
     "no_upstream",
     "proxy_header_failed",
-    "no_instance"};
+    "no_instance",
+    "bad_client_hello",
+    "unknown_server_name"};
 
 constexpr std::array<absl::string_view, kHandshakeFailureCount> kHandshakeFailureNames = {
     "no_certificate",  "untrusted",        "expired", "revoked",       "crl",  "wrong_usage",

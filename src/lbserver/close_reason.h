@@ -27,8 +27,10 @@ enum class CloseReason {
   kNoUpstream,          // no upstream could be reached
   kProxyHeaderFailed,   // the PROXY v2 header could not be built or sent
   kNoInstance,          // launch apps: no server became ready for it (launcher.h)
+  kBadClientHello,      // tls: sni apps: no readable ClientHello within lb.handshake_timeout
+  kUnknownServerName,   // tls: sni apps: no route for the server name (or none was sent)
 };
-inline constexpr size_t kCloseReasonCount = 14;
+inline constexpr size_t kCloseReasonCount = 16;
 
 // "closed", "idle_timeout", "forward_error", "max_connections", ...
 absl::string_view CloseReasonName(CloseReason reason);

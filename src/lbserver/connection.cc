@@ -1,8 +1,10 @@
 #include "lbserver/connection.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -12,9 +14,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "asio/experimental/as_tuple.hpp"
+#include "asio/steady_timer.hpp"
 #include "asio/this_coro.hpp"
 #include "asio/use_awaitable.hpp"
 #include "asio/write.hpp"
+#include "lb/client_hello.h"
 #include "lb/dialer.h"
 #include "lb/forwarder.h"
 #include "lb/maglev_table.h"
@@ -36,14 +40,17 @@ void Count(base::Counter* counter, uint64_t n = 1) {
 }
 
 // One open client connection against lb.max_connections and the app's max_connections,
-// given back on every exit path. Confined to its connection's coroutine.
+// given back on every exit path. Confined to its connection's coroutine. A routed connection
+// holds one of the tls: sni app and one of its route's app, but counts once globally.
 class ConnectionSlot {
  public:
-  ConnectionSlot(ConnectionCount* count, const App& app, uint32_t max_connections)
-      : count_(count), app_(app) {
+  ConnectionSlot(ConnectionCount* count, const App& app, uint32_t max_connections,
+                 bool counts_globally = true)
+      : count_(counts_globally ? count : nullptr), app_(app) {
     // fetch_add then check: a burst may briefly count past the cap, but never admits past it.
     // Relaxed: the counts order nothing else.
-    const uint32_t open = count_->open.fetch_add(1, std::memory_order_relaxed) + 1;
+    const uint32_t open =
+        count_ != nullptr ? count_->open.fetch_add(1, std::memory_order_relaxed) + 1 : 0;
     const uint32_t app_open =
         app_.state->open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
     if (open > max_connections) {
@@ -60,7 +67,7 @@ class ConnectionSlot {
   ~ConnectionSlot() {
     app_.metrics.active->Add(-1);
     app_.state->open_connections.fetch_sub(1, std::memory_order_relaxed);
-    count_->open.fetch_sub(1, std::memory_order_relaxed);
+    if (count_ != nullptr) count_->open.fetch_sub(1, std::memory_order_relaxed);
   }
 
   std::optional<CloseReason> refusal() const { return refusal_; }
@@ -223,10 +230,130 @@ asio::awaitable<void> ProxyTo(Client client, const App& app, const lb::ProxyTlsI
 
 std::string EndpointText(const tcp::endpoint& endpoint) { return lb::EndpointName(endpoint); }
 
+// Sets how many bytes must be queued before the socket reports itself readable.
+std::error_code SetReceiveLowWatermark(tcp::socket& socket, size_t bytes) {
+  std::error_code error;
+  socket.set_option(asio::socket_base::receive_low_watermark(static_cast<int>(bytes)), error);
+  return error;
+}
+
+// The server name of the ClientHello at the head of `client`, from bytes peeked and left in
+// place, within `timeout`. The socket's receive low watermark is raised to the bytes the
+// record still needs, so each wait ends when they have arrived (or the client closed), not
+// whenever a few more trickle in; it is back to one byte on return.
+asio::awaitable<absl::StatusOr<std::string>> PeekServerName(tcp::socket& client,
+                                                            std::chrono::nanoseconds timeout) {
+  // The deadline's handler may already be queued when the peek ends, and then runs after this
+  // frame and `client` are gone: it shares `watch` and touches the socket only while the peek
+  // is still on. One worker thread runs both, so the flags need no lock.
+  struct Watch {
+    tcp::socket* client;
+    bool is_peeking = true;
+    bool timed_out = false;
+  };
+  const auto watch = std::make_shared<Watch>(Watch{&client});
+  asio::steady_timer deadline(co_await asio::this_coro::executor, timeout);
+  deadline.async_wait([watch](const std::error_code& error) {
+    if (error || !watch->is_peeking) return;
+    watch->timed_out = true;
+    std::error_code ignored;
+    watch->client->cancel(ignored);
+  });
+  std::string buffer(lb::kMaxClientHelloPeekBytes, '\0');
+  size_t wanted = lb::kTlsRecordHeaderBytes;
+  absl::StatusOr<std::string> result = absl::DeadlineExceededError("no ClientHello");
+  while (true) {
+    if (const std::error_code error = SetReceiveLowWatermark(client, wanted)) {
+      result = absl::InternalError(absl::StrCat("SO_RCVLOWAT: ", error.message()));
+      break;
+    }
+    auto [error] = co_await client.async_wait(tcp::socket::wait_read, kAsTuple);
+    if (watch->timed_out) {
+      result = absl::DeadlineExceededError("no whole ClientHello within lb.handshake_timeout");
+      break;
+    }
+    if (error) {
+      result = absl::UnavailableError(error.message());
+      break;
+    }
+    const ssize_t peeked =
+        ::recv(client.native_handle(), buffer.data(), buffer.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (peeked == 0) {
+      result = absl::UnavailableError("the client closed before its ClientHello");
+      break;
+    }
+    if (peeked < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      result = absl::UnavailableError(std::error_code(errno, std::system_category()).message());
+      break;
+    }
+    const absl::string_view bytes(buffer.data(), static_cast<size_t>(peeked));
+    absl::StatusOr<lb::ClientHello> hello = lb::ParseClientHello(bytes);
+    if (hello.ok()) {
+      result = std::move(hello->server_name);
+      break;
+    }
+    if (hello.status().code() != absl::StatusCode::kOutOfRange) {
+      result = hello.status();
+      break;
+    }
+    // The record header is in (the parser got past it): wait for the whole record.
+    wanted = bytes.size() < lb::kTlsRecordHeaderBytes
+                 ? lb::kTlsRecordHeaderBytes
+                 : lb::kTlsRecordHeaderBytes +
+                       ((static_cast<size_t>(static_cast<uint8_t>(bytes[3])) << 8) |
+                        static_cast<uint8_t>(bytes[4]));
+  }
+  watch->is_peeking = false;
+  deadline.cancel();
+  SetReceiveLowWatermark(client, 1);
+  co_return result;
+}
+
+asio::awaitable<void> Serve(tcp::socket client, const LbSnapshot& snapshot, const App& app,
+                            SSL_CTX* tls_context, tcp::endpoint client_endpoint,
+                            tcp::endpoint local_endpoint, AccessRecord& record);
+
+// tls: sni apps: read the server name, then serve the connection as its route's app would
+// (under that app's caps, admission and metrics, with the route's certificate if it has one).
+asio::awaitable<void> Route(tcp::socket client, const LbSnapshot& snapshot, const App& app,
+                            ConnectionCount* count, tcp::endpoint client_endpoint,
+                            tcp::endpoint local_endpoint, AccessRecord& record) {
+  absl::StatusOr<std::string> name = co_await PeekServerName(client, snapshot.handshake_timeout);
+  if (!name.ok()) {
+    record.end = CloseReason::kBadClientHello;
+    record.detail = absl::StrCat(name.status().message());
+    Count(app.metrics.refused[static_cast<size_t>(CloseReason::kBadClientHello)]);
+    co_return;
+  }
+  record.server_name = *name;
+  const auto route = app.routes.find(*name);
+  if (route == app.routes.end()) {
+    record.end = CloseReason::kUnknownServerName;
+    record.detail = name->empty() ? "the ClientHello has no server name" : "no route for it";
+    Count(app.metrics.refused[static_cast<size_t>(CloseReason::kUnknownServerName)]);
+    co_return;
+  }
+  const App& target = *route->second.app;
+  record.app = target.config.name;
+  Count(target.metrics.accepted);
+  const ConnectionSlot slot(count, target, snapshot.max_connections, /*counts_globally=*/false);
+  if (const std::optional<CloseReason> refusal = slot.refusal()) {
+    Count(target.metrics.refused[static_cast<size_t>(*refusal)]);
+    record.end = *refusal;
+    co_return;
+  }
+  SSL_CTX* const tls_context = route->second.tls_context != nullptr
+                                   ? route->second.tls_context.get()
+                                   : snapshot.tls_context.get();
+  co_await Serve(std::move(client), snapshot, target, tls_context, client_endpoint, local_endpoint,
+                 record);
+}
+
 // After the caps: handshake (TLS apps), admission, then proxying. Fills `record`.
 asio::awaitable<void> Serve(tcp::socket client, const LbSnapshot& snapshot, const App& app,
-                            tcp::endpoint client_endpoint, tcp::endpoint local_endpoint,
-                            AccessRecord& record) {
+                            SSL_CTX* tls_context, tcp::endpoint client_endpoint,
+                            tcp::endpoint local_endpoint, AccessRecord& record) {
   const std::string client_ip = client_endpoint.address().to_string();
   lb::RateLimitPermit permit;
   if (app.config.tls == config::AppTls::kNone) {
@@ -241,7 +368,7 @@ asio::awaitable<void> Serve(tcp::socket client, const LbSnapshot& snapshot, cons
     co_return;
   }
 
-  auto stream = std::make_unique<net::TlsStream>(std::move(client), snapshot.tls_context.get());
+  auto stream = std::make_unique<net::TlsStream>(std::move(client), tls_context);
   if (const std::error_code error = co_await stream->Handshake(snapshot.handshake_timeout)) {
     const HandshakeFailure failure = ClassifyHandshakeFailure(stream->ssl(), error);
     Count(app.metrics.handshake_failures[static_cast<size_t>(failure)]);
@@ -289,8 +416,12 @@ asio::awaitable<void> ServeConnection(tcp::socket client,
       Count(app->metrics.refused[static_cast<size_t>(*refusal)]);
       record.end = *refusal;
       client.close(error);
+    } else if (app->config.tls == config::AppTls::kSni) {
+      co_await Route(std::move(client), *snapshot, *app, count, client_endpoint, local_endpoint,
+                     record);
     } else {
-      co_await Serve(std::move(client), *snapshot, *app, client_endpoint, local_endpoint, record);
+      co_await Serve(std::move(client), *snapshot, *app, snapshot->tls_context.get(),
+                     client_endpoint, local_endpoint, record);
     }
   }
   record.duration = std::chrono::steady_clock::now() - start;

@@ -95,6 +95,36 @@ std::vector<std::string> UpstreamNames(const App& app) {
   return names;
 }
 
+// One route of the tls: sni app `app_name`; its app is in `built` (the config checked that it
+// exists and is not tls: sni).
+absl::StatusOr<SniRoute> BuildRoute(
+    const std::string& app_name, const config::SniRouteConfig& config,
+    const LbServerSettings& settings,
+    const std::map<std::string, std::shared_ptr<const App>>& built) {
+  const auto target = built.find(config.app);
+  if (target == built.end() || target->second->config.tls == config::AppTls::kSni) {
+    return absl::InvalidArgumentError(absl::StrCat("lb app ", app_name, ": the route for ",
+                                                   config.server_name, " names app ", config.app,
+                                                   ", which is not a routable app"));
+  }
+  SniRoute route;
+  route.app = target->second;
+  if (config.certificate.has_value()) {
+    security::TlsFiles files = settings.tls_files;
+    files.cert_file = config.certificate->cert_file;
+    files.key_file = config.certificate->key_file;
+    absl::StatusOr<security::SslCtxPtr> context =
+        security::BuildTlsContext(security::TlsRole::kServer, files);
+    if (!context.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("lb app ", app_name, ": the certificate of ",
+                                                     config.server_name, ": ",
+                                                     context.status().message()));
+    }
+    route.tls_context = std::shared_ptr<SSL_CTX>(std::move(*context));
+  }
+  return route;
+}
+
 }  // namespace
 
 struct LbServer::UpstreamGauges {
@@ -180,8 +210,9 @@ absl::StatusOr<std::shared_ptr<Launcher>> LbServer::LauncherFor(const config::Lb
                                     RegisterLaunchMetrics(*metrics_, config.name));
 }
 
-absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(const config::LbAppConfig& config,
-                                                              const LbServerSettings& settings) {
+absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(
+    const config::LbAppConfig& config, const LbServerSettings& settings,
+    const std::map<std::string, std::shared_ptr<const App>>& built) {
   auto app = std::make_shared<App>();
   app->config = config;
   std::shared_ptr<AppState>& state = app_states_[config.name];
@@ -224,6 +255,10 @@ absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(const config::LbAp
                             std::find(rule->second.users.begin(), rule->second.users.end(), "*") !=
                                 rule->second.users.end();
   }
+  for (const config::SniRouteConfig& route_config : config.routes) {
+    GH_ASSIGN_OR_RETURN(app->routes[route_config.server_name],
+                        BuildRoute(config.name, route_config, settings, built));
+  }
   app->metrics = RegisterAppMetrics(*metrics_, config.name);
   app->dial.failed_attempts = app->metrics.dial_failures;
   return std::shared_ptr<const App>(std::move(app));
@@ -237,16 +272,22 @@ absl::StatusOr<std::shared_ptr<const LbSnapshot>> LbServer::BuildSnapshot(
   snapshot->policy = settings.policy;
   snapshot->handshake_timeout = settings.lb.handshake_timeout;
   snapshot->max_connections = settings.lb.max_connections;
-  for (const config::LbAppConfig& app_config : settings.lb.apps) {
-    if (app_config.tls == config::AppTls::kMutual && settings.tls_context == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("lb app ", app_config.name, " needs TLS, and no certificate is loaded"));
+  // tls: sni apps last: their routes point at the others.
+  std::map<std::string, std::shared_ptr<const App>> built;
+  for (const bool routing : {false, true}) {
+    for (const config::LbAppConfig& app_config : settings.lb.apps) {
+      if ((app_config.tls == config::AppTls::kSni) != routing) continue;
+      if (app_config.tls == config::AppTls::kMutual && settings.tls_context == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("lb app ", app_config.name, " needs TLS, and no certificate is loaded"));
+      }
+      GH_ASSIGN_OR_RETURN(std::shared_ptr<const App> app, BuildApp(app_config, settings, built));
+      for (const config::Address& listen : app_config.listen) {
+        snapshot->app_by_listener[listen.ToString()] = app;
+      }
+      built[app_config.name] = app;
+      snapshot->apps.push_back(std::move(app));
     }
-    GH_ASSIGN_OR_RETURN(std::shared_ptr<const App> app, BuildApp(app_config, settings));
-    for (const config::Address& listen : app_config.listen) {
-      snapshot->app_by_listener[listen.ToString()] = app;
-    }
-    snapshot->apps.push_back(std::move(app));
   }
   return std::shared_ptr<const LbSnapshot>(std::move(snapshot));
 }

@@ -39,6 +39,7 @@
 #include "lbserver/snapshot.h"
 #include "lbserver/worker.h"
 #include "security/policy.h"
+#include "security/tls_context.h"
 
 namespace gatehouse::lbserver {
 
@@ -47,6 +48,9 @@ struct LbServerSettings {
   config::LbConfig lb;
   // Server context for TLS apps; may be null when every app is plain TCP.
   std::shared_ptr<SSL_CTX> tls_context;
+  // The files `tls_context` was built from: a tls: sni route with its own certificate gets a
+  // context of that certificate with these CA and CRL files (clients are verified the same way).
+  security::TlsFiles tls_files;
   std::shared_ptr<const security::AuthorizationPolicy> policy;
   // Runs the servers of launch apps (borrowed; must outlive the server). Null when the job
   // worker is off (not root): launch apps then start nothing, and say so in the log.
@@ -109,8 +113,10 @@ class LbServer {
   absl::StatusOr<std::shared_ptr<Launcher>> LauncherFor(const config::LbAppConfig& config,
                                                         const LbServerSettings& settings,
                                                         const AppState& state);
-  absl::StatusOr<std::shared_ptr<const App>> BuildApp(const config::LbAppConfig& config,
-                                                      const LbServerSettings& settings);
+  // `built`: the apps built so far by name; a tls: sni app's routes point into it.
+  absl::StatusOr<std::shared_ptr<const App>> BuildApp(
+      const config::LbAppConfig& config, const LbServerSettings& settings,
+      const std::map<std::string, std::shared_ptr<const App>>& built);
   // Opens `workers_.size()` sockets per address; all or none.
   absl::StatusOr<std::map<std::string, OpenedListener>> OpenListeners(
       const std::vector<config::Address>& addresses);

@@ -30,6 +30,7 @@
 #include "lb/hash_balancer.h"
 #include "lb/maglev_table.h"
 #include "lb/upstream.h"
+#include "lbserver/lb_server_fixture.h"
 #include "security/tls_context.h"
 #include "testing/loopback.h"
 #include "testing/loopback_server.h"
@@ -41,6 +42,11 @@
 namespace gatehouse::lbserver {
 namespace {
 
+using ::gatehouse::lbserver::testing::AppConfig;
+using ::gatehouse::lbserver::testing::LbServerTest;
+using ::gatehouse::lbserver::testing::Loopback;
+using ::gatehouse::lbserver::testing::PlainReply;
+using ::gatehouse::lbserver::testing::WithRoles;
 using ::gatehouse::testing::IsOk;
 using ::gatehouse::testing::LoopbackServer;
 using ::gatehouse::testing::TestCertOptions;
@@ -48,39 +54,6 @@ using ::gatehouse::testing::TestPki;
 using ::gatehouse::testing::TlsClient;
 using ::gatehouse::testing::WaitFor;
 using ::testing::HasSubstr;
-
-TestCertOptions WithRoles(std::vector<std::string> roles) {
-  TestCertOptions options;
-  options.roles = std::move(roles);
-  return options;
-}
-
-config::Address Loopback(uint16_t port) { return config::Address{"127.0.0.1", port}; }
-
-config::LbAppConfig AppConfig(const std::string& name, const std::vector<uint16_t>& upstream_ports,
-                              size_t listeners = 1) {
-  config::LbAppConfig app;
-  app.name = name;
-  for (size_t i = 0; i < listeners; ++i) {
-    // Distinct loopback addresses, port 0: each listener gets its own free port.
-    app.listen.push_back(config::Address{absl::StrCat("127.0.0.", 10 + i), 0});
-  }
-  for (const uint16_t port : upstream_ports) app.upstreams.push_back(Loopback(port));
-  return app;
-}
-
-// Everything a plain-TCP app's upstream sends until it closes; "" when the connect fails.
-std::string PlainReply(const std::string& host, uint16_t port) {
-  const base::UniqueFd fd = gatehouse::testing::TryConnect(host, port);
-  std::string got;
-  if (!fd.is_valid()) return got;
-  std::array<char, 64> buffer{};
-  ssize_t n = 0;
-  while ((n = ::recv(fd.get(), buffer.data(), buffer.size(), 0)) > 0) {
-    got.append(buffer.data(), static_cast<size_t>(n));
-  }
-  return got;
-}
 
 // The line ("u1", "u2", ...) of the upstream a hash balancer over `servers` (the daemon's own
 // table, built from the same upstream names) gives `key`.
@@ -100,89 +73,6 @@ std::string ExpectedHashPick(const std::vector<const LoopbackServer*>& servers, 
   }
   return "none";
 }
-
-class LbServerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<security::SslCtxPtr> server_ctx =
-        security::BuildTlsContext(security::TlsRole::kServer, pki_.ServerFiles());
-    ASSERT_THAT(server_ctx, IsOk());
-    server_ctx_ = std::shared_ptr<SSL_CTX>(server_ctx->release(), SSL_CTX_free);
-    rules_.apps["web"].users = {"alice"};
-    rules_.apps["web"].roles = {"dev"};
-  }
-
-  std::shared_ptr<SSL_CTX> ClientContext(const std::string& name,
-                                         const TestCertOptions& options = {}) {
-    absl::StatusOr<security::SslCtxPtr> ctx =
-        security::BuildTlsContext(security::TlsRole::kClient, pki_.IssueClient(name, options));
-    EXPECT_THAT(ctx, IsOk());
-    return ctx.ok() ? std::shared_ptr<SSL_CTX>(ctx->release(), SSL_CTX_free) : nullptr;
-  }
-
-  LbServerSettings Settings(std::vector<config::LbAppConfig> apps) {
-    LbServerSettings settings;
-    settings.lb.workers = 2;
-    settings.lb.handshake_timeout = std::chrono::seconds(5);
-    settings.lb.apps = std::move(apps);
-    settings.tls_context = server_ctx_;
-    absl::StatusOr<security::AuthorizationPolicy> policy =
-        security::AuthorizationPolicy::Create(rules_);
-    EXPECT_THAT(policy, IsOk());
-    settings.policy = std::make_shared<const security::AuthorizationPolicy>(std::move(*policy));
-    return settings;
-  }
-
-  void StartServer(std::vector<config::LbAppConfig> apps) {
-    absl::StatusOr<std::unique_ptr<LbServer>> server =
-        LbServer::Start(Settings(std::move(apps)), &metrics_);
-    ASSERT_THAT(server, IsOk());
-    server_ = std::move(*server);
-  }
-
-  uint16_t PortOf(const std::string& address) {
-    const auto bound = server_->BoundEndpoints();
-    const auto it = bound.find(address);
-    return it == bound.end() ? 0 : it->second.port();
-  }
-
-  // The first line the upstream sends back through the proxy, or the TLS error.
-  absl::StatusOr<std::string> FirstLineThrough(SSL_CTX* ctx, uint16_t port,
-                                               const std::string& host = "127.0.0.10") {
-    absl::StatusOr<TlsClient> client = ConnectTlsClientTo(ctx, host, port);
-    if (!client.ok()) return client.status();
-    std::string line;
-    std::array<char, 64> buffer{};
-    while (line.find('\n') == std::string::npos) {
-      const int n = SSL_read(client->ssl.get(), buffer.data(), static_cast<int>(buffer.size()));
-      if (n <= 0) return absl::UnavailableError(absl::StrCat("closed after \"", line, "\""));
-      line.append(buffer.data(), static_cast<size_t>(n));
-    }
-    return line.substr(0, line.find('\n'));
-  }
-
-  // As testing::ConnectTlsClient, to any loopback address.
-  static absl::StatusOr<TlsClient> ConnectTlsClientTo(SSL_CTX* ctx, const std::string& host,
-                                                      uint16_t port) {
-    base::UniqueFd fd = gatehouse::testing::TryConnect(host, port);
-    if (!fd.is_valid()) return absl::UnavailableError("connect failed");
-    TlsClient client{std::move(fd), security::SslPtr(SSL_new(ctx))};
-    SSL_set_fd(client.ssl.get(), client.fd.get());
-    if (SSL_connect(client.ssl.get()) != 1) return absl::UnavailableError("TLS handshake failed");
-    return client;
-  }
-
-  bool MetricsHave(const std::string& line) {
-    return WaitFor(
-        [&] { return metrics_.RenderPrometheusText().find(line + "\n") != std::string::npos; });
-  }
-
-  TestPki pki_;
-  std::shared_ptr<SSL_CTX> server_ctx_;
-  security::PolicyRules rules_;
-  base::MetricsRegistry metrics_;
-  std::unique_ptr<LbServer> server_;
-};
 
 TEST_F(LbServerTest, AnAllowedUserReachesTheUpstreamThroughEveryListener) {
   LoopbackServer upstream(LoopbackServer::SayLine("u1"));

@@ -77,11 +77,13 @@ void RaiseOpenFileLimitFor(const config::LbConfig& lb) {
 }
 
 lbserver::LbServerSettings LbSettings(const config::LbConfig& lb, std::shared_ptr<SSL_CTX> tls,
+                                      const security::TlsFiles& tls_files,
                                       std::shared_ptr<const security::AuthorizationPolicy> policy,
                                       api::JobApi* jobs) {
   lbserver::LbServerSettings settings;
   settings.lb = lb;
   settings.tls_context = std::move(tls);
+  settings.tls_files = tls_files;
   settings.policy = std::move(policy);
   settings.job_runner = jobs != nullptr ? &jobs->runner() : nullptr;
   return settings;
@@ -243,9 +245,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
   if (config.lb.has_value()) {
     RaiseOpenFileLimitFor(*config.lb);
     GH_ASSIGN_OR_RETURN(
-        node->lb_, lbserver::LbServer::Start(LbSettings(*config.lb, node->credentials_->Current(),
-                                                        node->policy(), node->jobs_.get()),
-                                             &node->metrics_));
+        node->lb_, lbserver::LbServer::Start(
+                       LbSettings(*config.lb, node->credentials_->Current(), ServerTlsFiles(config),
+                                  node->policy(), node->jobs_.get()),
+                       &node->metrics_));
     node->drain_timeout_ = config.lb->drain_timeout;
   }
   node->is_ready_.store(true, std::memory_order_release);
@@ -279,11 +282,12 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
     const config::LbConfig no_apps;
     const config::LbConfig& lb = config.lb.has_value() ? *config.lb : no_apps;
     if (lb_ != nullptr) {
-      GH_RETURN_IF_ERROR(lb_->Reload(LbSettings(lb, shared_context, policy, jobs_.get())));
+      GH_RETURN_IF_ERROR(lb_->Reload(LbSettings(lb, shared_context, files, policy, jobs_.get())));
     } else if (config.lb.has_value()) {
       RaiseOpenFileLimitFor(lb);
-      GH_ASSIGN_OR_RETURN(lb_, lbserver::LbServer::Start(
-                                   LbSettings(lb, shared_context, policy, jobs_.get()), &metrics_));
+      GH_ASSIGN_OR_RETURN(
+          lb_, lbserver::LbServer::Start(LbSettings(lb, shared_context, files, policy, jobs_.get()),
+                                         &metrics_));
     }
     drain_timeout_ = lb.drain_timeout;
     // The files were just read; a failure here means they changed meanwhile, and the lb then

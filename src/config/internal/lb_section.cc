@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/host_name.h"
 #include "base/status_macros.h"
 #include "config/internal/field_readers.h"
 #include "config/internal/launch_section.h"
@@ -17,21 +19,19 @@ namespace {
 
 constexpr std::array<absl::string_view, 5> kLbKeys = {"workers", "handshake_timeout",
                                                       "drain_timeout", "max_connections", "apps"};
-constexpr std::array<absl::string_view, 14> kAppKeys = {"name",
-                                                        "listen",
-                                                        "upstreams",
-                                                        "balancing",
-                                                        "hash_key",
-                                                        "connect_timeout",
-                                                        "idle_timeout",
-                                                        "health_check",
-                                                        "rate_limit",
-                                                        "bandwidth",
-                                                        "proxy_protocol",
-                                                        "tls",
-                                                        "max_connections",
-                                                        "launch"};
-constexpr std::array<absl::string_view, 2> kAppRequiredKeys = {"name", "listen"};
+// clang-format off
+constexpr std::array<absl::string_view, 15> kAppKeys = {
+    "name", "listen", "upstreams", "balancing", "hash_key", "connect_timeout", "idle_timeout",
+    "health_check", "rate_limit", "bandwidth", "proxy_protocol", "tls", "max_connections",
+    "launch", "routes"};
+// clang-format on
+constexpr std::array<absl::string_view, 1> kAppRequiredKeys = {"name"};
+// A tls: sni app only accepts and routes; everything about forwarding is its routes' apps'.
+constexpr std::array<absl::string_view, 5> kSniAppKeys = {"name", "listen", "tls", "routes",
+                                                          "max_connections"};
+constexpr std::array<absl::string_view, 3> kRouteKeys = {"server_name", "app", "certificate"};
+constexpr std::array<absl::string_view, 2> kRouteRequiredKeys = {"server_name", "app"};
+constexpr std::array<absl::string_view, 2> kCertificateKeys = {"cert", "key"};
 constexpr std::array<absl::string_view, 4> kHealthCheckKeys = {"interval", "timeout", "rise",
                                                                "fall"};
 constexpr std::array<absl::string_view, 3> kRateLimitKeys = {"connections_per_second", "burst",
@@ -52,9 +52,10 @@ constexpr std::array<NamedValue<ProxyProtocol>, 2> kProxyProtocols = {{
     {"none", ProxyProtocol::kNone},
     {"v2", ProxyProtocol::kV2},
 }};
-constexpr std::array<NamedValue<AppTls>, 2> kAppTlsModes = {{
+constexpr std::array<NamedValue<AppTls>, 3> kAppTlsModes = {{
     {"mutual", AppTls::kMutual},
     {"none", AppTls::kNone},
+    {"sni", AppTls::kSni},
 }};
 
 // Bounds that keep a typo from becoming an outage or an overflow, not tuning advice.
@@ -169,6 +170,58 @@ absl::StatusOr<BandwidthConfig> ParseBandwidth(const DocumentReader& reader, con
   return bandwidth;
 }
 
+absl::StatusOr<CertificateFilesConfig> ParseCertificateFiles(const DocumentReader& reader,
+                                                             const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries,
+                      reader.ReadEntries(field, kCertificateKeys));
+  GH_RETURN_IF_ERROR(reader.RequireKeys(field, entries, kCertificateKeys));
+  CertificateFilesConfig files;
+  for (const Field& entry : entries) {
+    GH_ASSIGN_OR_RETURN(std::string path, reader.ReadString(entry));
+    (entry.key == "cert" ? files.cert_file : files.key_file) = std::move(path);
+  }
+  return files;
+}
+
+absl::StatusOr<SniRouteConfig> ParseRoute(const DocumentReader& reader, const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> entries, reader.ReadEntries(field, kRouteKeys));
+  GH_RETURN_IF_ERROR(reader.RequireKeys(field, entries, kRouteRequiredKeys));
+  SniRouteConfig route;
+  for (const Field& entry : entries) {
+    if (entry.key == "server_name") {
+      GH_ASSIGN_OR_RETURN(const std::string name, reader.ReadScalar(entry));
+      if (!base::IsHostName(name)) {
+        return reader.FieldError(entry, absl::StrCat(Quote(name),
+                                                     " is not a host name (letters, digits, '-' "
+                                                     "and '.'; no wildcards)"));
+      }
+      route.server_name = absl::AsciiStrToLower(name);
+    } else if (entry.key == "app") {
+      GH_ASSIGN_OR_RETURN(route.app, reader.ReadScalar(entry));
+    } else {
+      GH_ASSIGN_OR_RETURN(route.certificate, ParseCertificateFiles(reader, entry));
+    }
+  }
+  return route;
+}
+
+absl::StatusOr<std::vector<SniRouteConfig>> ParseRoutes(const DocumentReader& reader,
+                                                        const Field& field) {
+  GH_ASSIGN_OR_RETURN(const std::vector<Field> items, reader.ReadSequence(field));
+  std::vector<SniRouteConfig> routes;
+  for (const Field& item : items) {
+    GH_ASSIGN_OR_RETURN(SniRouteConfig route, ParseRoute(reader, item));
+    for (const SniRouteConfig& seen : routes) {
+      if (seen.server_name == route.server_name) {
+        return reader.FieldError(
+            item, absl::StrCat("server name ", Quote(route.server_name), " has a route already"));
+      }
+    }
+    routes.push_back(std::move(route));
+  }
+  return routes;
+}
+
 absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbAppConfig& app) {
   if (entry.key == "name") {
     GH_ASSIGN_OR_RETURN(app.name, ReadAppName(reader, entry));
@@ -200,6 +253,8 @@ absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbA
     GH_ASSIGN_OR_RETURN(app.tls, ReadChoice<AppTls>(reader, entry, kAppTlsModes));
   } else if (entry.key == "launch") {
     GH_ASSIGN_OR_RETURN(app.launch, ParseLaunchSection(reader, entry));
+  } else if (entry.key == "routes") {
+    GH_ASSIGN_OR_RETURN(app.routes, ParseRoutes(reader, entry));
   } else {
     GH_ASSIGN_OR_RETURN(app.max_connections, ReadCount(reader, entry, 0, kMaxConnections));
   }
@@ -233,11 +288,67 @@ absl::StatusOr<LbAppConfig> ParseApp(const DocumentReader& reader, const Field& 
   for (const Field& entry : entries) {
     GH_RETURN_IF_ERROR(ParseAppEntry(reader, entry, app));
   }
+  if (app.tls == AppTls::kSni) {
+    for (const Field& entry : entries) {
+      if (std::find(kSniAppKeys.begin(), kSniAppKeys.end(), entry.key) == kSniAppKeys.end()) {
+        return reader.FieldError(
+            entry, absl::StrCat("a tls: sni app only routes by server name; set ", entry.key,
+                                " on the apps of its routes"));
+      }
+    }
+    if (app.routes.empty()) return reader.FieldError(field, "a tls: sni app needs routes");
+    if (app.listen.empty()) return reader.FieldError(field, "a tls: sni app needs listen");
+    return app;
+  }
+  if (const Field* routes = FindEntry(entries, "routes"); routes != nullptr) {
+    return reader.FieldError(*routes, "routes needs tls: sni");
+  }
   if (app.upstreams.empty() && !app.launch.has_value()) {
     return reader.FieldError(field, "an app needs upstreams, a launch, or both");
   }
   GH_RETURN_IF_ERROR(CheckHashKey(reader, entries, app));
   return app;
+}
+
+const LbAppConfig* FindApp(const std::vector<LbAppConfig>& apps, absl::string_view name) {
+  for (const LbAppConfig& app : apps) {
+    if (app.name == name) return &app;
+  }
+  return nullptr;
+}
+
+// Once every app is read: a route names an app that exists and is not itself routing, a
+// certificate only where TLS ends here, and an app without `listen` must be some route's.
+absl::Status CheckRoutes(const DocumentReader& reader, const std::vector<Field>& items,
+                         const std::vector<LbAppConfig>& apps) {
+  std::set<std::string> routed;
+  for (size_t i = 0; i < apps.size(); ++i) {
+    for (const SniRouteConfig& route : apps[i].routes) {
+      const LbAppConfig* target = FindApp(apps, route.app);
+      const std::string where = absl::StrCat("the route for ", Quote(route.server_name));
+      if (target == nullptr) {
+        return reader.FieldError(items[i], absl::StrCat(where, " names app ", Quote(route.app),
+                                                        ", which does not exist"));
+      }
+      if (target->tls == AppTls::kSni) {
+        return reader.FieldError(items[i], absl::StrCat(where, " names app ", Quote(route.app),
+                                                        ", which is tls: sni itself"));
+      }
+      if (target->tls == AppTls::kNone && route.certificate.has_value()) {
+        return reader.FieldError(
+            items[i], absl::StrCat(where, " has a certificate, but its app ", Quote(route.app),
+                                   " is tls: none, so the connection passes through untouched"));
+      }
+      routed.insert(route.app);
+    }
+  }
+  for (size_t i = 0; i < apps.size(); ++i) {
+    if (apps[i].listen.empty() && !routed.contains(apps[i].name)) {
+      return reader.FieldError(items[i],
+                               "an app needs listen, unless it is the app of a tls: sni route");
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Apps by name and listen address, so that a second use of either points at the culprit.
@@ -262,6 +373,7 @@ absl::StatusOr<std::vector<LbAppConfig>> ParseApps(const DocumentReader& reader,
     }
     apps.push_back(std::move(app));
   }
+  GH_RETURN_IF_ERROR(CheckRoutes(reader, items, apps));
   return apps;
 }
 
