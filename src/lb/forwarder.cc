@@ -317,6 +317,48 @@ asio::awaitable<PathEnd> SplicePath(Session& session, tcp::socket& from, tcp::so
   co_return PathEnd::kDone;
 }
 
+// One burst of the copy path: reads and writes through a pooled buffer while the source has
+// bytes and the bucket tokens. Nullopt: go back to waiting (with the buffer back in the pool);
+// else how the path ends.
+asio::awaitable<std::optional<PathEnd>> CopyWhileReadable(Session& session, Ends& ends,
+                                                          Direction& direction, AutoRule* rule,
+                                                          const ForwarderOptions& options,
+                                                          uint64_t* since_yield) {
+  internal::PooledBuffer buffer = internal::AcquireBuffer(options.buffer_bytes);
+  while (!session.is_closed) {
+    const size_t want = ReadLimit(direction, buffer.size());
+    if (want == 0) break;  // the bucket is empty: wait for it without the buffer
+    const net::StreamRead read = ends.from.TryReadSome(buffer.data(), want);
+    if (read.would_block) break;  // the early wake WaitReadable allows
+    if (read.end_of_stream) {
+      buffer.Reset();
+      FailUnlessNotConnected(session, co_await ends.to.ShutdownSend());
+      co_return PathEnd::kDone;
+    }
+    if (read.error) {
+      session.Fail(read.error);
+      co_return PathEnd::kDone;
+    }
+    Spend(direction, read.bytes);
+    session.Touch();
+    if (std::error_code error = co_await ends.to.WriteAll(buffer.data(), read.bytes)) {
+      session.Fail(error);
+      co_return PathEnd::kDone;
+    }
+    direction.bytes += read.bytes;
+    direction.stats.copied_bytes += read.bytes;
+    *since_yield += read.bytes;
+    session.Touch();
+    if (rule != nullptr && rule->SaysSpliceAfterCopyRead(read.bytes)) co_return PathEnd::kSwitch;
+    // A read short of what was asked has most likely emptied the source: wait (with the
+    // buffer back in the pool) instead of paying a read that would only say EAGAIN. A wrong
+    // guess costs one early wake: WaitReadable reports bytes that are already there.
+    if (read.bytes < want) break;
+    co_await MaybeYield(since_yield, options.yield_after_bytes);
+  }
+  co_return std::nullopt;
+}
+
 // The copy path, through a pooled buffer held only while bytes are in flight, until the
 // direction ends or kAuto (`rule`) calls for the splice path. Plain sockets, or TLS on a side.
 asio::awaitable<PathEnd> CopyPath(Session& session, Ends ends, Direction& direction, AutoRule* rule,
@@ -333,37 +375,9 @@ asio::awaitable<PathEnd> CopyPath(Session& session, Ends ends, Direction& direct
       continue;
     }
     since_yield = 0;  // the wait was a yield
-    internal::PooledBuffer buffer = internal::AcquireBuffer(options.buffer_bytes);
-    while (!session.is_closed) {
-      const size_t want = ReadLimit(direction, buffer.size());
-      if (want == 0) break;  // the bucket is empty: wait for it without the buffer
-      const net::StreamRead read = ends.from.TryReadSome(buffer.data(), want);
-      if (read.would_block) break;  // the early wake WaitReadable allows
-      if (read.end_of_stream) {
-        buffer.Reset();
-        FailUnlessNotConnected(session, co_await ends.to.ShutdownSend());
-        co_return PathEnd::kDone;
-      }
-      if (read.error) {
-        session.Fail(read.error);
-        co_return PathEnd::kDone;
-      }
-      Spend(direction, read.bytes);
-      session.Touch();
-      if (std::error_code error = co_await ends.to.WriteAll(buffer.data(), read.bytes)) {
-        session.Fail(error);
-        co_return PathEnd::kDone;
-      }
-      direction.bytes += read.bytes;
-      direction.stats.copied_bytes += read.bytes;
-      since_yield += read.bytes;
-      session.Touch();
-      if (rule != nullptr && rule->SaysSpliceAfterCopyRead(read.bytes)) co_return PathEnd::kSwitch;
-      // A read short of what was asked has most likely emptied the source: wait (with the
-      // buffer back in the pool) instead of paying a read that would only say EAGAIN. A wrong
-      // guess costs one early wake: WaitReadable reports bytes that are already there.
-      if (read.bytes < want) break;
-      co_await MaybeYield(&since_yield, options.yield_after_bytes);
+    if (const std::optional<PathEnd> end =
+            co_await CopyWhileReadable(session, ends, direction, rule, options, &since_yield)) {
+      co_return *end;
     }
   }
   co_return PathEnd::kDone;

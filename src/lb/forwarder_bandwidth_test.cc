@@ -56,7 +56,7 @@ double EchoThrough(uint16_t port, int64_t* received) {
   base::UniqueFd client = ConnectLoopback(port, seconds(20));
   const steady_clock::time_point start = steady_clock::now();
   std::thread reader([&] { *received = ReadAndVerify(client.get(), 5); });
-  EXPECT_TRUE(WritePattern(client.get(), 5, kTotal, 64 * 1024));
+  EXPECT_TRUE(WritePattern(client.get(), 5, kTotal, size_t{64} * 1024));
   ::shutdown(client.get(), SHUT_WR);
   reader.join();
   return duration<double>(steady_clock::now() - start).count();
@@ -112,7 +112,7 @@ TEST(ForwarderBandwidthEndTest, AThrottledConnectionEndsWithoutWaitingForItsBuck
   TestProxy proxy(echo.port(), TestProxy::Plain(options));
   base::UniqueFd client = ConnectLoopback(proxy.port(), seconds(20));
   const steady_clock::time_point start = steady_clock::now();
-  EXPECT_TRUE(WritePattern(client.get(), 9, 64 * 1024, 64 * 1024));
+  EXPECT_TRUE(WritePattern(client.get(), 9, uint64_t{64} * 1024, size_t{64} * 1024));
   const auto results = proxy.WaitForResults(1, seconds(20));
   const double elapsed = duration<double>(steady_clock::now() - start).count();
   ASSERT_EQ(results.size(), 1U);

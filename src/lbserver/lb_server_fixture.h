@@ -44,8 +44,9 @@ inline TestCertOptions WithRoles(std::vector<std::string> roles) {
 
 inline config::Address Loopback(uint16_t port) { return config::Address{"127.0.0.1", port}; }
 
-inline config::LbAppConfig AppConfig(const std::string& name, const std::vector<uint16_t>& upstream_ports,
-                              size_t listeners = 1) {
+inline config::LbAppConfig AppConfig(const std::string& name,
+                                     const std::vector<uint16_t>& upstream_ports,
+                                     size_t listeners = 1) {
   config::LbAppConfig app;
   app.name = name;
   for (size_t i = 0; i < listeners; ++i) {

@@ -485,7 +485,7 @@ absl::StatusOr<absl::Duration> EchoRoundTrip(SSL* ssl, size_t bytes) {
     return absl::UnavailableError("write failed");
   }
   std::string got;
-  std::array<char, 16 * 1024> buffer{};
+  std::array<char, size_t{16} * 1024> buffer{};
   while (got.size() < bytes) {
     const int n = SSL_read(ssl, buffer.data(), static_cast<int>(buffer.size()));
     if (n <= 0) return absl::UnavailableError(absl::StrCat("closed after ", got.size(), " bytes"));
@@ -497,8 +497,8 @@ absl::StatusOr<absl::Duration> EchoRoundTrip(SSL* ssl, size_t bytes) {
 
 TEST_F(LbServerTest, BandwidthLimitsHoldATlsConnectionToTheAppsRateInEachDirection) {
   // 96 KiB at 32 KiB/s, less the bucket's 4 KiB burst: at least 2.875 s either way.
-  constexpr size_t kBytes = 96 * 1024;
-  constexpr uint64_t kRate = 32 * 1024;
+  constexpr size_t kBytes = size_t{96} * 1024;
+  constexpr uint64_t kRate = uint64_t{32} * 1024;
   const absl::Duration floor = absl::Seconds(static_cast<double>(kBytes - 4096) / kRate);
   LoopbackServer upstream;  // echoes
   config::LbAppConfig upload = AppConfig("web", {upstream.port()});

@@ -34,7 +34,7 @@ using ::gatehouse::testing::TlsClient;
 constexpr char kEdge[] = "127.0.0.30:0";
 
 // An upstream that terminates TLS itself with `context` and then says `line`.
-LoopbackServer::Handler TlsSayLine(std::shared_ptr<SSL_CTX> context, std::string line) {
+LoopbackServer::Handler TlsSayLine(std::shared_ptr<SSL_CTX> context, const std::string& line) {
   return [context = std::move(context), text = line + "\n"](int fd) {
     gatehouse::testing::SetSocketTimeouts(fd, std::chrono::seconds(10));
     const security::SslPtr ssl(SSL_new(context.get()));
@@ -157,7 +157,8 @@ TEST_F(SniRoutingTest, TheRoutesAppDecidesWhoMayConnect) {
   const auto bob = ClientContext("bob");
   absl::StatusOr<TlsClient> client =
       ConnectTlsClientTo(bob.get(), "127.0.0.30", PortOf(kEdge), "own.example");
-  ASSERT_THAT(client, ::gatehouse::testing::IsOk());  // the handshake passes; authorization then closes
+  ASSERT_THAT(client,
+              ::gatehouse::testing::IsOk());  // the handshake passes; authorization then closes
   EXPECT_THAT(FirstLine(*client), ::testing::HasSubstr("closed"));
   EXPECT_TRUE(MetricsHave(
       R"(gatehouse_lb_authorization_denials_total{app="ends",reason="not_allowed"} 1)"));
@@ -169,8 +170,8 @@ TEST_F(SniRoutingTest, UnknownAndMissingServerNamesAreRefused) {
   const auto alice = ClientContext("alice");
   EXPECT_FALSE(ConnectTlsClientTo(alice.get(), "127.0.0.30", PortOf(kEdge), "other.example").ok());
   EXPECT_FALSE(ConnectTlsClientTo(alice.get(), "127.0.0.30", PortOf(kEdge)).ok());
-  EXPECT_TRUE(MetricsHave(
-      R"(gatehouse_lb_sni_refusals_total{app="edge",reason="unknown_server_name"} 2)"));
+  EXPECT_TRUE(
+      MetricsHave(R"(gatehouse_lb_sni_refusals_total{app="edge",reason="unknown_server_name"} 2)"));
   EXPECT_EQ(upstream.accepted(), 0U);
 }
 
@@ -201,8 +202,8 @@ TEST_F(SniRoutingTest, GarbageAndAClientHelloThatNeverCompletesAreRefused) {
   EXPECT_EQ(SendAndReadToEnd(PortOf(kEdge), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"), "");
   // A record header that promises more than ever comes: closed at the handshake timeout.
   EXPECT_EQ(SendAndReadToEnd(PortOf(kEdge), std::string("\x16\x03\x01\x02\x00\x01", 6)), "");
-  EXPECT_TRUE(MetricsHave(
-      R"(gatehouse_lb_sni_refusals_total{app="edge",reason="bad_client_hello"} 2)"));
+  EXPECT_TRUE(
+      MetricsHave(R"(gatehouse_lb_sni_refusals_total{app="edge",reason="bad_client_hello"} 2)"));
   EXPECT_EQ(upstream.accepted(), 0U);
 }
 

@@ -8,7 +8,7 @@ namespace gatehouse::lb::internal {
 namespace {
 
 constexpr uint64_t kMinBurstBytes = 4096;
-constexpr uint64_t kMaxWakeBytes = 16 * 1024;
+constexpr uint64_t kMaxWakeBytes = uint64_t{16} * 1024;
 constexpr uint64_t kBurstFractionOfASecond = 10;  // 100 ms
 constexpr uint64_t kUnitsPerByte = 1'000'000'000;
 
