@@ -53,17 +53,8 @@ for rate in "${rates[@]}"; do
     done
   done
 done
-for p in "$echo_port" "$admin_port" "${app_port[@]}"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    echo "port $p is already in use on 127.0.0.1; this benchmark needs $echo_port-$((next_port - 1)) free" >&2
-    exit 1
-  fi
-done
-
-pki=$work/pki
-"$bin/gatehouse" certs init --dir "$pki" >/dev/null
-"$bin/gatehouse" certs issue --dir "$pki" --name bench --role bench >/dev/null
-tls_args=(--tls --ca "$pki/ca.pem" --cert "$pki/bench.pem" --key "$pki/bench.key" --server-name localhost)
+require_free_ports "$echo_port-$((next_port - 1))" "$echo_port" "$admin_port" "${app_port[@]}"
+make_bench_pki
 
 {
   cat <<CFG

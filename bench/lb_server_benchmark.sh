@@ -98,21 +98,13 @@ bin=build/release/bin
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-for p in "${echo_ports[@]}" "${sink_ports[@]}" $(for t in "${targets[@]}"; do
+# shellcheck disable=SC2046  # the proxies' ports, one word each
+require_free_ports 26101-26134 "${echo_ports[@]}" "${sink_ports[@]}" $(for t in "${targets[@]}"; do
   for a in plain tls plain-sink tls-sink; do port "$t" "$a"; done
-done) "$admin_port"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    echo "port $p is already in use on 127.0.0.1; this benchmark needs 26101-26134 free" >&2
-    exit 1
-  fi
-done
-
-pki=$work/pki
-"$bin/gatehouse" certs init --dir "$pki" >/dev/null
-"$bin/gatehouse" certs issue --dir "$pki" --name bench --role bench >/dev/null
+done) "$admin_port"
+make_bench_pki
 cat "$pki/server.pem" "$pki/server.key" >"$pki/server-haproxy.pem"
 suites=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
-tls_args=(--tls --ca "$pki/ca.pem" --cert "$pki/bench.pem" --key "$pki/bench.key" --server-name localhost)
 
 # --- configurations ---------------------------------------------------------------------------
 

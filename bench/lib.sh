@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared by the bench/*.sh scripts (sourced, not run): a scratch directory and background
-# processes removed on exit, waiting for a port, CPU time of a process, medians.
+# processes removed on exit, waiting for a port, free ports, a PKI, CPU time of a process,
+# medians.
 # After sourcing: $work is a fresh directory; append background pids to the `pids` array.
 
 work=$(mktemp -d)
@@ -39,6 +40,30 @@ cpu_ticks() {
     total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
   done
   echo "$total"
+}
+
+# Exits (status 1) naming the first of the given 127.0.0.1 ports that something listens on;
+# $1 says which ports the benchmark needs, for the message.
+require_free_ports() {
+  local needed=$1 p
+  shift
+  for p in "$@"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "port $p is already in use on 127.0.0.1; this benchmark needs $needed free" >&2
+      exit 1
+    fi
+  done
+}
+
+# A run-time PKI in $work/pki (CA, server, and a client "bench" with role bench), made with the
+# build's own `gatehouse certs`; sets $pki and $tls_args (gatebench's mTLS flags). Needs $bin.
+make_bench_pki() {
+  pki=$work/pki
+  # shellcheck disable=SC2154  # $bin is the sourcing script's
+  "$bin/gatehouse" certs init --dir "$pki" >/dev/null
+  "$bin/gatehouse" certs issue --dir "$pki" --name bench --role bench >/dev/null
+  # shellcheck disable=SC2034  # for the sourcing script
+  tls_args=(--tls --ca "$pki/ca.pem" --cert "$pki/bench.pem" --key "$pki/bench.key" --server-name localhost)
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
