@@ -51,6 +51,7 @@ using ::gatehouse::testing::TempDir;
 using ::gatehouse::testing::TestCertOptions;
 using ::gatehouse::testing::TestPki;
 using ::gatehouse::testing::TlsClient;
+using ::gatehouse::testing::TlsTestServer;
 using ::gatehouse::testing::WaitFor;
 using ::testing::HasSubstr;
 
@@ -179,6 +180,63 @@ TEST_F(LbDaemonTest, RefusesBadClientsAtTheHandshakeAndUnauthorizedOnesAfterIt) 
       R"(gatehouse_lb_authorization_denials_total{app="web",reason="not_allowed"} 1)"));
   EXPECT_EQ(upstream.accepted(), 0U) << "no refused client may reach the upstream";
   EXPECT_EQ(FirstLine(ClientContext(pki_.IssueClient("alice")).get(), daemon.PortOf("web")), "u1");
+}
+
+TEST_F(LbDaemonTest, AnSniListenerRoutesOpensslClientsByServerName) {
+  // pass.localhost goes through untouched to an upstream that terminates TLS itself (it sees
+  // alice's certificate and greets her); own.localhost ends here with the route's own
+  // certificate, which openssl checks against the name; other names are refused.
+  absl::StatusOr<security::SslCtxPtr> upstream_context =
+      security::BuildTlsContext(security::TlsRole::kServer, pki_.ServerFiles());
+  ASSERT_TRUE(upstream_context.ok()) << upstream_context.status();
+  const std::shared_ptr<SSL_CTX> shared_upstream_context(upstream_context->release(), SSL_CTX_free);
+  TlsTestServer tls_upstream([shared_upstream_context] { return shared_upstream_context; });
+  LoopbackServer plain(LoopbackServer::SayLine("terminated by gatehoused"));
+  TestCertOptions own;
+  own.extended_key_usages = {"serverAuth"};
+  own.dns_names = {"own.localhost"};
+  const security::TlsFiles own_files = pki_.IssueServer("own", own);
+  Daemon daemon(
+      tmp_, Config(absl::StrCat(
+                "authorization:\n  apps:\n    pass: {users: [\"*\"]}\n    ends: {users: [alice]}\n"
+                "lb:\n  apps:\n    - name: edge\n      listen: 127.0.0.1:0\n      tls: sni\n"
+                "      routes:\n        - {server_name: pass.localhost, app: pass}\n"
+                "        - {server_name: own.localhost, app: ends, certificate: {cert: ",
+                own_files.cert_file, ", key: ", own_files.key_file, "}}\n",
+                "    - {name: pass, upstreams: [127.0.0.1:", tls_upstream.port(), "], tls: none}\n",
+                "    - {name: ends, upstreams: [127.0.0.1:", plain.port(), "]}\n")));
+  ASSERT_TRUE(daemon.started()) << daemon.process().output();
+  const std::string target = absl::StrCat("127.0.0.1:", daemon.PortOf("edge"));
+  const security::TlsFiles alice = pki_.IssueClient("alice");
+  const auto s_client = [&](const std::string& name, bool verify_name) {
+    std::vector<std::string> argv = {"/usr/bin/openssl",
+                                     "s_client",
+                                     "-connect",
+                                     target,
+                                     "-servername",
+                                     name,
+                                     "-CAfile",
+                                     pki_.ca_file(),
+                                     "-cert",
+                                     alice.cert_file,
+                                     "-key",
+                                     alice.key_file,
+                                     "-ign_eof",
+                                     "-verify_return_error"};
+    if (verify_name) argv.insert(argv.end(), {"-verify_hostname", name});
+    return RunProcess(argv);
+  };
+
+  const ProcessResult passed = s_client("pass.localhost", /*verify_name=*/false);
+  EXPECT_THAT(passed.output, HasSubstr("hello alice")) << passed.output;
+  const ProcessResult ended = s_client("own.localhost", /*verify_name=*/true);
+  EXPECT_EQ(ended.exit_code, 0) << ended.output;
+  EXPECT_THAT(ended.output, HasSubstr("terminated by gatehoused")) << ended.output;
+  const ProcessResult unknown = s_client("other.localhost", /*verify_name=*/false);
+  EXPECT_NE(unknown.exit_code, 0) << unknown.output;
+  EXPECT_TRUE(daemon.MetricsHave(
+      R"(gatehouse_lb_sni_refusals_total{app="edge",reason="unknown_server_name"} 1)"));
+  EXPECT_TRUE(daemon.process().WaitForOutput("server_name=own.localhost"));
 }
 
 TEST_F(LbDaemonTest, AClientPastItsBurstIsRefusedWhileAnotherIsServed) {
