@@ -189,8 +189,8 @@ TEST_F(LbDaemonTest, AnSniListenerRoutesOpensslClientsByServerName) {
   absl::StatusOr<security::SslCtxPtr> upstream_context =
       security::BuildTlsContext(security::TlsRole::kServer, pki_.ServerFiles());
   ASSERT_TRUE(upstream_context.ok()) << upstream_context.status();
-  const std::shared_ptr<SSL_CTX> shared_upstream_context(upstream_context->release(), SSL_CTX_free);
-  TlsTestServer tls_upstream([shared_upstream_context] { return shared_upstream_context; });
+  std::shared_ptr<SSL_CTX> shared_upstream_context(upstream_context->release(), SSL_CTX_free);
+  TlsTestServer tls_upstream([&shared_upstream_context] { return shared_upstream_context; });
   LoopbackServer plain(LoopbackServer::SayLine("terminated by gatehoused"));
   TestCertOptions own;
   own.extended_key_usages = {"serverAuth"};
