@@ -23,8 +23,14 @@ namespace gatehouse::config {
 struct Address {
   std::string host;
   uint16_t port = 0;
+  // The last port of a range port..last_port, which only an lb app's `listen` may have
+  // ("127.0.0.1:20000-20999", ParseListenAddress); 0 (or `port`) for one port.
+  uint16_t last_port = 0;
 
-  // "127.0.0.1:9901", or "[::1]:9901" for IPv6. ParseAddress (value_parsers.h) reads it back.
+  bool IsRange() const { return last_port > port; }
+  uint16_t LastPort() const { return IsRange() ? last_port : port; }
+  // "127.0.0.1:9901", or "[::1]:9901" for IPv6, or "127.0.0.1:20000-20999" for a range.
+  // ParseAddress (or ParseListenAddress for a range) reads it back.
   std::string ToString() const;
 };
 

@@ -155,6 +155,28 @@ TEST(LbSectionTest, AnSniAppRoutesNamesToAppsThatNeedNoListenerOfTheirOwn) {
   EXPECT_TRUE(config->lb->apps[1].listen.empty());
 }
 
+TEST(LbSectionTest, ListenTakesPortRangesThatRoundTrip) {
+  const absl::StatusOr<Config> config = Parse(
+      "lb:\n  apps:\n"
+      "    - {name: a, listen: [127.0.0.1:20000-20999, \"[::1]:443-444\", 127.0.0.1:8443, "
+      "127.0.0.1:21000-21000], upstreams: 127.0.0.1:2}\n"
+      "    - {name: b, listen: [127.0.0.1:21001-21002, 127.0.0.2:20000-20999], "
+      "upstreams: 127.0.0.1:2}\n");
+  ASSERT_THAT(config, IsOk());
+  const std::vector<Address>& listen = config->lb->apps[0].listen;
+  ASSERT_EQ(listen.size(), 4U);
+  EXPECT_TRUE(listen[0].IsRange());
+  EXPECT_EQ(listen[0].port, 20000);
+  EXPECT_EQ(listen[0].LastPort(), 20999);
+  EXPECT_EQ(listen[0].ToString(), "127.0.0.1:20000-20999");
+  EXPECT_EQ(listen[1].ToString(), "[::1]:443-444");
+  EXPECT_FALSE(listen[2].IsRange());
+  EXPECT_EQ(listen[2].LastPort(), 8443);
+  EXPECT_FALSE(listen[3].IsRange()) << "a range of one port is that port";
+  EXPECT_EQ(listen[3].ToString(), "127.0.0.1:21000");
+  EXPECT_EQ(config->lb->apps[1].listen[1].ToString(), "127.0.0.2:20000-20999");
+}
+
 TEST(LbSectionTest, AHealthCheckMappingFillsTheKeysItOmits) {
   const absl::StatusOr<Config> config = Parse(
       "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
@@ -245,6 +267,28 @@ const BadLbCase kBadCases[] = {
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2}\n"
      "    - {name: b, listen: [127.0.0.1:3, 127.0.0.1:1], upstreams: 127.0.0.1:2}\n",
      R"(gh.yaml:5:7: lb.apps[1]: listen address 127.0.0.1:1 is already used by app "a")"},
+    {"ListenRangeOverlapsAnotherApp",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:20500, upstreams: 127.0.0.1:2}\n"
+     "    - {name: b, listen: 127.0.0.1:20000-20999, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:5:7: lb.apps[1]: listen address 127.0.0.1:20000-20999 overlaps 127.0.0.1:20500 )"
+     R"(of app "a")"},
+    {"ListenRangesOfOneAppOverlap",
+     "lb:\n  apps:\n    - {name: a, listen: [127.0.0.1:10-20, 127.0.0.1:5-10], "
+     "upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:4:7: lb.apps[0]: listen address 127.0.0.1:5-10 overlaps 127.0.0.1:10-20 of app )"
+     R"("a")"},
+    {"ListenRangeBackwards",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:20-10, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:4:25: lb.apps[0].listen: expected HOST:FIRST-LAST with ports 1 <= FIRST <= LAST )"
+     R"(<= 65535, got "127.0.0.1:20-10")"},
+    {"ListenRangeFromPortZero",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:0-10, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:4:25: lb.apps[0].listen: expected HOST:FIRST-LAST with ports 1 <= FIRST <= LAST )"
+     R"(<= 65535, got "127.0.0.1:0-10")"},
+    {"UpstreamRange",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2-3}\n",
+     R"(gh.yaml:4:49: lb.apps[0].upstreams: expected HOST:PORT with a port in 0-65535, got )"
+     R"("127.0.0.1:2-3")"},
     {"EmptyListen", "lb:\n  apps:\n    - {name: a, listen: [], upstreams: 127.0.0.1:2}\n",
      R"(gh.yaml:4:25: lb.apps[0].listen: needs at least one address)"},
     {"UpstreamWithoutPort",

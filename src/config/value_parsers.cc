@@ -239,4 +239,19 @@ absl::StatusOr<Address> ParseAddress(absl::string_view text) {
   return Address{std::string(host.data(), host.size()), static_cast<uint16_t>(*port)};
 }
 
+absl::StatusOr<Address> ParseListenAddress(absl::string_view text) {
+  const auto host_port = SplitHostPort(text);
+  const size_t dash = host_port.has_value() ? host_port->second.find('-') : absl::string_view::npos;
+  if (dash == absl::string_view::npos) return ParseAddress(text);
+  const std::optional<uint64_t> first = ParseDigits(host_port->second.substr(0, dash), kMaxPort);
+  const std::optional<uint64_t> last = ParseDigits(host_port->second.substr(dash + 1), kMaxPort);
+  if (!first.has_value() || !last.has_value() || *first == 0 || *first > *last) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected HOST:FIRST-LAST with ports 1 <= FIRST <= LAST <= 65535, got ", Quote(text)));
+  }
+  const absl::string_view host = host_port->first;
+  return Address{std::string(host.data(), host.size()), static_cast<uint16_t>(*first),
+                 static_cast<uint16_t>(*last)};
+}
+
 }  // namespace gatehouse::config

@@ -41,6 +41,10 @@ absl::StatusOr<double> ParseDecimal(absl::string_view text);
 // an empty host, unbracketed IPv6 and IPv6 zone ids are InvalidArgument.
 absl::StatusOr<Address> ParseAddress(absl::string_view text);
 
+// ParseAddress, or "HOST:FIRST-LAST" for the ports FIRST to LAST (1 <= FIRST <= LAST <= 65535;
+// "HOST:20000-20000" is the one port 20000): what an lb app may listen on.
+absl::StatusOr<Address> ParseListenAddress(absl::string_view text);
+
 }  // namespace gatehouse::config
 
 #endif  // GATEHOUSE_CONFIG_VALUE_PARSERS_H_

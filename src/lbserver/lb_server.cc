@@ -146,7 +146,11 @@ struct LbServer::UpstreamGauges {
 };
 
 LbServer::LbServer(base::MetricsRegistry* metrics)
-    : metrics_(metrics), upstream_gauges_(std::make_shared<UpstreamGauges>()) {
+    : metrics_(metrics),
+      port_steering_(metrics->GetGauge(
+          "gatehouse_lb_steered_ports",
+          "Ports whose connections BPF sk_lookup steers into the load balancer's sockets.")),
+      upstream_gauges_(std::make_shared<UpstreamGauges>()) {
   const std::string help = "Errors accepting client connections, by kind.";
   accept_metrics_.resource_errors = metrics_->GetCounter("gatehouse_lb_accept_errors_total", help,
                                                          {{"reason", "out_of_resources"}});
@@ -265,7 +269,7 @@ absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(
 }
 
 absl::StatusOr<std::shared_ptr<const LbSnapshot>> LbServer::BuildSnapshot(
-    const LbServerSettings& settings) {
+    const LbServerSettings& settings, const ListenPlan& plan) {
   if (settings.policy == nullptr) return absl::InvalidArgumentError("lb: no authorization policy");
   auto snapshot = std::make_shared<LbSnapshot>();
   snapshot->tls_context = settings.tls_context;
@@ -282,22 +286,22 @@ absl::StatusOr<std::shared_ptr<const LbSnapshot>> LbServer::BuildSnapshot(
             absl::StrCat("lb app ", app_config.name, " needs TLS, and no certificate is loaded"));
       }
       GH_ASSIGN_OR_RETURN(std::shared_ptr<const App> app, BuildApp(app_config, settings, built));
-      for (const config::Address& listen : app_config.listen) {
-        snapshot->app_by_listener[listen.ToString()] = app;
-      }
       built[app_config.name] = app;
       snapshot->apps.push_back(std::move(app));
     }
+  }
+  for (const auto& [key, listener] : plan.listeners) {
+    snapshot->app_by_listener[key] = built.at(listener.app);
   }
   return std::shared_ptr<const LbSnapshot>(std::move(snapshot));
 }
 
 absl::StatusOr<std::map<std::string, LbServer::OpenedListener>> LbServer::OpenListeners(
-    const std::vector<config::Address>& addresses) {
+    const std::map<std::string, config::Address>& addresses) {
   std::map<std::string, OpenedListener> opened;
-  for (const config::Address& address : addresses) {
+  for (const auto& [key, address] : addresses) {
     GH_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ToEndpoint(address));
-    OpenedListener& listener = opened[address.ToString()];
+    OpenedListener& listener = opened[key];
     std::vector<ListenerSocket>& sockets = listener.sockets;
     for (size_t i = 0; i < workers_.size(); ++i) {
       absl::StatusOr<base::UniqueFd> fd = OpenListenSocket(endpoint);
@@ -309,7 +313,7 @@ absl::StatusOr<std::map<std::string, LbServer::OpenedListener>> LbServer::OpenLi
       if (endpoint.port() == 0) {
         GH_ASSIGN_OR_RETURN(endpoint, BoundEndpoint(fd->get()));
       }
-      sockets.push_back(ListenerSocket{address.ToString(), std::move(*fd)});
+      sockets.push_back(ListenerSocket{key, std::move(*fd)});
     }
     listener.bound = endpoint;
   }
@@ -347,17 +351,13 @@ absl::StatusOr<std::map<std::string, LbServer::HealthCheck>> LbServer::PlanHealt
   return planned;
 }
 
-LbServer::ListenerChanges LbServer::DiffListeners(const config::LbConfig& lb) const {
+LbServer::ListenerChanges LbServer::DiffListeners(const ListenPlan& plan) const {
   ListenerChanges changes;
-  std::map<std::string, bool> wanted;
-  for (const config::LbAppConfig& app : lb.apps) {
-    for (const config::Address& listen : app.listen) {
-      wanted[listen.ToString()] = true;
-      if (listeners_.count(listen.ToString()) == 0) changes.to_open.push_back(listen);
-    }
+  for (const auto& [key, listener] : plan.listeners) {
+    if (!listeners_.contains(key)) changes.to_open.emplace(key, listener.bind);
   }
-  for (const auto& [address, listener] : listeners_) {
-    if (wanted.count(address) == 0) changes.to_close.push_back(address);
+  for (const auto& [key, listener] : listeners_) {
+    if (!plan.listeners.contains(key)) changes.to_close.push_back(key);
   }
   return changes;
 }
@@ -412,13 +412,29 @@ void LbServer::CommitAppState(const LbSnapshot& snapshot, jobs::JobRunner* runne
 }
 
 absl::Status LbServer::Apply(const LbServerSettings& settings, bool is_start) {
-  GH_ASSIGN_OR_RETURN(std::shared_ptr<const LbSnapshot> snapshot, BuildSnapshot(settings));
-  const ListenerChanges changes = DiffListeners(settings.lb);
+  GH_ASSIGN_OR_RETURN(const ListenPlan plan,
+                      port_steering_.Plan(settings.lb, settings.sk_lookup_steering));
+  GH_ASSIGN_OR_RETURN(std::shared_ptr<const LbSnapshot> snapshot, BuildSnapshot(settings, plan));
+  const ListenerChanges changes = DiffListeners(plan);
   GH_ASSIGN_OR_RETURN(auto opened, OpenListeners(changes.to_open));
+  std::map<std::string, std::vector<int>> new_groups;
+  for (const auto& [key, listener] : opened) {
+    if (!plan.steered.contains(key)) continue;
+    for (const ListenerSocket& socket : listener.sockets) {
+      new_groups[key].push_back(socket.fd.get());
+    }
+  }
+  GH_RETURN_IF_ERROR(port_steering_.AddGroups(new_groups));
   // Last, because a started checker governs its upstreams' health: nothing may fail after it.
-  GH_ASSIGN_OR_RETURN(auto health_checks, PlanHealthChecks(*snapshot));
+  absl::StatusOr<std::map<std::string, HealthCheck>> health_checks = PlanHealthChecks(*snapshot);
+  if (!health_checks.ok()) {
+    port_steering_.AbandonGroups(new_groups);
+    return health_checks.status();
+  }
 
-  // Commit: nothing below fails.
+  // Commit: nothing below fails. Steering first: the new groups' sockets queue what they are
+  // sent until their workers accept, and a port that moves never lacks an owner.
+  port_steering_.Commit(plan);
   std::vector<std::future<void>> applied;
   applied.reserve(workers_.size());
   for (size_t i = 0; i < workers_.size(); ++i) {
@@ -439,10 +455,15 @@ absl::Status LbServer::Apply(const LbServerSettings& settings, bool is_start) {
   }
   for (const auto& [address, listener] : opened) {
     const std::string app = snapshot->app_by_listener.at(address)->config.name;
-    spdlog::info("lb app {} listening on {}", app, lb::EndpointName(listener.bound));
+    if (plan.steered.contains(address)) {
+      spdlog::info("lb app {}: steered connections arrive at {}", app,
+                   lb::EndpointName(listener.bound));
+    } else {
+      spdlog::info("lb app {} listening on {}", app, lb::EndpointName(listener.bound));
+    }
     listeners_[address] = Listener{listener.bound};
   }
-  CommitHealthChecks(std::move(health_checks), *snapshot);
+  CommitHealthChecks(*std::move(health_checks), *snapshot);
   CommitAppState(*snapshot, settings.job_runner);
   metrics_
       ->GetGauge("gatehouse_lb_max_connections",
@@ -456,6 +477,7 @@ absl::Status LbServer::Apply(const LbServerSettings& settings, bool is_start) {
 void LbServer::Shutdown(std::chrono::nanoseconds drain) {
   if (is_shut_down_) return;
   is_shut_down_ = true;
+  port_steering_.Detach();
   std::vector<std::future<void>> stopped;
   for (auto& worker : workers_) stopped.push_back(worker->StopAccepting());
   WaitForWorkers(stopped);

@@ -36,6 +36,7 @@
 #include "jobs/job_runner.h"
 #include "lb/health_checker.h"
 #include "lbserver/app.h"
+#include "lbserver/port_steering.h"
 #include "lbserver/snapshot.h"
 #include "lbserver/worker.h"
 #include "security/policy.h"
@@ -55,6 +56,9 @@ struct LbServerSettings {
   // Runs the servers of launch apps (borrowed; must outlive the server). Null when the job
   // worker is off (not root): launch apps then start nothing, and say so in the log.
   jobs::JobRunner* job_runner = nullptr;
+  // Port ranges are steered with BPF sk_lookup when it attaches (port_steering.h); false serves
+  // them with plain listeners, as without BPF.
+  bool sk_lookup_steering = true;
 };
 
 class LbServer {
@@ -108,7 +112,8 @@ class LbServer {
 
   explicit LbServer(base::MetricsRegistry* metrics);
 
-  absl::StatusOr<std::shared_ptr<const LbSnapshot>> BuildSnapshot(const LbServerSettings& settings);
+  absl::StatusOr<std::shared_ptr<const LbSnapshot>> BuildSnapshot(const LbServerSettings& settings,
+                                                                  const ListenPlan& plan);
   // The app's launcher: the kept one while its launch is unchanged, else a new one.
   absl::StatusOr<std::shared_ptr<Launcher>> LauncherFor(const config::LbAppConfig& config,
                                                         const LbServerSettings& settings,
@@ -117,16 +122,16 @@ class LbServer {
   absl::StatusOr<std::shared_ptr<const App>> BuildApp(
       const config::LbAppConfig& config, const LbServerSettings& settings,
       const std::map<std::string, std::shared_ptr<const App>>& built);
-  // Opens `workers_.size()` sockets per address; all or none.
+  // Opens `workers_.size()` sockets per listener key and address; all or none.
   absl::StatusOr<std::map<std::string, OpenedListener>> OpenListeners(
-      const std::vector<config::Address>& addresses);
+      const std::map<std::string, config::Address>& addresses);
   // The checkers the snapshot's apps need: kept ones are moved out of `health_checks_`.
   absl::StatusOr<std::map<std::string, HealthCheck>> PlanHealthChecks(const LbSnapshot& snapshot);
   struct ListenerChanges {
-    std::vector<config::Address> to_open;
+    std::map<std::string, config::Address> to_open;  // by listener key
     std::vector<std::string> to_close;
   };
-  ListenerChanges DiffListeners(const config::LbConfig& lb) const;
+  ListenerChanges DiffListeners(const ListenPlan& plan) const;
   // Installs the planned checkers (keeping the running ones marked as kept) and stops the rest.
   void CommitHealthChecks(std::map<std::string, HealthCheck> planned, const LbSnapshot& snapshot);
   // What carries over to the next reload, and the per-upstream gauges.
@@ -138,6 +143,7 @@ class LbServer {
   ConnectionCount count_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::map<std::string, Listener> listeners_;
+  PortSteering port_steering_;
   std::map<std::string, std::shared_ptr<AppState>> app_states_;
   std::map<std::string, HealthCheck> health_checks_;
   std::shared_ptr<const LbSnapshot> snapshot_;

@@ -73,7 +73,9 @@ absl::StatusOr<std::unique_ptr<SkLookupSteering>> SkLookupSteering::Attach() {
   const base::UniqueFd netns(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!netns.is_valid()) return BpfError(errno, "open /proc/thread-self/ns/net");
   bpf_link* link = bpf_program__attach_netns(skeleton->progs.gh_steer, netns.get());
-  if (link == nullptr) return BpfError(errno, "attach the sk_lookup program to the network namespace");
+  if (link == nullptr) {
+    return BpfError(errno, "attach the sk_lookup program to the network namespace");
+  }
   // Owned by the skeleton from here: destroy detaches it.
   skeleton->links.gh_steer = link;
   return steering;
@@ -103,9 +105,9 @@ absl::Status SkLookupSteering::ClearSocket(uint32_t slot) {
 absl::Status SkLookupSteering::SteerPort(const asio::ip::address& address, uint16_t port,
                                          uint32_t first_slot, uint32_t slot_count) {
   if (slot_count == 0 || first_slot >= kMaxSockets || slot_count > kMaxSockets - first_slot) {
-    return absl::InvalidArgumentError(absl::StrCat("steer ", PortName(address, port),
-                                                   ": slots ", first_slot, "+", slot_count,
-                                                   " are outside 0-", kMaxSockets - 1));
+    return absl::InvalidArgumentError(absl::StrCat("steer ", PortName(address, port), ": slots ",
+                                                   first_slot, "+", slot_count, " are outside 0-",
+                                                   kMaxSockets - 1));
   }
   const gh_steer_key key = KeyOf(address, port);
   const gh_steer_target target{first_slot, slot_count};

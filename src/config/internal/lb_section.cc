@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 #include "base/status_macros.h"
 #include "config/internal/field_readers.h"
 #include "config/internal/launch_section.h"
+#include "config/value_parsers.h"
 
 namespace gatehouse::config::internal {
 namespace {
@@ -82,9 +84,10 @@ absl::StatusOr<std::string> ReadAppName(const DocumentReader& reader, const Fiel
   return name;
 }
 
-// One address, or a sequence of at least one.
-absl::StatusOr<std::vector<Address>> ReadAddresses(const DocumentReader& reader,
-                                                   const Field& field) {
+// One address, or a sequence of at least one; `parse` reads each.
+absl::StatusOr<std::vector<Address>> ReadAddresses(
+    const DocumentReader& reader, const Field& field,
+    absl::StatusOr<Address> (*parse)(absl::string_view) = ParseAddress) {
   std::vector<Field> items;
   if (field.node.IsScalar()) {
     items.push_back(field);
@@ -94,7 +97,10 @@ absl::StatusOr<std::vector<Address>> ReadAddresses(const DocumentReader& reader,
   if (items.empty()) return reader.FieldError(field, "needs at least one address");
   std::vector<Address> addresses;
   for (const Field& item : items) {
-    GH_ASSIGN_OR_RETURN(Address address, ReadAddress(reader, item));
+    GH_ASSIGN_OR_RETURN(const std::string text, reader.ReadScalar(item));
+    absl::StatusOr<Address> address_or = parse(text);
+    if (!address_or.ok()) return reader.FieldError(item, address_or.status().message());
+    Address address = *std::move(address_or);
     for (const Address& seen : addresses) {
       if (seen.ToString() == address.ToString()) {
         return reader.FieldError(item, absl::StrCat("duplicate address ", address.ToString()));
@@ -226,7 +232,7 @@ absl::Status ParseAppEntry(const DocumentReader& reader, const Field& entry, LbA
   if (entry.key == "name") {
     GH_ASSIGN_OR_RETURN(app.name, ReadAppName(reader, entry));
   } else if (entry.key == "listen") {
-    GH_ASSIGN_OR_RETURN(app.listen, ReadAddresses(reader, entry));
+    GH_ASSIGN_OR_RETURN(app.listen, ReadAddresses(reader, entry, ParseListenAddress));
   } else if (entry.key == "upstreams") {
     GH_ASSIGN_OR_RETURN(app.upstreams, ReadAddresses(reader, entry));
     for (const Address& upstream : app.upstreams) {
@@ -351,12 +357,45 @@ absl::Status CheckRoutes(const DocumentReader& reader, const std::vector<Field>&
   return absl::OkStatus();
 }
 
+// The listen ports of the apps read so far, by host, so that a port two entries share (one port
+// or a range's) points at the culprit.
+class ListenPorts {
+ public:
+  absl::Status Take(const Address& listen, const std::string& app) {
+    std::map<uint16_t, Owner>& ranges = by_host_[listen.host];
+    // Ranges taken do not overlap, so only the last one starting at or before `listen` ends
+    // can overlap it.
+    auto after = ranges.upper_bound(listen.LastPort());
+    if (after != ranges.begin()) {
+      const Owner& before = std::prev(after)->second;
+      if (before.address.LastPort() >= listen.port) {
+        if (before.address.ToString() == listen.ToString()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "listen address ", listen.ToString(), " is already used by app ", Quote(before.app)));
+        }
+        return absl::InvalidArgumentError(absl::StrCat("listen address ", listen.ToString(),
+                                                       " overlaps ", before.address.ToString(),
+                                                       " of app ", Quote(before.app)));
+      }
+    }
+    ranges.emplace(listen.port, Owner{listen, app});
+    return absl::OkStatus();
+  }
+
+ private:
+  struct Owner {
+    Address address;
+    std::string app;
+  };
+  std::map<std::string, std::map<uint16_t, Owner>> by_host_;
+};
+
 // Apps by name and listen address, so that a second use of either points at the culprit.
 absl::StatusOr<std::vector<LbAppConfig>> ParseApps(const DocumentReader& reader,
                                                    const Field& field) {
   GH_ASSIGN_OR_RETURN(const std::vector<Field> items, reader.ReadSequence(field));
   std::vector<LbAppConfig> apps;
-  std::map<std::string, std::string> app_of_listener;
+  ListenPorts taken;
   for (const Field& item : items) {
     GH_ASSIGN_OR_RETURN(LbAppConfig app, ParseApp(reader, item));
     for (const LbAppConfig& seen : apps) {
@@ -365,11 +404,8 @@ absl::StatusOr<std::vector<LbAppConfig>> ParseApps(const DocumentReader& reader,
       }
     }
     for (const Address& listen : app.listen) {
-      const auto [it, inserted] = app_of_listener.emplace(listen.ToString(), app.name);
-      if (!inserted) {
-        return reader.FieldError(item, absl::StrCat("listen address ", listen.ToString(),
-                                                    " is already used by app ", Quote(it->second)));
-      }
+      const absl::Status free = taken.Take(listen, app.name);
+      if (!free.ok()) return reader.FieldError(item, free.message());
     }
     apps.push_back(std::move(app));
   }

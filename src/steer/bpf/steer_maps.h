@@ -1,5 +1,5 @@
-/* The maps shared by the sk_lookup program (sk_lookup.bpf.c) and the daemon (sk_lookup_steering.cc):
- * C, so that clang -target bpf and the C++ build read one layout. */
+/* The maps shared by the sk_lookup program (sk_lookup.bpf.c) and the daemon
+ * (sk_lookup_steering.cc): C, so that clang -target bpf and the C++ build read one layout. */
 #ifndef GATEHOUSE_STEER_BPF_STEER_MAPS_H_
 #define GATEHOUSE_STEER_BPF_STEER_MAPS_H_
 
