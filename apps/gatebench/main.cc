@@ -1,6 +1,6 @@
 // gatebench: a load generator for TCP and TLS/mTLS endpoints (see src/loadgen).
 //
-//   gatebench MODE --target HOST:PORT [options]      MODE: rr | tput | connrate
+//   gatebench MODE --target HOST:PORT[-LAST] [options]      MODE: rr | tput | connrate
 //
 // Exit status: 0 when the run completed (errors are in the report), 1 when it could not run
 // (bad target, unreadable TLS file, unwritable report), 2 for a bad command line.
@@ -12,10 +12,13 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "common/command_line.h"
 #include "config/value_parsers.h"
@@ -42,12 +45,24 @@ struct CommandLine {
   bool quiet = false;
 };
 
+bool ParsePort(absl::string_view text, uint32_t* port) {
+  return absl::SimpleAtoi(text, port) && *port > 0 && *port <= 65535;
+}
+
+// HOST:PORT, or HOST:FIRST-LAST for a port range.
 absl::Status ApplyTarget(const std::string& target, RunOptions* options) {
   const size_t colon = target.rfind(':');
+  const auto bad = [&target] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--target \"", target, "\" is not HOST:PORT or HOST:FIRST-LAST"));
+  };
+  if (colon == std::string::npos) return bad();
+  const std::vector<absl::string_view> ports =
+      absl::StrSplit(absl::string_view(target).substr(colon + 1), absl::MaxSplits('-', 1));
   uint32_t port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(target.substr(colon + 1), &port) ||
-      port == 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("--target \"", target, "\" is not HOST:PORT"));
+  uint32_t last_port = 0;
+  if (!ParsePort(ports[0], &port) || (ports.size() == 2 && !ParsePort(ports[1], &last_port))) {
+    return bad();
   }
   std::string host = target.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
@@ -55,6 +70,7 @@ absl::Status ApplyTarget(const std::string& target, RunOptions* options) {
   }
   options->target_host = host;
   options->target_port = static_cast<uint16_t>(port);
+  options->target_last_port = static_cast<uint16_t>(last_port);
   return absl::OkStatus();
 }
 
@@ -126,7 +142,9 @@ int Main(int argc, char** argv) {
   RunOptions options;
   uint64_t response_size = 0;
   app.add_option("mode", line.mode, "rr | tput | connrate")->required();
-  app.add_option("--target", line.target, "HOST:PORT")->required();
+  app.add_option("--target", line.target,
+                 "HOST:PORT, or HOST:FIRST-LAST: a random port per connection")
+      ->required();
   app.add_option("--connections", options.connections, "connections (open loop: the pool)");
   app.add_option("--threads", options.threads, "load threads");
   app.add_option("--duration", line.duration, "run length, e.g. 10s (always a limit)");

@@ -177,6 +177,17 @@ TEST(LbSectionTest, ListenTakesPortRangesThatRoundTrip) {
   EXPECT_EQ(config->lb->apps[1].listen[1].ToString(), "127.0.0.2:20000-20999");
 }
 
+TEST(LbSectionTest, WildcardAndSpecificListenersMayShareAPortUnlessAWildcardRangeTakesIt) {
+  // Plain listeners: the kernel prefers the specific address. A specific range next to a
+  // wildcard single port, and ranges of different families, are fine as well.
+  EXPECT_THAT(Parse("lb:\n  apps:\n"
+                    "    - {name: a, listen: [0.0.0.0:443, 0.0.0.0:9000-9099], "
+                    "upstreams: 127.0.0.1:2}\n"
+                    "    - {name: b, listen: [127.0.0.1:443, 127.0.0.1:8000-8999, "
+                    "\"[::1]:9000-9099\"], upstreams: 127.0.0.1:2}\n"),
+              IsOk());
+}
+
 TEST(LbSectionTest, AHealthCheckMappingFillsTheKeysItOmits) {
   const absl::StatusOr<Config> config = Parse(
       "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:1, upstreams: 127.0.0.1:2, "
@@ -277,6 +288,21 @@ const BadLbCase kBadCases[] = {
      "upstreams: 127.0.0.1:2}\n",
      R"(gh.yaml:4:7: lb.apps[0]: listen address 127.0.0.1:5-10 overlaps 127.0.0.1:10-20 of app )"
      R"("a")"},
+    {"WildcardRangeOverASpecificListener",
+     "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:8050, upstreams: 127.0.0.1:2}\n"
+     "    - {name: b, listen: 0.0.0.0:8000-8100, upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:5:7: lb.apps[1]: listen address 0.0.0.0:8000-8100 overlaps 127.0.0.1:8050 of )"
+     R"(app "a": a port range on a wildcard address would take those ports from the specific )"
+     R"(one)"},
+    {"SpecificListenerUnderAWildcardRange",
+     "lb:\n  apps:\n    - {name: a, listen: \"[::]:8000-8100\", upstreams: 127.0.0.1:2}\n"
+     "    - {name: b, listen: \"[::1]:8100\", upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:5:7: lb.apps[1]: listen address [::1]:8100 overlaps [::]:8000-8100 of app "a": )"
+     R"(a port range on a wildcard address would take those ports from the specific one)"},
+    {"OneIpv6AddressSpelledTwoWays",
+     "lb:\n  apps:\n    - {name: a, listen: \"[::1]:443-444\", upstreams: 127.0.0.1:2}\n"
+     "    - {name: b, listen: \"[0:0::1]:444\", upstreams: 127.0.0.1:2}\n",
+     R"(gh.yaml:5:7: lb.apps[1]: listen address [0:0::1]:444 overlaps [::1]:443-444 of app "a")"},
     {"ListenRangeBackwards",
      "lb:\n  apps:\n    - {name: a, listen: 127.0.0.1:20-10, upstreams: 127.0.0.1:2}\n",
      R"(gh.yaml:4:25: lb.apps[0].listen: expected HOST:FIRST-LAST with ports 1 <= FIRST <= LAST )"

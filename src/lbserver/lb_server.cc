@@ -297,25 +297,30 @@ absl::StatusOr<std::shared_ptr<const LbSnapshot>> LbServer::BuildSnapshot(
 }
 
 absl::StatusOr<std::map<std::string, LbServer::OpenedListener>> LbServer::OpenListeners(
-    const std::map<std::string, config::Address>& addresses) {
+    const std::map<std::string, config::Address>& addresses,
+    const std::map<std::string, std::set<SteeredPort>>& steered) {
   std::map<std::string, OpenedListener> opened;
   for (const auto& [key, address] : addresses) {
     GH_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ToEndpoint(address));
+    // A steered group's sockets are reached through the steering map, which picks the worker:
+    // no other socket may join them in a reuseport group and take a share of their connections.
+    const PortSharing sharing =
+        steered.contains(key) ? PortSharing::kExclusive : PortSharing::kShared;
     OpenedListener& listener = opened[key];
     std::vector<ListenerSocket>& sockets = listener.sockets;
     for (size_t i = 0; i < workers_.size(); ++i) {
-      absl::StatusOr<base::UniqueFd> fd = OpenListenSocket(endpoint);
+      absl::StatusOr<base::UniqueFd> fd = OpenListenSocket(endpoint, sharing);
       if (!fd.ok()) {
         return absl::Status(fd.status().code(), absl::StrCat("lb listener ", address.ToString(),
                                                              ": ", fd.status().message()));
       }
-      // Port 0: the first socket got a free port; the other workers' sockets share it.
-      if (endpoint.port() == 0) {
-        GH_ASSIGN_OR_RETURN(endpoint, BoundEndpoint(fd->get()));
+      if (sockets.empty()) {
+        GH_ASSIGN_OR_RETURN(listener.bound, BoundEndpoint(fd->get()));
+        // Port 0: the first socket got a free port; the other workers' sockets share it.
+        if (sharing == PortSharing::kShared) endpoint = listener.bound;
       }
       sockets.push_back(ListenerSocket{key, std::move(*fd)});
     }
-    listener.bound = endpoint;
   }
   return opened;
 }
@@ -416,7 +421,7 @@ absl::Status LbServer::Apply(const LbServerSettings& settings, bool is_start) {
                       port_steering_.Plan(settings.lb, settings.sk_lookup_steering));
   GH_ASSIGN_OR_RETURN(std::shared_ptr<const LbSnapshot> snapshot, BuildSnapshot(settings, plan));
   const ListenerChanges changes = DiffListeners(plan);
-  GH_ASSIGN_OR_RETURN(auto opened, OpenListeners(changes.to_open));
+  GH_ASSIGN_OR_RETURN(auto opened, OpenListeners(changes.to_open, plan.steered));
   std::map<std::string, std::vector<int>> new_groups;
   for (const auto& [key, listener] : opened) {
     if (!plan.steered.contains(key)) continue;
@@ -479,7 +484,10 @@ void LbServer::Shutdown(std::chrono::nanoseconds drain) {
   is_shut_down_ = true;
   port_steering_.Detach();
   std::vector<std::future<void>> stopped;
-  for (auto& worker : workers_) stopped.push_back(worker->StopAccepting());
+  // A start that failed has workers whose threads never ran: nothing to wait for there.
+  for (auto& worker : workers_) {
+    if (worker->is_running()) stopped.push_back(worker->StopAccepting());
+  }
   WaitForWorkers(stopped);
   const auto deadline = std::chrono::steady_clock::now() + drain;
   // The daemon's shutdown path, not a test: polling a counter every 10 ms costs nothing and needs

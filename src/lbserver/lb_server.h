@@ -26,6 +26,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -122,9 +123,11 @@ class LbServer {
   absl::StatusOr<std::shared_ptr<const App>> BuildApp(
       const config::LbAppConfig& config, const LbServerSettings& settings,
       const std::map<std::string, std::shared_ptr<const App>>& built);
-  // Opens `workers_.size()` sockets per listener key and address; all or none.
+  // Opens `workers_.size()` sockets per listener key and address; all or none. The keys of
+  // `steered` (steered groups) get exclusive sockets, each on a port of its own.
   absl::StatusOr<std::map<std::string, OpenedListener>> OpenListeners(
-      const std::map<std::string, config::Address>& addresses);
+      const std::map<std::string, config::Address>& addresses,
+      const std::map<std::string, std::set<SteeredPort>>& steered);
   // The checkers the snapshot's apps need: kept ones are moved out of `health_checks_`.
   absl::StatusOr<std::map<std::string, HealthCheck>> PlanHealthChecks(const LbSnapshot& snapshot);
   struct ListenerChanges {

@@ -21,12 +21,16 @@ absl::Status Errno(const char* operation, const asio::ip::tcp::endpoint& endpoin
 
 }  // namespace
 
-absl::StatusOr<base::UniqueFd> OpenListenSocket(const asio::ip::tcp::endpoint& endpoint) {
+absl::StatusOr<base::UniqueFd> OpenListenSocket(const asio::ip::tcp::endpoint& endpoint,
+                                                PortSharing sharing) {
   const int family = endpoint.address().is_v6() ? AF_INET6 : AF_INET;
   base::UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.is_valid()) return Errno("socket", endpoint);
   const int on = 1;
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) {
+    return Errno("setsockopt SO_REUSEADDR", endpoint);
+  }
+  if (sharing == PortSharing::kShared &&
       ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
     return Errno("setsockopt SO_REUSEPORT", endpoint);
   }

@@ -13,9 +13,15 @@
 
 namespace gatehouse::lbserver {
 
+enum class PortSharing {
+  kShared,     // SO_REUSEPORT: the workers' sockets share the address
+  kExclusive,  // no other socket can bind the address while this one listens
+};
+
 // Binds and listens on `endpoint` (port 0: a free port, which local_endpoint tells). Errors name
 // the address and carry the errno's code, e.g. `bind 127.0.0.1:443: Permission denied`.
-absl::StatusOr<base::UniqueFd> OpenListenSocket(const asio::ip::tcp::endpoint& endpoint);
+absl::StatusOr<base::UniqueFd> OpenListenSocket(const asio::ip::tcp::endpoint& endpoint,
+                                                PortSharing sharing = PortSharing::kShared);
 
 // The address a socket is bound to. Borrows `fd`.
 absl::StatusOr<asio::ip::tcp::endpoint> BoundEndpoint(int fd);

@@ -51,6 +51,9 @@ class Worker {
 
   // Starts the thread.
   void Start();
+  // Whether Start ran and Stop has not: only then do Apply's and StopAccepting's futures become
+  // ready.
+  bool is_running() const { return thread_.joinable(); }
 
   // From the next accepted connection on, serves with `snapshot`; starts accepting on `added`
   // and closes the listeners of `removed` (connections they accepted go on). The future is

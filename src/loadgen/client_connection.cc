@@ -1,7 +1,9 @@
 #include "loadgen/client_connection.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <random>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -24,6 +26,16 @@ constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 // the reply cannot deadlock against a server that echoes while it reads.
 constexpr size_t kSequentialWriteBytes = size_t{16} * 1024;
 
+// The target's endpoint, or one of its port range, uniformly at random.
+tcp::endpoint PickEndpoint(const ConnectTarget& target) {
+  const uint16_t first = target.endpoint.port();
+  if (target.last_port <= first) return target.endpoint;
+  // One generator per load thread: connections of a thread share it, threads never do.
+  thread_local std::minstd_rand generator{std::random_device{}()};
+  std::uniform_int_distribution<uint32_t> port(first, target.last_port);
+  return {target.endpoint.address(), static_cast<uint16_t>(port(generator))};
+}
+
 }  // namespace
 
 asio::awaitable<std::optional<ErrorKind>> ClientConnection::Open(const ConnectTarget& target) {
@@ -32,8 +44,8 @@ asio::awaitable<std::optional<ErrorKind>> ClientConnection::Open(const ConnectTa
   auto socket = std::make_unique<tcp::socket>(executor_);
   asio::steady_timer timer(executor_);
   timer.expires_after(target.timeout);
-  auto connected =
-      co_await (socket->async_connect(target.endpoint, kAsTuple) || timer.async_wait(kAsTuple));
+  auto connected = co_await (socket->async_connect(PickEndpoint(target), kAsTuple) ||
+                             timer.async_wait(kAsTuple));
   if (connected.index() == 1) co_return ErrorKind::kConnectTimeout;
   if (auto [error] = std::get<0>(connected); error) co_return ClassifyError(error, true);
   std::error_code ignored;  // Nagle would add up to 40 ms to small requests

@@ -27,6 +27,8 @@ namespace gatehouse::loadgen {
 // What a connection needs to know about the target; shared by all connections of a run.
 struct ConnectTarget {
   asio::ip::tcp::endpoint endpoint;
+  // Above the endpoint's port: each connection dials a random port from it to this one.
+  uint16_t last_port = 0;
   SSL_CTX* tls_context = nullptr;  // null: plain TCP
   std::string server_name;         // TLS: checked against the server certificate
   bool resume_sessions = false;

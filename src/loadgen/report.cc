@@ -50,9 +50,9 @@ std::string FormatSummary(const RunReport& report) {
   const LatencySummary latency = LatencySummary::Of(report.latency);
   const double seconds = report.elapsed_seconds;
   std::string text = absl::StrFormat(
-      "gatebench %s %s:%d%s: %d connection(s) on %d thread(s), %.2fs%s\n", ModeName(options.mode),
-      options.target_host, options.target_port, options.tls.enabled ? " (TLS)" : "",
-      options.connections, options.threads, seconds,
+      "gatebench %s %s%s: %d connection(s) on %d thread(s), %.2fs%s\n", ModeName(options.mode),
+      TargetName(options), options.tls.enabled ? " (TLS)" : "", options.connections,
+      options.threads, seconds,
       options.shape ? absl::StrCat(", shape ", options.shape->spec()) : "");
   absl::StrAppendFormat(&text, "  requests   %d (%.1f/s), connections opened %d\n", total.requests,
                         PerSecond(total.requests, seconds), total.connections_opened);
@@ -101,7 +101,7 @@ nlohmann::json ReportToJson(const RunReport& report) {
   }
   return {{"options",
            {{"mode", ModeName(options.mode)},
-            {"target", absl::StrCat(options.target_host, ":", options.target_port)},
+            {"target", TargetName(options)},
             {"connections", options.connections},
             {"threads", options.threads},
             {"duration_seconds", std::chrono::duration<double>(options.duration).count()},

@@ -28,6 +28,11 @@ absl::Status ValidateRunOptions(const RunOptions& options) {
   if (options.target_host.empty() || options.target_port == 0) {
     return absl::InvalidArgumentError("--target must be HOST:PORT with a port above 0");
   }
+  if (options.target_last_port != 0 && options.target_last_port < options.target_port) {
+    return absl::InvalidArgumentError(absl::StrCat("--target port range ", options.target_port, "-",
+                                                   options.target_last_port,
+                                                   " ends before it starts"));
+  }
   if (options.connections < 1) return absl::InvalidArgumentError("--connections must be >= 1");
   if (options.threads < 1) return absl::InvalidArgumentError("--threads must be >= 1");
   if (options.duration <= std::chrono::nanoseconds(0)) {
@@ -64,6 +69,14 @@ absl::Status ValidateRunOptions(const RunOptions& options) {
     return absl::InvalidArgumentError("--cert/--key need --tls");
   }
   return absl::OkStatus();
+}
+
+std::string TargetName(const RunOptions& options) {
+  const bool ipv6 = options.target_host.find(':') != std::string::npos;
+  std::string name = ipv6 ? absl::StrCat("[", options.target_host, "]:", options.target_port)
+                          : absl::StrCat(options.target_host, ":", options.target_port);
+  if (options.target_last_port != 0) absl::StrAppend(&name, "-", options.target_last_port);
+  return name;
 }
 
 }  // namespace gatehouse::loadgen

@@ -37,6 +37,9 @@ struct RunOptions {
   Mode mode = Mode::kRequestResponse;
   std::string target_host;
   uint16_t target_port = 0;
+  // Above target_port: each connection dials a random port of target_port..target_last_port (a
+  // port range that the load balancer steers, for example); 0: target_port only.
+  uint16_t target_last_port = 0;
   int connections = 1;  // closed loop: connections; open loop: the connection pool
   int threads = 1;
   std::chrono::nanoseconds duration = std::chrono::seconds(10);  // always a limit
@@ -56,6 +59,9 @@ struct RunOptions {
 // Checks the combination: positive counts, a shape that suits the mode, no --requests in
 // throughput mode. InvalidArgument saying which option is wrong.
 absl::Status ValidateRunOptions(const RunOptions& options);
+
+// "HOST:PORT" or "HOST:FIRST-LAST", IPv6 hosts in brackets, as --target takes it.
+std::string TargetName(const RunOptions& options);
 
 }  // namespace gatehouse::loadgen
 

@@ -283,6 +283,7 @@ absl::StatusOr<RunReport> Run(const RunOptions& options,
   }
   ConnectTarget target;
   target.endpoint = *endpoint;
+  target.last_port = options.target_last_port;
   target.tls_context = tls_context.get();
   target.server_name =
       options.tls.server_name.empty() ? options.target_host : options.tls.server_name;

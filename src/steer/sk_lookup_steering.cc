@@ -28,14 +28,22 @@ absl::Status BpfError(int error, absl::string_view operation) {
       return absl::PermissionDeniedError(
           absl::StrCat(operation, ": ", ErrorText(error),
                        " (sk_lookup steering needs CAP_BPF and CAP_NET_ADMIN)"));
-    case EINVAL:
-    case EOPNOTSUPP:
-      return absl::UnimplementedError(
-          absl::StrCat(operation, ": ", ErrorText(error),
-                       " (sk_lookup steering needs Linux 5.9 or later with BPF)"));
+    case E2BIG:
+    case ENOMEM:
+      return absl::ResourceExhaustedError(absl::StrCat(operation, ": ", ErrorText(error)));
     default:
       return absl::InternalError(absl::StrCat(operation, ": ", ErrorText(error)));
   }
+}
+
+// Loading or attaching: a kernel without sk_lookup (or BPF) refuses with these.
+absl::Status AttachError(int error, absl::string_view operation) {
+  if (error == EINVAL || error == EOPNOTSUPP || error == ENOSYS) {
+    return absl::UnimplementedError(
+        absl::StrCat(operation, ": ", ErrorText(error),
+                     " (sk_lookup steering needs Linux 5.9 or later with BPF)"));
+  }
+  return BpfError(error, operation);
 }
 
 gh_steer_key KeyOf(const asio::ip::address& address, uint16_t port) {
@@ -67,14 +75,14 @@ absl::StatusOr<std::unique_ptr<SkLookupSteering>> SkLookupSteering::Attach() {
   // libbpf would print its diagnostics to stderr; a library reports through its status only.
   libbpf_set_print(nullptr);
   gh_steer_bpf* skeleton = gh_steer_bpf__open_and_load();
-  if (skeleton == nullptr) return BpfError(errno, "load the sk_lookup program");
+  if (skeleton == nullptr) return AttachError(errno, "load the sk_lookup program");
   std::unique_ptr<SkLookupSteering> steering(new SkLookupSteering(skeleton));
   // The thread's own namespace: a test may have moved just its thread into a new one.
   const base::UniqueFd netns(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!netns.is_valid()) return BpfError(errno, "open /proc/thread-self/ns/net");
   bpf_link* link = bpf_program__attach_netns(skeleton->progs.gh_steer, netns.get());
   if (link == nullptr) {
-    return BpfError(errno, "attach the sk_lookup program to the network namespace");
+    return AttachError(errno, "attach the sk_lookup program to the network namespace");
   }
   // Owned by the skeleton from here: destroy detaches it.
   skeleton->links.gh_steer = link;

@@ -112,6 +112,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInvocation{"UnknownMode", {"ping", "--target", "127.0.0.1:9"}, 2, "\"ping\""},
         BadInvocation{"NoTarget", {"rr"}, 2, "--target is required"},
         BadInvocation{"TargetWithoutPort", {"rr", "--target", "localhost"}, 2, "HOST:PORT"},
+        BadInvocation{"PortRangeBackwards",
+                      {"rr", "--target", "127.0.0.1:90-80"},
+                      2,
+                      "ends before it starts"},
+        BadInvocation{"PortRangeOpen", {"rr", "--target", "127.0.0.1:80-"}, 2, "HOST:FIRST-LAST"},
         BadInvocation{"BadSize", {"rr", "--target", "127.0.0.1:9", "--size", "lots"}, 2, "lots"},
         BadInvocation{"BadRate", {"rr", "--target", "127.0.0.1:9", "--rate", "fast"}, 2, "fast"},
         BadInvocation{

@@ -8,7 +8,6 @@
 #include <array>
 #include <cerrno>
 #include <csignal>
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -365,16 +364,6 @@ TEST_F(LaunchTest, SigtermStopsTheServersAndLeavesNoCgroupOrProcess) {
   for (const std::string& directory : CgroupDirectoriesOf(Parent(), jobs[0])) {
     EXPECT_FALSE(Exists(directory)) << directory;
   }
-}
-
-TEST(LaunchCheckTest, TheDocumentedExampleChecksOut) {
-  const std::string example =
-      // NOLINTNEXTLINE(concurrency-mt-unsafe): tests never modify the environment.
-      absl::StrCat(std::getenv("GATEHOUSE_SOURCE_DIR"), "/docs/examples/on-demand.yaml");
-  const ProcessResult check =
-      RunProcess({BuiltProgram("gatehoused"), "--config", example, "--check"});
-  EXPECT_EQ(check.exit_code, 0) << check.output;
-  EXPECT_THAT(check.output, HasSubstr("configuration OK"));
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The load balancer as an operator runs it: the real gatehoused binary with a config file, real
 // TLS clients (our test client, openssl s_client, gatebench), real upstreams on loopback, SIGHUP
-// reloads under load and SIGTERM drains.
+// reloads under load and SIGTERM drains; every example in docs/examples passes --check.
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,7 +8,9 @@
 #include <array>
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -470,14 +472,21 @@ TEST_F(LbDaemonTest, SigtermDrainsALiveTransferToCompletionThenExitsZero) {
   EXPECT_EQ(result.exit_code, 0) << result.output;
 }
 
-TEST(LbCheckTest, TheDocumentedExampleChecksOut) {
-  const std::string example =
+TEST(LbCheckTest, EveryDocumentedExampleChecksOut) {
+  const std::filesystem::path examples =
       // NOLINTNEXTLINE(concurrency-mt-unsafe): tests never modify the environment.
-      absl::StrCat(std::getenv("GATEHOUSE_SOURCE_DIR"), "/docs/examples/lb.yaml");
-  const ProcessResult check =
-      RunProcess({BuiltProgram("gatehoused"), "--config", example, "--check"});
-  EXPECT_EQ(check.exit_code, 0) << check.output;
-  EXPECT_THAT(check.output, HasSubstr("configuration OK"));
+      std::filesystem::path(std::getenv("GATEHOUSE_SOURCE_DIR")) / "docs" / "examples";
+  int checked = 0;
+  for (const std::filesystem::directory_entry& entry :
+       std::filesystem::directory_iterator(examples)) {
+    if (entry.path().extension() != ".yaml") continue;
+    const ProcessResult check =
+        RunProcess({BuiltProgram("gatehoused"), "--config", entry.path().string(), "--check"});
+    EXPECT_EQ(check.exit_code, 0) << entry.path() << ": " << check.output;
+    EXPECT_THAT(check.output, HasSubstr("configuration OK")) << entry.path();
+    ++checked;
+  }
+  EXPECT_GE(checked, 4) << "examples in " << examples;
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -14,6 +13,7 @@
 #include "base/status_macros.h"
 #include "config/internal/field_readers.h"
 #include "config/internal/launch_section.h"
+#include "config/internal/listen_ports.h"
 #include "config/value_parsers.h"
 
 namespace gatehouse::config::internal {
@@ -96,15 +96,14 @@ absl::StatusOr<std::vector<Address>> ReadAddresses(
   }
   if (items.empty()) return reader.FieldError(field, "needs at least one address");
   std::vector<Address> addresses;
+  std::set<std::string> seen;  // a set: a list may hold thousands of ports
   for (const Field& item : items) {
     GH_ASSIGN_OR_RETURN(const std::string text, reader.ReadScalar(item));
     absl::StatusOr<Address> address_or = parse(text);
     if (!address_or.ok()) return reader.FieldError(item, address_or.status().message());
     Address address = *std::move(address_or);
-    for (const Address& seen : addresses) {
-      if (seen.ToString() == address.ToString()) {
-        return reader.FieldError(item, absl::StrCat("duplicate address ", address.ToString()));
-      }
+    if (!seen.insert(address.ToString()).second) {
+      return reader.FieldError(item, absl::StrCat("duplicate address ", address.ToString()));
     }
     addresses.push_back(std::move(address));
   }
@@ -356,39 +355,6 @@ absl::Status CheckRoutes(const DocumentReader& reader, const std::vector<Field>&
   }
   return absl::OkStatus();
 }
-
-// The listen ports of the apps read so far, by host, so that a port two entries share (one port
-// or a range's) points at the culprit.
-class ListenPorts {
- public:
-  absl::Status Take(const Address& listen, const std::string& app) {
-    std::map<uint16_t, Owner>& ranges = by_host_[listen.host];
-    // Ranges taken do not overlap, so only the last one starting at or before `listen` ends
-    // can overlap it.
-    auto after = ranges.upper_bound(listen.LastPort());
-    if (after != ranges.begin()) {
-      const Owner& before = std::prev(after)->second;
-      if (before.address.LastPort() >= listen.port) {
-        if (before.address.ToString() == listen.ToString()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "listen address ", listen.ToString(), " is already used by app ", Quote(before.app)));
-        }
-        return absl::InvalidArgumentError(absl::StrCat("listen address ", listen.ToString(),
-                                                       " overlaps ", before.address.ToString(),
-                                                       " of app ", Quote(before.app)));
-      }
-    }
-    ranges.emplace(listen.port, Owner{listen, app});
-    return absl::OkStatus();
-  }
-
- private:
-  struct Owner {
-    Address address;
-    std::string app;
-  };
-  std::map<std::string, std::map<uint16_t, Owner>> by_host_;
-};
 
 // Apps by name and listen address, so that a second use of either points at the culprit.
 absl::StatusOr<std::vector<LbAppConfig>> ParseApps(const DocumentReader& reader,

@@ -13,7 +13,7 @@
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, GH_STEER_MAX_PORTS);
+  __uint(max_entries, GH_STEER_MAP_ENTRIES);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct gh_steer_key);
   __type(value, struct gh_steer_target);
@@ -66,7 +66,8 @@ int gh_steer(struct bpf_sk_lookup *ctx) {
   slot = target->first_slot + client_hash(ctx) % target->slot_count;
   sk = bpf_map_lookup_elem(&gh_sockets, &slot);
   if (!sk) return SK_PASS;
-  bpf_sk_assign(ctx, sk, 0);
+  /* NO_REUSEPORT: the slot picked is the socket, never another of a reuseport group. */
+  bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
   bpf_sk_release(sk);
   return SK_PASS;
 }

@@ -7,9 +7,11 @@
 
 /* Sockets an app's ports may be steered to: slots of the SOCKMAP. */
 #define GH_STEER_MAX_SOCKETS 4096
-/* (address, port) entries, all apps together. The hash is not preallocated: an entry costs
- * kernel memory only once it is inserted. */
+/* (address, port) entries steered, all apps together. */
 #define GH_STEER_MAX_PORTS (1 << 20)
+/* The hash holds twice that: a reload inserts its new entries before it deletes the old ones.
+ * It is not preallocated: an entry costs kernel memory only once it is inserted. */
+#define GH_STEER_MAP_ENTRIES (2 * GH_STEER_MAX_PORTS)
 
 /* A local (address, port) a connection arrives at. IPv4 addresses fill addr[0]; the rest is
  * zero. An all-zero addr is the wildcard (0.0.0.0 or ::) entry of that port. Network byte order
