@@ -3,9 +3,16 @@
 //
 //   gatehoused [--config FILE] [--check]
 // Without --config it runs the embedded default (loopback only, dev PKI under ./.gatehouse/).
-// SIGHUP reloads the config; SIGTERM and SIGINT shut down. Exit codes: 0 clean shutdown or a
-// config that checks out, 1 a config or start-up error (nothing was started), 2 usage error.
+// SIGHUP reloads the config; SIGTERM and SIGINT shut down; SIGUSR2 upgrades the binary: the
+// executable at the path this process started from is started with the same arguments, takes
+// over every listening socket, and this process drains and exits (RFD 0003 section 5).
+// Exit codes: 0 clean shutdown (also after an upgrade) or a config that checks out, 1 a config
+// or start-up error (nothing was started), 2 usage error.
+#include <sys/types.h>
+#include <sys/wait.h>
+
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -14,6 +21,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
@@ -23,6 +33,9 @@
 #include "config/default_config.h"
 #include "node/node.h"
 #include "spdlog/spdlog.h"
+#include "upgrade/descriptor_channel.h"
+#include "upgrade/handoff.h"
+#include "upgrade/successor.h"
 
 namespace {
 
@@ -34,6 +47,64 @@ absl::StatusOr<gatehouse::config::Config> LoadConfig(const std::string& path) {
                                           gatehouse::config::kEmbeddedDefaultConfigName);
   }
   return gatehouse::config::LoadConfigFile(path);
+}
+
+// What SIGUSR2 starts: this process's executable path (read at start, since the file at that
+// path may be replaced by then) and arguments.
+struct UpgradeTarget {
+  absl::StatusOr<std::string> executable;
+  std::vector<std::string> argv;
+};
+
+// Each message of the handover, and the successor's start until it serves.
+constexpr std::chrono::seconds kHandoverTimeout{10};
+constexpr std::chrono::seconds kTakeoverTimeout{60};
+
+// Ends a successor that failed to take over: SIGTERM, up to 5 s to exit, then SIGKILL.
+void EndSuccessor(pid_t pid) {
+  ::kill(pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
+    // A failed upgrade's slow path only, on the signal thread: polling costs nothing here.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+// Starts the successor and hands it every listening socket; once it serves, drains and returns
+// true. On any failure the successor is ended and this process serves on (false).
+bool Upgrade(const UpgradeTarget& target, gatehouse::node::Node& node) {
+  namespace upgrade = gatehouse::upgrade;
+  if (!target.executable.ok()) {
+    spdlog::error("SIGUSR2: binary upgrade impossible: {}", target.executable.status().message());
+    return false;
+  }
+  spdlog::info("SIGUSR2: binary upgrade: starting {}", *target.executable);
+  auto channels = upgrade::DescriptorChannel::MakePair();
+  if (!channels.ok()) {
+    spdlog::error("binary upgrade failed, still serving: {}", channels.status().message());
+    return false;
+  }
+  absl::StatusOr<pid_t> pid =
+      upgrade::StartSuccessor(*target.executable, target.argv, std::move(channels->second));
+  if (!pid.ok()) {
+    spdlog::error("binary upgrade failed, still serving: {}", pid.status().message());
+    return false;
+  }
+  absl::Status status =
+      upgrade::HandOverListeners(channels->first, node.ListenerDescriptors(), kHandoverTimeout);
+  if (status.ok()) status = upgrade::AwaitTakeover(channels->first, kTakeoverTimeout);
+  if (!status.ok()) {
+    spdlog::error("binary upgrade failed, still serving: successor PID {}: {}", *pid,
+                  status.message());
+    EndSuccessor(*pid);
+    return false;
+  }
+  spdlog::info("binary upgrade: PID {} serves now; this process drains and exits", *pid);
+  node.StopAfterHandover();
+  return true;
 }
 
 void Reload(const std::string& config_path, gatehouse::node::Node& node) {
@@ -56,8 +127,8 @@ void Reload(const std::string& config_path, gatehouse::node::Node& node) {
 
 // Waits for signals on the main thread. All threads inherit the blocked mask, so the signals
 // are only ever delivered here, synchronously.
-int ServeUntilTerminated(const std::string& config_path, gatehouse::node::Node& node,
-                         const sigset_t& signals) {
+int ServeUntilTerminated(const std::string& config_path, const UpgradeTarget& upgrade_target,
+                         gatehouse::node::Node& node, const sigset_t& signals) {
   while (true) {
     // The timeout only bounds each wait; nothing needs doing when it expires.
     const timespec timeout{1, 0};
@@ -70,6 +141,11 @@ int ServeUntilTerminated(const std::string& config_path, gatehouse::node::Node& 
     if (signal_number == SIGHUP) {
       Reload(config_path, node);
       continue;
+    }
+    if (signal_number == SIGUSR2) {
+      if (!Upgrade(upgrade_target, node)) continue;
+      spdlog::info("stopped after the binary upgrade");
+      return 0;
     }
     spdlog::info("SIG{}: shutting down", ::sigabbrev_np(signal_number));
     node.Stop();
@@ -84,6 +160,7 @@ int Main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR2);
   // Before any thread exists, so every thread inherits the mask.
   ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A peer closing a socket mid-write must be an error code, not the end of the daemon.
@@ -98,6 +175,15 @@ int Main(int argc, char** argv) {
   if (std::optional<int> exit_code = gatehouse::apps::ParseCommandLine(app, argc, argv)) {
     return *exit_code;
   }
+  // Before any thread: it reads and clears the environment. Set only in an upgrade's successor.
+  absl::StatusOr<std::optional<gatehouse::upgrade::DescriptorChannel>> predecessor =
+      gatehouse::upgrade::ChannelFromEnvironment();
+  if (!predecessor.ok()) {
+    std::cerr << "gatehoused: " << predecessor.status().message() << "\n";
+    return kExitFailure;
+  }
+  const UpgradeTarget upgrade_target{gatehouse::upgrade::OwnExecutablePath(),
+                                     std::vector<std::string>(argv, argv + argc)};
 
   absl::StatusOr<gatehouse::config::Config> config = LoadConfig(config_path);
   if (!config.ok()) {
@@ -118,13 +204,32 @@ int Main(int argc, char** argv) {
     std::cerr << "gatehoused: " << status.message() << "\n";
     return kExitFailure;
   }
+  gatehouse::node::StartContext context;
+  if (predecessor->has_value()) {
+    spdlog::info("binary upgrade: taking over the predecessor's listening sockets");
+    absl::StatusOr<gatehouse::upgrade::ListenerSockets> taken =
+        gatehouse::upgrade::TakeListeners(**predecessor, kHandoverTimeout);
+    if (!taken.ok()) {
+      spdlog::critical("binary upgrade: {}", taken.status().message());
+      return kExitFailure;
+    }
+    context.inherited = *std::move(taken);
+    context.is_successor = true;
+  }
   absl::StatusOr<std::unique_ptr<gatehouse::node::Node>> node =
-      gatehouse::node::Node::Start(*config);
+      gatehouse::node::Node::Start(*config, std::move(context));
   if (!node.ok()) {
     spdlog::critical("start-up failed, nothing started: {}", node.status().message());
     return kExitFailure;
   }
-  return ServeUntilTerminated(config_path, **node, signals);
+  if (predecessor->has_value()) {
+    // The predecessor stops accepting once it reads this; if it is gone, this serves anyway.
+    if (absl::Status told = gatehouse::upgrade::ConfirmTakeover(**predecessor); !told.ok()) {
+      spdlog::warn("binary upgrade: {}", told.message());
+    }
+    predecessor->reset();
+  }
+  return ServeUntilTerminated(config_path, upgrade_target, **node, signals);
 }
 
 }  // namespace

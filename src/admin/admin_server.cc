@@ -18,9 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "admin/http_request.h"
+#include "base/logging.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 #include "spdlog/spdlog.h"
+#include "upgrade/adopt_listener.h"
 
 namespace gatehouse::admin {
 namespace {
@@ -162,6 +164,7 @@ std::string SerializeResponse(const Response& response, bool include_body) {
 absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
     AdminServerOptions options, const base::MetricsRegistry* metrics,
     std::function<bool()> is_ready) {
+  base::UniqueFd inherited(options.inherited_socket);  // closed on every error below
   if (metrics == nullptr) {
     return absl::InvalidArgumentError("admin server: metrics is null");
   }
@@ -184,7 +187,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
 
   std::unique_ptr<AdminServer> server(
       new AdminServer(std::move(options), metrics, std::move(is_ready)));
-  GH_RETURN_IF_ERROR(server->Listen(address));
+  GH_RETURN_IF_ERROR(server->Listen(address, std::move(inherited)));
   asio::co_spawn(server->io_context_, server->AcceptLoop(), asio::detached);
   spdlog::info("admin endpoint listening on {}", server->endpoint_name_);
   // 0.0.0.0, ::, or any routable address: whoever reaches it reads /metrics (app and upstream
@@ -212,9 +215,21 @@ AdminServer::~AdminServer() {
   Stop();
 }
 
-absl::Status AdminServer::Listen(const asio::ip::address& address) {
+absl::Status AdminServer::Listen(const asio::ip::address& address, base::UniqueFd inherited) {
   const tcp::endpoint endpoint(address, options_.port);
   const std::string requested = FormatEndpoint(address, options_.port);
+  std::error_code error;
+  if (inherited.is_valid()) {
+    if (const absl::Status adoptable = upgrade::CheckAdoptable(inherited.get(), endpoint);
+        !adoptable.ok()) {
+      spdlog::warn("admin endpoint: {}; binding {} instead", adoptable.message(), requested);
+    } else {
+      acceptor_.assign(endpoint.protocol(), inherited.get(), error);
+      if (error) return ErrorCodeToStatus(error, absl::StrCat("assign ", requested));
+      listening_fd_ = inherited.Release();  // `acceptor_` owns it now.
+      return FinishListen(address, requested);
+    }
+  }
   // Our own socket() rather than acceptor_.open(): Asio does not set close-on-exec, and a
   // listening socket inherited by a spawned job would outlive the daemon.
   base::UniqueFd fd(
@@ -222,12 +237,11 @@ absl::Status AdminServer::Listen(const asio::ip::address& address) {
   if (!fd.is_valid()) {
     return absl::ErrnoToStatus(errno, absl::StrCat("socket ", requested));
   }
-  std::error_code error;
   acceptor_.assign(endpoint.protocol(), fd.get(), error);
   if (error) {
     return ErrorCodeToStatus(error, absl::StrCat("assign ", requested));
   }
-  fd.Release();  // `acceptor_` owns it now.
+  listening_fd_ = fd.Release();  // `acceptor_` owns it now.
   // SO_REUSEADDR lets a restarted daemon bind while old connections sit in TIME_WAIT; Linux
   // still refuses the bind while another socket listens on the port.
   acceptor_.set_option(tcp::acceptor::reuse_address(true), error);
@@ -242,6 +256,12 @@ absl::Status AdminServer::Listen(const asio::ip::address& address) {
   if (error) {
     return ErrorCodeToStatus(error, absl::StrCat("listen ", requested));
   }
+  return FinishListen(address, requested);
+}
+
+absl::Status AdminServer::FinishListen(const asio::ip::address& address,
+                                       const std::string& requested) {
+  std::error_code error;
   local_endpoint_ = acceptor_.local_endpoint(error);
   if (error) {
     return ErrorCodeToStatus(error, absl::StrCat("getsockname ", requested));

@@ -52,6 +52,7 @@
 #include "absl/status/statusor.h"
 #include "base/metrics.h"
 #include "base/mutex.h"
+#include "base/unique_fd.h"
 
 namespace gatehouse::admin {
 
@@ -71,6 +72,9 @@ struct AdminServerOptions {
   // Likewise for connections from one source IP address (IPv4-mapped IPv6 counts as the IPv4
   // address). Keeps one peer from taking every slot.
   size_t max_connections_per_peer = 8;
+  // A listening socket to serve on instead of binding one (handed over by a binary upgrade's
+  // predecessor); used only if it listens on `host`:`port`. Start owns it from the call on.
+  int inherited_socket = -1;
 };
 
 // Thread-safe. Owns one thread running its own `asio::io_context`; connections, sockets and
@@ -97,6 +101,8 @@ class AdminServer {
 
   // The bound port.
   uint16_t port() const { return port_; }
+  // The listening socket, to hand over to a binary upgrade's successor (borrowed).
+  int listening_fd() const { return listening_fd_; }
 
   // Closes the listening socket and every open connection (clients see EOF or a reset), then
   // joins the server thread. Idempotent; concurrent callers all return once it has stopped.
@@ -113,7 +119,10 @@ class AdminServer {
   AdminServer(AdminServerOptions options, const base::MetricsRegistry* metrics,
               std::function<bool()> is_ready);
 
-  absl::Status Listen(const asio::ip::address& address);
+  // Serves on `inherited` if it listens on the configured address, else binds a new socket.
+  absl::Status Listen(const asio::ip::address& address, base::UniqueFd inherited);
+  // Records the bound address once the acceptor listens.
+  absl::Status FinishListen(const asio::ip::address& address, const std::string& requested);
   asio::awaitable<void> AcceptLoop();
   // Accepts every pending connection; returns false when accept4 failed for lack of resources.
   bool AcceptPending();
@@ -130,6 +139,7 @@ class AdminServer {
   // Set in Listen, before the server thread starts; constant afterwards.
   asio::ip::tcp::endpoint local_endpoint_;
   uint16_t port_ = 0;
+  int listening_fd_ = -1;
   std::string endpoint_name_;  // "127.0.0.1:9901" or "[::1]:9901", for logs.
 
   // Confined to the server thread. Declared before `io_context_` so they outlive the coroutine

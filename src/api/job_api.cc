@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/unique_fd.h"
 #include "grpcpp/server_builder.h"
 
 namespace gatehouse::api {
@@ -38,6 +39,8 @@ void AddStateGauges(base::MetricsRegistry* metrics, jobs::JobRunner* runner,
 
 absl::StatusOr<std::unique_ptr<JobApi>> JobApi::Start(JobApiSettings settings,
                                                       base::MetricsRegistry* metrics) {
+  // Closed on an error before the front takes it.
+  base::UniqueFd inherited(std::exchange(settings.inherited_listener, -1));
   if (settings.policy == nullptr) return absl::InvalidArgumentError("job API: no policy");
   std::unique_ptr<JobApi> api(new JobApi());
   settings.tls.alpn_h2 = true;
@@ -84,6 +87,7 @@ absl::StatusOr<std::unique_ptr<JobApi>> JobApi::Start(JobApiSettings settings,
   TlsFrontOptions front;
   front.listen = settings.listen;
   front.handshake_timeout = settings.handshake_timeout;
+  front.inherited_socket = inherited.Release();
   security::TlsCredentials* credentials = api->tls_.get();
   front.tls_context = [credentials] { return credentials->Current(); };
   auto started = TlsFront::Start(std::move(front), api->server_.get(), &api->identities_);

@@ -34,6 +34,8 @@ struct JobApiSettings {
   LimitsPolicy limits;
   std::shared_ptr<const security::AuthorizationPolicy> policy;
   std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(5);
+  // The listening socket a binary upgrade's predecessor handed over, or -1 (TlsFrontOptions).
+  int inherited_listener = -1;
 };
 
 class JobApi {
@@ -56,6 +58,10 @@ class JobApi {
   void Shutdown(std::chrono::nanoseconds grace);
 
   asio::ip::tcp::endpoint endpoint() const { return front_->endpoint(); }
+  // The listening socket, to hand over to a binary upgrade's successor (borrowed).
+  int listening_fd() const { return front_->listening_fd(); }
+  // Stops accepting (the successor serves the socket now); calls in progress go on.
+  void StopAccepting() { front_->StopAccepting(); }
   jobs::JobRunner& runner() { return *runner_; }
 
  private:

@@ -2,21 +2,27 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <exception>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "asio/co_spawn.hpp"
 #include "asio/detached.hpp"
 #include "asio/experimental/as_tuple.hpp"
+#include "asio/post.hpp"
 #include "asio/steady_timer.hpp"
 #include "asio/use_awaitable.hpp"
+#include "base/logging.h"
 #include "base/unique_fd.h"
 #include "grpcpp/server_posix.h"
 #include "lb/forwarder.h"
+#include "lb/upstream.h"
 #include "net/tls_stream.h"
 #include "security/identity.h"
 #include "spdlog/spdlog.h"
+#include "upgrade/adopt_listener.h"
 
 namespace gatehouse::api {
 namespace {
@@ -55,17 +61,10 @@ void LogUnexpected(const std::exception_ptr& error) {
 absl::StatusOr<std::unique_ptr<TlsFront>> TlsFront::Start(TlsFrontOptions options,
                                                           grpc::Server* server,
                                                           PeerIdentities* identities) {
+  base::UniqueFd inherited(options.inherited_socket);  // closed unless it is adopted
   std::unique_ptr<TlsFront> front(new TlsFront(std::move(options), server, identities));
-  std::error_code error;
-  const tcp::endpoint listen = front->options_.listen;
-  front->acceptor_.open(listen.protocol(), error);
-  if (!error) front->acceptor_.set_option(tcp::acceptor::reuse_address(true), error);
-  if (!error) front->acceptor_.bind(listen, error);
-  if (!error) front->acceptor_.listen(asio::socket_base::max_listen_connections, error);
-  if (!error) front->endpoint_ = front->acceptor_.local_endpoint(error);
-  if (error) {
-    return absl::UnavailableError(absl::StrCat("job API listener ", listen.address().to_string(),
-                                               ":", listen.port(), ": ", error.message()));
+  if (absl::Status listening = front->Listen(std::move(inherited)); !listening.ok()) {
+    return listening;
   }
   asio::co_spawn(front->io_, front->AcceptLoop(), LogUnexpected);
   front->thread_ = std::thread([raw = front.get()] {
@@ -81,10 +80,49 @@ absl::StatusOr<std::unique_ptr<TlsFront>> TlsFront::Start(TlsFrontOptions option
   return front;
 }
 
+absl::Status TlsFront::Listen(base::UniqueFd inherited) {
+  std::error_code error;
+  const tcp::endpoint listen = options_.listen;
+  if (inherited.is_valid()) {
+    if (const absl::Status adoptable = upgrade::CheckAdoptable(inherited.get(), listen);
+        adoptable.ok()) {
+      acceptor_.assign(listen.protocol(), inherited.get(), error);
+      if (!error) listening_fd_ = inherited.Release();
+    } else {
+      spdlog::warn("job API: {}; binding {} instead", adoptable.message(),
+                   lb::EndpointName(listen));
+    }
+  }
+  if (listening_fd_ < 0) {
+    // Our own socket() rather than acceptor_.open(): Asio does not set close-on-exec, and the
+    // socket must not leak into a job or a binary upgrade's successor.
+    base::UniqueFd fd(::socket(listen.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd.is_valid()) error = std::error_code(errno, std::system_category());
+    if (!error) acceptor_.assign(listen.protocol(), fd.get(), error);
+    if (!error) listening_fd_ = fd.Release();
+    if (!error) acceptor_.set_option(tcp::acceptor::reuse_address(true), error);
+    if (!error) acceptor_.bind(listen, error);
+    if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
+  }
+  if (!error) endpoint_ = acceptor_.local_endpoint(error);
+  if (error) {
+    return absl::UnavailableError(absl::StrCat("job API listener ", listen.address().to_string(),
+                                               ":", listen.port(), ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
 TlsFront::TlsFront(TlsFrontOptions options, grpc::Server* server, PeerIdentities* identities)
     : options_(std::move(options)), server_(server), identities_(identities) {}
 
 TlsFront::~TlsFront() { Stop(); }
+
+void TlsFront::StopAccepting() {
+  asio::post(io_, [this] {
+    std::error_code ignored;  // the accept loop ends either way
+    acceptor_.close(ignored);
+  });
+}
 
 void TlsFront::Stop() {
   if (!thread_.joinable()) return;

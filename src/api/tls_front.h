@@ -22,11 +22,13 @@
 #include <memory>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "api/peer_identities.h"
 #include "asio/awaitable.hpp"
 #include "asio/io_context.hpp"
 #include "asio/ip/tcp.hpp"
+#include "base/unique_fd.h"
 #include "grpcpp/server.h"
 
 namespace gatehouse::api {
@@ -38,6 +40,9 @@ struct TlsFrontOptions {
   std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(5);
   // Connections open at once; more are closed as soon as they are accepted.
   uint32_t max_connections = 256;
+  // A listening socket to serve on instead of binding one (handed over by a binary upgrade's
+  // predecessor); used only if it listens on `listen`. Start owns it from the call on.
+  int inherited_socket = -1;
 };
 
 class TlsFront {
@@ -54,11 +59,17 @@ class TlsFront {
 
   // Stops accepting and closes every connection. Idempotent.
   void Stop();
+  // Stops accepting; connections go on (a binary upgrade's successor serves the socket now).
+  void StopAccepting();
+  // The listening socket, to hand over to a binary upgrade's successor (borrowed).
+  int listening_fd() const { return listening_fd_; }
   asio::ip::tcp::endpoint endpoint() const { return endpoint_; }
   uint32_t open_connections() const { return open_.load(std::memory_order_relaxed); }
 
  private:
   TlsFront(TlsFrontOptions options, grpc::Server* server, PeerIdentities* identities);
+  // Serves on `inherited` if it listens on options_.listen, else binds a new socket.
+  absl::Status Listen(base::UniqueFd inherited);
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(asio::ip::tcp::socket socket);
 
@@ -68,6 +79,7 @@ class TlsFront {
   asio::io_context io_{1};
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::ip::tcp::endpoint endpoint_;
+  int listening_fd_ = -1;  // set in Start, before the thread runs
   std::atomic<uint32_t> open_{0};
   std::thread thread_;
 };

@@ -166,8 +166,10 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions op
   if (absl::Status status = MakeDirectory(options.state_dir + "/jobs"); !status.ok()) {
     return status;
   }
-  if (auto stale = Cgroup::RemoveStale(layout, options.cgroup_parent); !stale.ok()) {
-    return stale.status();
+  if (options.remove_stale_cgroups) {
+    if (auto stale = Cgroup::RemoveStale(layout, options.cgroup_parent); !stale.ok()) {
+      return stale.status();
+    }
   }
   auto init = LoadJobInit();
   if (!init.ok()) return init.status();

@@ -37,6 +37,9 @@ namespace gatehouse::jobs {
 struct JobRunnerOptions {
   std::string state_dir;                    // outputs go to <state_dir>/jobs/<id>/output
   std::string cgroup_parent = "gatehouse";  // relative to each hierarchy's root
+  // Remove the cgroups a previous worker left under the parent (it crashed). False when that
+  // worker is still running, as across a binary upgrade: its jobs are its own to stop.
+  bool remove_stale_cgroups = true;
   std::chrono::milliseconds stop_grace = std::chrono::seconds(10);
   std::optional<CgroupLayout> layout;  // default: CgroupLayout::Detect()
   // Who a job runs as when its spec names nobody: never root by default. 65534 is "nobody" and
@@ -59,7 +62,8 @@ struct JobRunnerOptions {
 
 class JobRunner {
  public:
-  // Detects the cgroup layout, removes stale cgroups under the parent (a previous worker's),
+  // Detects the cgroup layout, removes stale cgroups under the parent (a previous worker's,
+  // unless options.remove_stale_cgroups is false),
   // creates the state directory (0700) and starts the reaper. Needs root (or a delegated
   // cgroup parent and the capabilities for namespaces).
   static absl::StatusOr<std::unique_ptr<JobRunner>> Create(JobRunnerOptions options);

@@ -573,6 +573,25 @@ TEST_F(JobRunnerTest, TheInitHoldsNoCopyOfTheWorkersMemory) {
   EXPECT_EQ(ballast.back(), 1);
 }
 
+// A binary upgrade's successor starts its runner while the predecessor's still runs jobs.
+TEST_F(JobRunnerTest, ASecondRunnerThatKeepsStaleCgroupsLeavesTheFirstRunnersJobsAlone) {
+  const std::optional<JobId> id = StartAndAwaitOutput(Shell("echo up; exec sleep 1000"));
+  ASSERT_TRUE(id.has_value());
+  JobRunnerOptions options = DefaultOptions();
+  options.remove_stale_cgroups = false;
+  auto successor = JobRunner::Create(options);
+  ASSERT_TRUE(successor.ok()) << successor.status();
+  auto status = runner_->Status(*id);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->state, JobState::kRunning);
+  for (const std::string& directory : CgroupDirectories(*id)) {
+    EXPECT_TRUE(Exists(directory)) << directory;
+  }
+  successor->reset();  // it has no jobs of its own: nothing of the first runner's goes with it
+  EXPECT_EQ(runner_->Status(*id)->state, JobState::kRunning);
+  EXPECT_EQ(StopAndAwaitEnd(*id).state, JobState::kStopped);
+}
+
 TEST(JobRunnerRestartTest, StaleCgroupsOfAPreviousWorkerAreRemoved) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for cgroups";
   auto layout = CgroupLayout::Detect();

@@ -18,6 +18,7 @@
 #include "lbserver/launch_spec.h"
 #include "lbserver/listen_socket.h"
 #include "spdlog/spdlog.h"
+#include "upgrade/adopt_listener.h"
 
 namespace gatehouse::lbserver {
 namespace {
@@ -164,13 +165,19 @@ LbServer::LbServer(base::MetricsRegistry* metrics)
 }
 
 absl::StatusOr<std::unique_ptr<LbServer>> LbServer::Start(const LbServerSettings& settings,
-                                                          base::MetricsRegistry* metrics) {
+                                                          base::MetricsRegistry* metrics,
+                                                          upgrade::ListenerSockets inherited) {
   std::unique_ptr<LbServer> server(new LbServer(metrics));
+  server->inherited_ = std::move(inherited);
   const size_t workers = settings.lb.workers > 0 ? settings.lb.workers : DefaultWorkerCount();
   for (size_t i = 0; i < workers; ++i) {
     server->workers_.push_back(std::make_unique<Worker>(&server->count_, server->accept_metrics_));
   }
   GH_RETURN_IF_ERROR(server->Apply(settings, /*is_start=*/true));
+  for (const auto& [key, sockets] : server->inherited_) {
+    spdlog::info("lb: handed-over listener {} is not in the configuration; closing it", key);
+  }
+  server->inherited_.clear();
   for (auto& worker : server->workers_) worker->Start();
   WaitForWorkers(server->pending_);
   spdlog::info("lb: {} worker(s), {} app(s)", workers, server->snapshot_->apps.size());
@@ -308,21 +315,57 @@ absl::StatusOr<std::map<std::string, LbServer::OpenedListener>> LbServer::OpenLi
         steered.contains(key) ? PortSharing::kExclusive : PortSharing::kShared;
     OpenedListener& listener = opened[key];
     std::vector<ListenerSocket>& sockets = listener.sockets;
+    std::vector<base::UniqueFd> handed = TakeInherited(key, endpoint);
+    if (handed.size() > workers_.size()) {
+      spdlog::warn("lb listener {}: {} handed-over sockets for {} worker(s); closing the rest",
+                   address.ToString(), handed.size(), workers_.size());
+    }
     for (size_t i = 0; i < workers_.size(); ++i) {
-      absl::StatusOr<base::UniqueFd> fd = OpenListenSocket(endpoint, sharing);
-      if (!fd.ok()) {
-        return absl::Status(fd.status().code(), absl::StrCat("lb listener ", address.ToString(),
-                                                             ": ", fd.status().message()));
+      base::UniqueFd fd;
+      if (i < handed.size()) {
+        fd = std::move(handed[i]);
+      } else {
+        absl::StatusOr<base::UniqueFd> opened_fd = OpenListenSocket(endpoint, sharing);
+        if (!opened_fd.ok()) {
+          return absl::Status(
+              opened_fd.status().code(),
+              absl::StrCat("lb listener ", address.ToString(), ": ", opened_fd.status().message()));
+        }
+        fd = *std::move(opened_fd);
       }
       if (sockets.empty()) {
-        GH_ASSIGN_OR_RETURN(listener.bound, BoundEndpoint(fd->get()));
+        GH_ASSIGN_OR_RETURN(listener.bound, BoundEndpoint(fd.get()));
         // Port 0: the first socket got a free port; the other workers' sockets share it.
         if (sharing == PortSharing::kShared) endpoint = listener.bound;
       }
-      sockets.push_back(ListenerSocket{key, std::move(*fd)});
+      listener.fds.push_back(fd.get());
+      sockets.push_back(ListenerSocket{key, std::move(fd)});
     }
   }
   return opened;
+}
+
+std::vector<base::UniqueFd> LbServer::TakeInherited(const std::string& key,
+                                                    const tcp::endpoint& endpoint) {
+  const auto found = inherited_.find(key);
+  if (found == inherited_.end()) return {};
+  std::vector<base::UniqueFd> sockets = std::move(found->second);
+  inherited_.erase(found);
+  for (const base::UniqueFd& socket : sockets) {
+    if (const absl::Status adoptable = upgrade::CheckAdoptable(socket.get(), endpoint);
+        !adoptable.ok()) {
+      spdlog::warn("lb listener {}: {}; opening new sockets", key, adoptable.message());
+      return {};
+    }
+  }
+  spdlog::info("lb listener {}: serving on {} handed-over socket(s)", key, sockets.size());
+  return sockets;
+}
+
+std::map<std::string, std::vector<int>> LbServer::ListenerDescriptors() const {
+  std::map<std::string, std::vector<int>> descriptors;
+  for (const auto& [key, listener] : listeners_) descriptors[key] = listener.fds;
+  return descriptors;
 }
 
 absl::StatusOr<std::map<std::string, LbServer::HealthCheck>> LbServer::PlanHealthChecks(
@@ -466,7 +509,7 @@ absl::Status LbServer::Apply(const LbServerSettings& settings, bool is_start) {
     } else {
       spdlog::info("lb app {} listening on {}", app, lb::EndpointName(listener.bound));
     }
-    listeners_[address] = Listener{listener.bound};
+    listeners_[address] = Listener{listener.bound, listener.fds};
   }
   CommitHealthChecks(*std::move(health_checks), *snapshot);
   CommitAppState(*snapshot, settings.job_runner);

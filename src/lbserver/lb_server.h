@@ -42,6 +42,7 @@
 #include "lbserver/worker.h"
 #include "security/policy.h"
 #include "security/tls_context.h"
+#include "upgrade/handoff.h"
 
 namespace gatehouse::lbserver {
 
@@ -68,8 +69,16 @@ class LbServer {
   // outlive the server. Errors (nothing keeps running): a listen address that cannot be bound
   // (FailedPrecondition/PermissionDenied naming it), InvalidArgument for settings the lb library
   // refuses.
+  // `inherited`: listening sockets a binary upgrade's predecessor handed over, by listener key
+  // (ListenerDescriptors); a key of the configuration serves on them instead of binding (as
+  // many workers as there are sockets; more workers get new sockets), and the rest are closed.
   static absl::StatusOr<std::unique_ptr<LbServer>> Start(const LbServerSettings& settings,
-                                                         base::MetricsRegistry* metrics);
+                                                         base::MetricsRegistry* metrics,
+                                                         upgrade::ListenerSockets inherited = {});
+
+  // The listening sockets by listener key, one per worker (borrowed), for a binary upgrade's
+  // successor. Control thread only, like Reload.
+  std::map<std::string, std::vector<int>> ListenerDescriptors() const;
 
   LbServer(const LbServer&) = delete;
   LbServer& operator=(const LbServer&) = delete;
@@ -97,10 +106,12 @@ class LbServer {
  private:
   struct Listener {
     asio::ip::tcp::endpoint bound;
+    std::vector<int> fds;  // one per worker, owned by the workers
   };
   struct OpenedListener {
     asio::ip::tcp::endpoint bound;
     std::vector<ListenerSocket> sockets;  // one per worker
+    std::vector<int> fds;                 // the sockets' descriptors, which the workers take
   };
   struct HealthCheck {
     std::vector<std::string> upstreams;
@@ -123,6 +134,10 @@ class LbServer {
   absl::StatusOr<std::shared_ptr<const App>> BuildApp(
       const config::LbAppConfig& config, const LbServerSettings& settings,
       const std::map<std::string, std::shared_ptr<const App>>& built);
+  // The handed-over sockets of `key` that listen on `endpoint` (none if one does not: the
+  // configuration changed), taken out of `inherited_`.
+  std::vector<base::UniqueFd> TakeInherited(const std::string& key,
+                                            const asio::ip::tcp::endpoint& endpoint);
   // Opens `workers_.size()` sockets per listener key and address; all or none. The keys of
   // `steered` (steered groups) get exclusive sockets, each on a port of its own.
   absl::StatusOr<std::map<std::string, OpenedListener>> OpenListeners(
@@ -146,6 +161,8 @@ class LbServer {
   ConnectionCount count_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::map<std::string, Listener> listeners_;
+  // Sockets handed over by a binary upgrade's predecessor, until Start's Apply takes them.
+  upgrade::ListenerSockets inherited_;
   PortSteering port_steering_;
   std::map<std::string, std::shared_ptr<AppState>> app_states_;
   std::map<std::string, HealthCheck> health_checks_;

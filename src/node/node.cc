@@ -4,16 +4,21 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "base/logging.h"
 #include "base/open_file_limit.h"
 #include "base/status_macros.h"
+#include "base/unique_fd.h"
 #include "lb/upstream.h"
 #include "lbserver/launch_spec.h"
 #include "security/dev_pki.h"
@@ -26,6 +31,20 @@ namespace {
 constexpr auto kJobsShutdownGrace = std::chrono::seconds(2);
 
 constexpr char kVersion[] = "0.1.0";
+
+// The names of the listening sockets a binary upgrade hands over (ListenerDescriptors).
+constexpr absl::string_view kAdminListener = "admin";
+constexpr absl::string_view kJobsListener = "jobs";
+constexpr absl::string_view kLbListenerPrefix = "lb:";
+
+// The one handed-over socket named `name`, taken out of `inherited` (empty if none).
+base::UniqueFd TakeOne(upgrade::ListenerSockets& inherited, absl::string_view name) {
+  const auto found = inherited.find(static_cast<std::string>(name));
+  if (found == inherited.end() || found->second.empty()) return {};
+  base::UniqueFd socket = std::move(found->second.front());
+  inherited.erase(found);
+  return socket;
+}
 
 std::string AbsolutePath(const std::string& path) {
   std::error_code error;
@@ -127,14 +146,19 @@ absl::StatusOr<api::JobApiSettings> JobSettings(
 // Starts the job service of `config`, or leaves it off (with a warning) when this process is
 // not root: jobs need cgroups and namespaces, and `make run` as an ordinary user should still
 // bring up the lb.
+// `inherited` is the listening socket a binary upgrade's predecessor handed over (or empty);
+// `is_successor` keeps the predecessor's job cgroups.
 absl::StatusOr<std::unique_ptr<api::JobApi>> StartJobs(
     const config::JobsConfig& jobs, const security::TlsFiles& files,
-    std::shared_ptr<const security::AuthorizationPolicy> policy, base::MetricsRegistry* metrics) {
+    std::shared_ptr<const security::AuthorizationPolicy> policy, base::MetricsRegistry* metrics,
+    base::UniqueFd inherited = base::UniqueFd(), bool is_successor = false) {
   if (::geteuid() != 0) {
     spdlog::warn("jobs: the job service needs root (cgroups and namespaces); it is off");
     return std::unique_ptr<api::JobApi>();
   }
   GH_ASSIGN_OR_RETURN(api::JobApiSettings settings, JobSettings(jobs, files, std::move(policy)));
+  settings.inherited_listener = inherited.Release();
+  settings.runner.remove_stale_cgroups = !is_successor;
   GH_ASSIGN_OR_RETURN(std::unique_ptr<api::JobApi> api, api::JobApi::Start(settings, metrics));
   spdlog::info("jobs: API listening on {}", lb::EndpointName(api->endpoint()));
   return api;
@@ -179,8 +203,16 @@ absl::Status Validate(const config::Config& config) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) {
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config,
+                                                  StartContext context) {
   std::unique_ptr<Node> node(new Node());
+  upgrade::ListenerSockets lb_inherited;
+  for (auto& [name, sockets] : context.inherited) {
+    absl::string_view key = name;
+    if (absl::ConsumePrefix(&key, kLbListenerPrefix)) {
+      lb_inherited[static_cast<std::string>(key)] = std::move(sockets);
+    }
+  }
   GH_RETURN_IF_ERROR(PrepareDevPki(config));
   GH_ASSIGN_OR_RETURN(node->credentials_, security::TlsCredentials::Load(security::TlsRole::kServer,
                                                                          ServerTlsFiles(config)));
@@ -230,6 +262,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
   admin::AdminServerOptions admin_options;
   admin_options.host = config.admin.listen.host;
   admin_options.port = config.admin.listen.port;
+  admin_options.inherited_socket = TakeOne(context.inherited, kAdminListener).Release();
   std::atomic<bool>* is_ready = &node->is_ready_;
   GH_ASSIGN_OR_RETURN(node->admin_,
                       admin::AdminServer::Start(admin_options, &node->metrics_, [is_ready] {
@@ -238,8 +271,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
   node->admin_listen_ = config.admin.listen;
   // Jobs first: the lb runs launch apps' servers on the job worker.
   if (config.jobs.has_value()) {
-    GH_ASSIGN_OR_RETURN(node->jobs_, StartJobs(*config.jobs, ServerTlsFiles(config), node->policy(),
-                                               &node->metrics_));
+    GH_ASSIGN_OR_RETURN(
+        node->jobs_,
+        StartJobs(*config.jobs, ServerTlsFiles(config), node->policy(), &node->metrics_,
+                  TakeOne(context.inherited, kJobsListener), context.is_successor));
     node->jobs_started_with_ = *config.jobs;
   }
   if (config.lb.has_value()) {
@@ -248,7 +283,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config) 
         node->lb_, lbserver::LbServer::Start(
                        LbSettings(*config.lb, node->credentials_->Current(), ServerTlsFiles(config),
                                   node->policy(), node->jobs_.get()),
-                       &node->metrics_));
+                       &node->metrics_, std::move(lb_inherited)));
     node->drain_timeout_ = config.lb->drain_timeout;
   }
   node->is_ready_.store(true, std::memory_order_release);
@@ -323,6 +358,7 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
 }
 
 void Node::Stop() {
+  if (is_stopped_.exchange(true)) return;
   is_ready_.store(false, std::memory_order_release);
   if (lb_ != nullptr) {
     spdlog::info("lb: draining {} open connection(s) for up to {} ms", lb_->open_connections(),
@@ -335,6 +371,26 @@ void Node::Stop() {
     jobs_.reset();
   }
   if (admin_ != nullptr) admin_->Stop();
+}
+
+std::map<std::string, std::vector<int>> Node::ListenerDescriptors() const {
+  std::map<std::string, std::vector<int>> descriptors;
+  descriptors[static_cast<std::string>(kAdminListener)] = {admin_->listening_fd()};
+  if (jobs_ != nullptr) {
+    descriptors[static_cast<std::string>(kJobsListener)] = {jobs_->listening_fd()};
+  }
+  if (lb_ != nullptr) {
+    for (auto& [key, fds] : lb_->ListenerDescriptors()) {
+      descriptors[absl::StrCat(kLbListenerPrefix, key)] = std::move(fds);
+    }
+  }
+  return descriptors;
+}
+
+void Node::StopAfterHandover() {
+  admin_->Stop();
+  if (jobs_ != nullptr) jobs_->StopAccepting();
+  Stop();
 }
 
 std::shared_ptr<const security::AuthorizationPolicy> Node::policy() const {

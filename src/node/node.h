@@ -15,7 +15,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -28,6 +31,7 @@
 #include "lbserver/lb_server.h"
 #include "security/policy.h"
 #include "security/tls_credentials.h"
+#include "upgrade/handoff.h"
 
 namespace gatehouse::node {
 
@@ -38,12 +42,21 @@ security::TlsFiles ServerTlsFiles(const config::Config& config);
 // and, for `tls`, that the certificate files load. (A dev PKI is checked only if it exists.)
 absl::Status Validate(const config::Config& config);
 
+// How a node starts: afresh, or as the successor of a binary upgrade (RFD 0003 section 5).
+struct StartContext {
+  // Listening sockets the predecessor handed over, by the names ListenerDescriptors gives.
+  upgrade::ListenerSockets inherited;
+  // The predecessor still runs, with its jobs: the job runner leaves their cgroups alone.
+  bool is_successor = false;
+};
+
 class Node {
  public:
   // Creates the dev PKI if the config asks for one and it does not exist yet, loads TLS
   // credentials, builds the policy and starts the admin endpoint. On any error nothing keeps
   // running and the status says what failed.
-  static absl::StatusOr<std::unique_ptr<Node>> Start(const config::Config& config);
+  static absl::StatusOr<std::unique_ptr<Node>> Start(const config::Config& config,
+                                                     StartContext context = {});
 
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -61,6 +74,13 @@ class Node {
   // Stops serving: /readyz answers 503 first, the load balancer stops accepting and drains its
   // connections for up to lb.drain_timeout, then everything shuts down. Idempotent.
   void Stop();
+
+  // Every listening socket (borrowed), by name: "admin", "jobs", and "lb:" + the load
+  // balancer's listener key; for a binary upgrade's successor. Call on the thread that reloads.
+  std::map<std::string, std::vector<int>> ListenerDescriptors() const;
+  // Stop, once a binary upgrade's successor serves the same sockets: the admin endpoint and the
+  // job API stop accepting at once (the successor answers there now), then Stop().
+  void StopAfterHandover();
 
   uint16_t admin_port() const { return admin_->port(); }
   std::shared_ptr<const security::AuthorizationPolicy> policy() const;
@@ -83,6 +103,7 @@ class Node {
   std::chrono::nanoseconds drain_timeout_{0};
   config::Address admin_listen_;
   std::atomic<bool> is_ready_{false};
+  std::atomic<bool> is_stopped_{false};
   // Publishes the CRL's nextUpdate and whether it has passed, at every scrape.
   std::shared_ptr<const std::function<void()>> crl_collector_;
   base::Counter* reloads_ok_ = nullptr;
