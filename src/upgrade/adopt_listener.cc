@@ -23,9 +23,9 @@ absl::Status CheckAdoptable(int fd, const asio::ip::tcp::endpoint& wanted) {
   bound.resize(size);
   if (bound.address() != wanted.address() ||
       (wanted.port() != 0 && bound.port() != wanted.port())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "handed-over socket listens on ", bound.address().to_string(), ":", bound.port(),
-        ", not on ", wanted.address().to_string(), ":", wanted.port()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("handed-over socket listens on ", bound.address().to_string(), ":",
+                     bound.port(), ", not on ", wanted.address().to_string(), ":", wanted.port()));
   }
   return absl::OkStatus();
 }

@@ -26,7 +26,9 @@ absl::Status WaitFor(int fd, short events, std::chrono::milliseconds timeout,
     pollfd entry{fd, events, 0};
     const int ready = ::poll(&entry, 1, static_cast<int>(left.count()));
     if (ready > 0) return absl::OkStatus();
-    if (ready < 0 && errno != EINTR) return absl::ErrnoToStatus(errno, absl::StrCat(what, ": poll"));
+    if (ready < 0 && errno != EINTR) {
+      return absl::ErrnoToStatus(errno, absl::StrCat(what, ": poll"));
+    }
   }
 }
 
@@ -44,8 +46,8 @@ absl::StatusOr<std::pair<DescriptorChannel, DescriptorChannel>> DescriptorChanne
 absl::Status DescriptorChannel::Send(absl::string_view text, int fd,
                                      std::chrono::milliseconds timeout) {
   if (text.size() > kMaxMessageBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("upgrade message of ", text.size(),
-                                                   " bytes; at most ", kMaxMessageBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("upgrade message of ", text.size(), " bytes; at most ", kMaxMessageBytes));
   }
   if (text.empty()) return absl::InvalidArgumentError("empty upgrade message");
   if (absl::Status ready = WaitFor(socket_.get(), POLLOUT, timeout, "send on the upgrade channel");
@@ -99,8 +101,7 @@ absl::StatusOr<Message> DescriptorChannel::Receive(std::chrono::milliseconds tim
   } while (received < 0 && errno == EINTR);
   if (received < 0) return absl::ErrnoToStatus(errno, "receive on the upgrade channel");
   Message message;
-  for (cmsghdr* part = CMSG_FIRSTHDR(&header); part != nullptr;
-       part = CMSG_NXTHDR(&header, part)) {
+  for (cmsghdr* part = CMSG_FIRSTHDR(&header); part != nullptr; part = CMSG_NXTHDR(&header, part)) {
     if (part->cmsg_level == SOL_SOCKET && part->cmsg_type == SCM_RIGHTS &&
         part->cmsg_len == CMSG_LEN(sizeof(int))) {
       int fd = -1;

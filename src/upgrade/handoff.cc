@@ -3,8 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 
 namespace gatehouse::upgrade {
 namespace {
@@ -23,8 +23,8 @@ absl::Status Expect(DescriptorChannel& channel, absl::string_view expected,
             absl::StrCat("waiting for \"", expected, "\": ", message.status().message())};
   }
   if (message->text != expected || message->fd.is_valid()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "upgrade channel: expected \"", expected, "\", got \"", message->text, "\""));
+    return absl::FailedPreconditionError(
+        absl::StrCat("upgrade channel: expected \"", expected, "\", got \"", message->text, "\""));
   }
   return absl::OkStatus();
 }

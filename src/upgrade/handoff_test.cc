@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <optional>
 #include <cstdlib>
 #include <future>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -138,8 +138,7 @@ TEST(HandoffTest, UnexpectedMessagesAreErrors) {
   {
     auto [predecessor, successor] = ChannelPair();
     predecessor.ReleaseSocket();
-    EXPECT_EQ(TakeListeners(successor, kTimeout).status().code(),
-              absl::StatusCode::kUnavailable);
+    EXPECT_EQ(TakeListeners(successor, kTimeout).status().code(), absl::StatusCode::kUnavailable);
   }
 }
 
@@ -181,7 +180,8 @@ TEST(SuccessorTest, TheSuccessorGetsTheChannelAsItsDescriptorThreeAndTheVariable
   // The child checks the variable, then writes one message to the channel with the shell.
   absl::StatusOr<pid_t> pid = StartSuccessor(
       "/bin/sh",
-      {"sh", "-c", "test \"$GATEHOUSE_UPGRADE_FD\" = 3 && test -S /proc/self/fd/3 && printf hello >&3"},
+      {"sh", "-c",
+       "test \"$GATEHOUSE_UPGRADE_FD\" = 3 && test -S /proc/self/fd/3 && printf hello >&3"},
       std::move(theirs));
   ASSERT_TRUE(pid.ok()) << pid.status();
   absl::StatusOr<Message> hello = mine.Receive(kTimeout);
@@ -194,8 +194,8 @@ TEST(SuccessorTest, TheSuccessorGetsTheChannelAsItsDescriptorThreeAndTheVariable
 
 TEST(SuccessorTest, AMissingExecutableIsAnError) {
   auto [mine, theirs] = ChannelPair();
-  absl::StatusOr<pid_t> pid = StartSuccessor("/nonexistent/gatehoused", {"gatehoused"},
-                                             std::move(theirs));
+  absl::StatusOr<pid_t> pid =
+      StartSuccessor("/nonexistent/gatehoused", {"gatehoused"}, std::move(theirs));
   EXPECT_FALSE(pid.ok());
   EXPECT_THAT(pid.status().message(), HasSubstr("/nonexistent/gatehoused"));
 }
@@ -218,8 +218,8 @@ TEST(SuccessorTest, TheEnvironmentNamesTheChannelOrNothing) {
   static_cast<void>(theirs.ReleaseSocket().Release());  // `found` owns it now
 
   const base::UniqueFd not_a_socket(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  for (const std::string& value : {std::string("1"), std::string("x"),
-                                   std::to_string(not_a_socket.get())}) {
+  for (const std::string& value :
+       {std::string("1"), std::string("x"), std::to_string(not_a_socket.get())}) {
     ::setenv(kUpgradeFdVariable, value.c_str(), 1);
     absl::StatusOr<std::optional<DescriptorChannel>> bad = ChannelFromEnvironment();
     EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << value;

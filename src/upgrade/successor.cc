@@ -64,8 +64,7 @@ absl::StatusOr<pid_t> StartSuccessor(const std::string& executable,
   if (error == 0) error = ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
   if (error == 0) {
-    error =
-        ::posix_spawn(&pid, executable.c_str(), &actions, &attributes, args.data(), env.data());
+    error = ::posix_spawn(&pid, executable.c_str(), &actions, &attributes, args.data(), env.data());
   }
   ::posix_spawnattr_destroy(&attributes);
   ::posix_spawn_file_actions_destroy(&actions);

@@ -72,9 +72,7 @@ bool WritePatternRange(int fd, uint64_t offset, uint64_t size) {
 
 class UpgradeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-  }
+  void SetUp() override { ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0); }
 
   // One plain-TCP app, "echo", on 127.0.0.1:0 in front of `upstream`; the admin endpoint on a
   // free port.
@@ -111,8 +109,8 @@ class UpgradeTest : public ::testing::Test {
     if (pid <= 0) return;
     ::kill(pid, SIGTERM);
     int status = 0;
-    const bool exited = WaitFor([&] { return ::waitpid(pid, &status, WNOHANG) == pid; },
-                                std::chrono::seconds(30));
+    const bool exited =
+        WaitFor([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(30));
     if (!exited) {
       ADD_FAILURE() << "the successor did not exit on SIGTERM";
       ::kill(pid, SIGKILL);
@@ -148,9 +146,8 @@ TEST_F(UpgradeTest, UnderSteadyLoadNothingIsRefusedAndATransferSpanningItEndsByt
     ::shutdown(fd, SHUT_WR);
     return ok;
   });
-  std::future<int64_t> echoed = std::async(std::launch::async, [fd = transfer.get()] {
-    return testing::ReadAndVerify(fd, kSeed);
-  });
+  std::future<int64_t> echoed = std::async(
+      std::launch::async, [fd = transfer.get()] { return testing::ReadAndVerify(fd, kSeed); });
   // On an early return, end the transfer so that both tasks return.
   absl::Cleanup stop_transfer = [&] {
     upgraded.set_value();
@@ -162,13 +159,13 @@ TEST_F(UpgradeTest, UnderSteadyLoadNothingIsRefusedAndATransferSpanningItEndsByt
                      absl::StrCat("127.0.0.1:", port), "--connections", "8", "--rate", "200/s",
                      "--duration", "6s", "--size", "64", "--quiet", "--json", report});
   // Load runs before, across and after the upgrade: a hundred connections of it first.
-  ASSERT_TRUE(WaitFor([&] { return AcceptedConnections(admin_port) >= 100; },
-                      std::chrono::seconds(20)))
+  ASSERT_TRUE(
+      WaitFor([&] { return AcceptedConnections(admin_port) >= 100; }, std::chrono::seconds(20)))
       << daemon.process().output();
 
   daemon.process().Signal(SIGUSR2);
-  ASSERT_TRUE(WaitFor([&] { return (successor = SuccessorOf(daemon)) != 0; },
-                      std::chrono::seconds(60)))
+  ASSERT_TRUE(
+      WaitFor([&] { return (successor = SuccessorOf(daemon)) != 0; }, std::chrono::seconds(60)))
       << daemon.process().output();
   std::move(stop_transfer).Cancel();
   upgraded.set_value();
