@@ -48,8 +48,10 @@ fuzz: deps build/fuzz/build.ninja
 	cd build/fuzz && ./fuzz/client_hello_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16389 \
 	  -print_final_stats=1 corpus/client_hello
 
+# Tracked files and new ones not yet added (but not ignored ones): a new file is formatted
+# before its first commit.
 format:
-	git ls-files '*.cc' '*.h' | xargs clang-format-14 -i
+	git ls-files --cached --others --exclude-standard '*.cc' '*.h' | xargs clang-format-14 -i
 
 format-check:
 	git ls-files '*.cc' '*.h' | xargs clang-format-14 --dry-run --Werror
