@@ -30,3 +30,8 @@ add_library(gatehouse::asio ALIAS gatehouse_asio)
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 find_program(GATEHOUSE_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+
+# hiredis 0.14 (global rate limits) and libcurl (etcd's JSON gateway) ship pkg-config files only.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+pkg_check_modules(LIBCURL REQUIRED IMPORTED_TARGET libcurl)
