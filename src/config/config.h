@@ -32,6 +32,8 @@ struct Address {
   // "127.0.0.1:9901", or "[::1]:9901" for IPv6, or "127.0.0.1:20000-20999" for a range.
   // ParseAddress (or ParseListenAddress for a range) reads it back.
   std::string ToString() const;
+
+  bool operator==(const Address&) const = default;
 };
 
 struct LogConfig {
@@ -101,11 +103,18 @@ struct HealthCheckConfig {
   uint32_t fall = 3;
 };
 
+// Where a rate limit's token buckets live.
+enum class RateLimitScope {
+  kLocal,   // in this node's memory: a client gets the limit at each node
+  kGlobal,  // in Redis (`global_rate_limits`), shared by every node; max_concurrent stays local
+};
+
 // Per-client admission of new connections (lb/rate_limiter.h); 0 turns a limit off.
 struct RateLimitConfig {
   double connections_per_second = 0;
   uint32_t burst = 0;
   uint32_t max_concurrent = 0;
+  RateLimitScope scope = RateLimitScope::kLocal;
 };
 
 // Per-connection bandwidth limits in bytes per second, each way (lb/forwarder.h); 0 = none.
@@ -213,7 +222,42 @@ struct JobsConfig {
   uint32_t run_as_gid = 65534;
 };
 
+// The config document lives in etcd (v3) under `key` and is watched; the local file then holds
+// only this (and optionally `log`).
+struct EtcdSourceConfig {
+  // "https://host:port"; tried in order.
+  std::vector<std::string> endpoints;
+  std::string key = "/gatehouse/config";
+  // Mutual TLS to etcd: all three files are required.
+  TlsConfig tls;
+  // The last good document, written atomically (0600) after each applied revision; read when
+  // etcd cannot be reached at start.
+  std::string cache_file = "/var/lib/gatehouse/etcd-config-cache.yaml";
+};
+
+// What `scope: global` rate limits do while Redis cannot be reached.
+enum class GlobalLimitFallback {
+  kOpen,    // each node limits on its own, as with `scope: local`
+  kClosed,  // every new connection of such an app is refused
+};
+
+// The Redis server that holds `scope: global` rate limits' buckets (globallimit/).
+struct GlobalRateLimitsConfig {
+  Address redis{"127.0.0.1", 6379};
+  // A file holding the Redis AUTH password (first line); empty = no AUTH.
+  std::string password_file;
+  std::chrono::nanoseconds timeout = std::chrono::milliseconds(200);
+  GlobalLimitFallback fallback = GlobalLimitFallback::kOpen;
+  // Tokens a node leases per identity at once; 0 = a tenth of a second of the app's rate.
+  uint32_t lease_size = 0;
+
+  bool operator==(const GlobalRateLimitsConfig&) const = default;
+};
+
 struct Config {
+  // Set: this file only says where the real document is (`config_source.etcd`).
+  std::optional<EtcdSourceConfig> etcd_source;
+  std::optional<GlobalRateLimitsConfig> global_rate_limits;
   LogConfig log;
   // Exactly one of `tls` and `dev_pki` is set in a loaded config.
   std::optional<TlsConfig> tls;

@@ -20,6 +20,7 @@
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
+#include "config/internal/cluster_sections.h"
 #include "config/internal/document_reader.h"
 #include "config/internal/field_readers.h"
 #include "config/internal/jobs_section.h"
@@ -35,8 +36,11 @@ using internal::Field;
 using internal::Quote;
 using internal::ReadAddress;
 
-constexpr std::array<absl::string_view, 7> kTopLevelKeys = {
-    "log", "tls", "dev_pki", "admin", "authorization", "lb", "jobs"};
+constexpr std::array<absl::string_view, 9> kTopLevelKeys = {
+    "log",  "tls",           "dev_pki",           "admin", "authorization", "lb",
+    "jobs", "config_source", "global_rate_limits"};
+// What a file that points at etcd may hold besides `config_source`.
+constexpr std::array<absl::string_view, 2> kSourceFileKeys = {"config_source", "log"};
 constexpr std::array<absl::string_view, 2> kLogKeys = {"format", "level"};
 constexpr std::array<absl::string_view, 4> kTlsKeys = {"ca", "cert", "key", "crl"};
 constexpr std::array<absl::string_view, 3> kTlsRequiredKeys = {"ca", "cert", "key"};
@@ -209,6 +213,11 @@ absl::Status ParseTopLevelEntry(const DocumentReader& reader, const Field& entry
     GH_ASSIGN_OR_RETURN(config.lb, internal::ParseLbSection(reader, entry));
   } else if (entry.key == "jobs") {
     GH_ASSIGN_OR_RETURN(config.jobs, internal::ParseJobsSection(reader, entry));
+  } else if (entry.key == "config_source") {
+    GH_ASSIGN_OR_RETURN(config.etcd_source, internal::ParseConfigSourceSection(reader, entry));
+  } else if (entry.key == "global_rate_limits") {
+    GH_ASSIGN_OR_RETURN(config.global_rate_limits,
+                        internal::ParseGlobalRateLimitsSection(reader, entry));
   } else {
     GH_ASSIGN_OR_RETURN(config.authorization, ParseAuthorization(reader, entry));
   }
@@ -301,14 +310,51 @@ absl::Status ApplyJobsToLaunches(const DocumentReader& reader, const std::vector
   return absl::OkStatus();
 }
 
+// `scope: global` limits keep their buckets in the Redis that `global_rate_limits` names.
+absl::Status CheckGlobalScopes(const DocumentReader& reader, const Field& document,
+                               const Config& config) {
+  if (config.global_rate_limits.has_value() || !config.lb.has_value()) return absl::OkStatus();
+  for (const LbAppConfig& app : config.lb->apps) {
+    if (app.rate_limit.scope == RateLimitScope::kGlobal) {
+      return reader.ErrorAt(document.mark,
+                            absl::StrCat("app ", Quote(app.name),
+                                         " has rate_limit scope: global, which needs the "
+                                         "global_rate_limits section"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A file with `config_source` only says where the document is: anything else in it would look
+// like settings and be ignored.
+absl::StatusOr<Config> ParseSourceFile(const DocumentReader& reader,
+                                       const std::vector<Field>& entries) {
+  Config config;
+  for (const Field& entry : entries) {
+    if (std::find(kSourceFileKeys.begin(), kSourceFileKeys.end(), entry.key) ==
+        kSourceFileKeys.end()) {
+      return reader.ErrorAt(entry.key_mark,
+                            absl::StrCat(Quote(entry.key),
+                                         " is not allowed next to config_source: the document "
+                                         "in etcd holds the rest (only log may be set here)"));
+    }
+    GH_RETURN_IF_ERROR(ParseTopLevelEntry(reader, entry, config));
+  }
+  return config;
+}
+
 absl::StatusOr<Config> ParseDocument(const DocumentReader& reader, const YAML::Node& root) {
   const Field document = internal::DocumentField(root);
   GH_ASSIGN_OR_RETURN(const std::vector<Field> entries,
                       reader.ReadEntries(document, kTopLevelKeys));
+  if (internal::FindEntry(entries, "config_source") != nullptr) {
+    return ParseSourceFile(reader, entries);
+  }
   Config config;
   for (const Field& entry : entries) {
     GH_RETURN_IF_ERROR(ParseTopLevelEntry(reader, entry, config));
   }
+  GH_RETURN_IF_ERROR(CheckGlobalScopes(reader, document, config));
   GH_RETURN_IF_ERROR(CheckOneCertificateSource(reader, document, entries));
   GH_RETURN_IF_ERROR(CheckAppRules(reader, entries, config));
   GH_RETURN_IF_ERROR(ApplyJobsToLaunches(reader, entries, config));
@@ -359,6 +405,13 @@ void ResolvePathsAgainst(const std::filesystem::path& base, Config& config) {
     resolve(config.tls->crl_file);
   }
   if (config.dev_pki.has_value()) resolve(config.dev_pki->dir);
+  if (config.etcd_source.has_value()) {
+    resolve(config.etcd_source->tls.ca_file);
+    resolve(config.etcd_source->tls.cert_file);
+    resolve(config.etcd_source->tls.key_file);
+    resolve(config.etcd_source->cache_file);
+  }
+  if (config.global_rate_limits.has_value()) resolve(config.global_rate_limits->password_file);
   if (config.jobs.has_value()) resolve(config.jobs->state_dir);
   if (config.lb.has_value()) {
     for (LbAppConfig& app : config.lb->apps) {

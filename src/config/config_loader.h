@@ -14,6 +14,12 @@
 //       start: {users: [...], roles: [...]}               # who may start jobs
 //   lb: {...}                                             # see internal/lb_section.h
 //   jobs: {...}                                           # see internal/jobs_section.h
+//   global_rate_limits: {...}                             # see internal/cluster_sections.h
+//   config_source: {etcd: {...}}                          # see internal/cluster_sections.h
+//
+// A file with `config_source` holds nothing else but `log`: the document it names (in etcd) is
+// the config, parsed with ParseConfig, and may not have a `config_source` of its own. An app
+// with `rate_limit: {scope: global}` needs `global_rate_limits`.
 //
 // docs/config.md documents every key with its type and default. Every key of
 // `authorization.apps` must name an app of `lb.apps`; an app with `tls: none` admits only

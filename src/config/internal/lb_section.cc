@@ -36,8 +36,12 @@ constexpr std::array<absl::string_view, 2> kRouteRequiredKeys = {"server_name", 
 constexpr std::array<absl::string_view, 2> kCertificateKeys = {"cert", "key"};
 constexpr std::array<absl::string_view, 4> kHealthCheckKeys = {"interval", "timeout", "rise",
                                                                "fall"};
-constexpr std::array<absl::string_view, 3> kRateLimitKeys = {"connections_per_second", "burst",
-                                                             "max_concurrent"};
+constexpr std::array<absl::string_view, 4> kRateLimitKeys = {"connections_per_second", "burst",
+                                                             "max_concurrent", "scope"};
+constexpr std::array<NamedValue<RateLimitScope>, 2> kRateLimitScopes = {{
+    {"local", RateLimitScope::kLocal},
+    {"global", RateLimitScope::kGlobal},
+}};
 constexpr std::array<absl::string_view, 2> kBandwidthKeys = {"upload", "download"};
 
 constexpr std::array<NamedValue<Balancing>, 4> kBalancings = {{
@@ -140,6 +144,8 @@ absl::StatusOr<RateLimitConfig> ParseRateLimit(const DocumentReader& reader, con
       GH_ASSIGN_OR_RETURN(limit.connections_per_second, ReadDecimal(reader, entry));
     } else if (entry.key == "burst") {
       GH_ASSIGN_OR_RETURN(limit.burst, ReadCount(reader, entry, 0, kMaxBurst));
+    } else if (entry.key == "scope") {
+      GH_ASSIGN_OR_RETURN(limit.scope, ReadChoice<RateLimitScope>(reader, entry, kRateLimitScopes));
     } else {
       GH_ASSIGN_OR_RETURN(limit.max_concurrent, ReadCount(reader, entry, 0, kMaxConnections));
     }
@@ -149,6 +155,10 @@ absl::StatusOr<RateLimitConfig> ParseRateLimit(const DocumentReader& reader, con
   }
   if (limit.connections_per_second == 0 && limit.burst > 0) {
     return reader.FieldError(field, "burst needs connections_per_second above 0");
+  }
+  // Only the token bucket is shared between nodes: a global scope without a rate is a no-op.
+  if (limit.scope == RateLimitScope::kGlobal && limit.connections_per_second == 0) {
+    return reader.FieldError(field, "scope: global needs connections_per_second above 0");
   }
   return limit;
 }
