@@ -117,7 +117,7 @@ TEST_P(MalformedConfigTest, FailsWithPositionedMessage) {
 const MalformedCase kMalformedCases[] = {
     {"UnknownTopLevelKey", "dev_pki: {dir: /pki}\nloggin: {}\n",
      R"(gh.yaml:2:1: unknown key "loggin" at the top level; expected one of: log, tls, dev_pki, )"
-     R"(admin, authorization, lb, jobs)"},
+     R"(admin, authorization, lb, jobs, config_source, global_rate_limits)"},
     {"UnknownNestedKey", "dev_pki: {dir: /pki}\nadmin:\n  listn: 127.0.0.1:1\n",
      R"(gh.yaml:3:3: unknown key "listn" in admin; expected one of: listen)"},
     {"UnknownKeyInAppRule",
