@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
+#include "gatehouse/config_commands.h"
 #include "gatehouse/job_commands.h"
 #include "security/dev_pki.h"
 
@@ -195,6 +196,27 @@ int Main(int argc, char** argv) {
   list->add_flag("--json", job_flags.json, "Print a JSON array of objects as status --json does");
   AddConnectionFlags(list, &job_flags.connection);
 
+  gatehouse::cli::ConfigFlags config_flags;
+  CLI::App* config =
+      app.add_subcommand("config", "The config document nodes read from etcd (config_source)");
+  config->require_subcommand(1);
+  CLI::App* config_get = config->add_subcommand("get", "Print the document in etcd to stdout");
+  config_get
+      ->add_option("--source", config_flags.source_file,
+                   "A file with config_source.etcd: endpoints, key and TLS files")
+      ->required();
+  CLI::App* config_push = config->add_subcommand(
+      "push", "Check a config file and write it to etcd (compare-and-swap on its revision)");
+  config_push
+      ->add_option("--source", config_flags.source_file,
+                   "A file with config_source.etcd: endpoints, key and TLS files")
+      ->required();
+  config_push->add_option("FILE", config_flags.document_file, "The config document")->required();
+  config_push->add_option(
+      "--expect-revision", config_flags.expect_revision,
+      "Write only if the key is still at this revision (0: only if absent); default: the one "
+      "read just before writing");
+
   if (std::optional<int> exit_code = gatehouse::apps::ParseCommandLine(app, argc, argv)) {
     return *exit_code;
   }
@@ -208,6 +230,8 @@ int Main(int argc, char** argv) {
   if (logs->parsed()) return gatehouse::cli::ShowLogs(job_flags.connection, job_flags.job_id);
   if (stop->parsed()) return gatehouse::cli::StopJob(job_flags.connection, job_flags.job_id);
   if (list->parsed()) return gatehouse::cli::ListJobs(job_flags.connection, FormatOf(job_flags));
+  if (config_get->parsed()) return gatehouse::cli::GetConfig(config_flags);
+  if (config_push->parsed()) return gatehouse::cli::PushConfig(config_flags);
   return kExitUsage;
 }
 

@@ -3,11 +3,12 @@
 //
 //   gatehoused [--config FILE] [--check]
 // Without --config it runs the embedded default (loopback only, dev PKI under ./.gatehouse/).
-// SIGHUP reloads the config; SIGTERM and SIGINT shut down; SIGUSR2 upgrades the binary: the
-// executable at the path this process started from is started with the same arguments, takes
-// over every listening socket, and this process drains and exits (RFD 0003 section 5).
-// Exit codes: 0 clean shutdown (also after an upgrade) or a config that checks out, 1 a config
-// or start-up error (nothing was started), 2 usage error.
+// With `config_source.etcd` in the file, the config is the document in etcd, watched: every new
+// revision applies like a reload, and SIGHUP re-reads it. SIGHUP reloads the config; SIGTERM and
+// SIGINT shut down; SIGUSR2 upgrades the binary: the executable at the path this process started
+// from is started with the same arguments, takes over every listening socket, and this process
+// drains and exits (RFD 0003 section 5). Exit codes: 0 clean shutdown (also after an upgrade) or a
+// config that checks out, 1 a config or start-up error (nothing was started), 2 usage error.
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -31,6 +32,7 @@
 #include "common/command_line.h"
 #include "config/config_loader.h"
 #include "config/default_config.h"
+#include "node/etcd_config_source.h"
 #include "node/node.h"
 #include "spdlog/spdlog.h"
 #include "upgrade/descriptor_channel.h"
@@ -75,7 +77,8 @@ void EndSuccessor(pid_t pid) {
 
 // Starts the successor and hands it every listening socket; once it serves, drains and returns
 // true. On any failure the successor is ended and this process serves on (false).
-bool Upgrade(const UpgradeTarget& target, gatehouse::node::Node& node) {
+bool Upgrade(const UpgradeTarget& target, gatehouse::node::Node& node,
+             gatehouse::node::EtcdConfigSource* etcd_source) {
   namespace upgrade = gatehouse::upgrade;
   if (!target.executable.ok()) {
     spdlog::error("SIGUSR2: binary upgrade impossible: {}", target.executable.status().message());
@@ -103,11 +106,22 @@ bool Upgrade(const UpgradeTarget& target, gatehouse::node::Node& node) {
     return false;
   }
   spdlog::info("binary upgrade: PID {} serves now; this process drains and exits", *pid);
+  // The successor watches etcd itself; this process applies nothing more.
+  if (etcd_source != nullptr) etcd_source->Stop();
   node.StopAfterHandover();
   return true;
 }
 
-void Reload(const std::string& config_path, gatehouse::node::Node& node) {
+void Reload(const std::string& config_path, gatehouse::node::Node& node,
+            gatehouse::node::EtcdConfigSource* etcd_source) {
+  if (etcd_source != nullptr) {
+    spdlog::info("SIGHUP: re-reading the config document from etcd");
+    if (absl::Status status = etcd_source->Resync(); !status.ok()) {
+      spdlog::error("reload from etcd failed, keeping the running configuration: {}",
+                    status.message());
+    }
+    return;
+  }
   const std::string source =
       config_path.empty() ? static_cast<std::string>(gatehouse::config::kEmbeddedDefaultConfigName)
                           : config_path;
@@ -128,7 +142,8 @@ void Reload(const std::string& config_path, gatehouse::node::Node& node) {
 // Waits for signals on the main thread. All threads inherit the blocked mask, so the signals
 // are only ever delivered here, synchronously.
 int ServeUntilTerminated(const std::string& config_path, const UpgradeTarget& upgrade_target,
-                         gatehouse::node::Node& node, const sigset_t& signals) {
+                         gatehouse::node::Node& node,
+                         gatehouse::node::EtcdConfigSource* etcd_source, const sigset_t& signals) {
   while (true) {
     // The timeout only bounds each wait; nothing needs doing when it expires.
     const timespec timeout{1, 0};
@@ -139,15 +154,16 @@ int ServeUntilTerminated(const std::string& config_path, const UpgradeTarget& up
       return kExitFailure;
     }
     if (signal_number == SIGHUP) {
-      Reload(config_path, node);
+      Reload(config_path, node, etcd_source);
       continue;
     }
     if (signal_number == SIGUSR2) {
-      if (!Upgrade(upgrade_target, node)) continue;
+      if (!Upgrade(upgrade_target, node, etcd_source)) continue;
       spdlog::info("stopped after the binary upgrade");
       return 0;
     }
     spdlog::info("SIG{}: shutting down", ::sigabbrev_np(signal_number));
+    if (etcd_source != nullptr) etcd_source->Stop();
     node.Stop();
     spdlog::info("stopped");
     return 0;
@@ -190,6 +206,28 @@ int Main(int argc, char** argv) {
     std::cerr << "gatehoused: " << config.status().message() << "\n";
     return kExitFailure;
   }
+  std::unique_ptr<gatehouse::node::EtcdConfigSource> etcd_source;
+  std::optional<gatehouse::node::InitialDocument> initial;
+  if (config->etcd_source.has_value()) {
+    // The file's own `log` holds until the document's applies.
+    if (absl::Status status =
+            gatehouse::base::ConfigureLogging(config->log.format, config->log.level);
+        !status.ok()) {
+      std::cerr << "gatehoused: " << status.message() << "\n";
+      return kExitFailure;
+    }
+    absl::StatusOr<std::unique_ptr<gatehouse::node::EtcdConfigSource>> source =
+        gatehouse::node::EtcdConfigSource::Create(*config->etcd_source);
+    absl::StatusOr<gatehouse::node::InitialDocument> document =
+        source.ok() ? (*source)->Load() : source.status();
+    if (!document.ok()) {
+      std::cerr << "gatehoused: config_source: " << document.status().message() << "\n";
+      return kExitFailure;
+    }
+    etcd_source = *std::move(source);
+    config = document->config;
+    initial = *std::move(document);
+  }
   if (check_only) {
     if (absl::Status status = gatehouse::node::Validate(*config); !status.ok()) {
       std::cerr << "gatehoused: " << status.message() << "\n";
@@ -222,6 +260,13 @@ int Main(int argc, char** argv) {
     spdlog::critical("start-up failed, nothing started: {}", node.status().message());
     return kExitFailure;
   }
+  if (etcd_source != nullptr) {
+    if (absl::Status status = etcd_source->Watch(**node, *initial); !status.ok()) {
+      spdlog::critical("config_source: {}", status.message());
+      (*node)->Stop();
+      return kExitFailure;
+    }
+  }
   if (predecessor->has_value()) {
     // The predecessor stops accepting once it reads this; if it is gone, this serves anyway.
     if (absl::Status told = gatehouse::upgrade::ConfirmTakeover(**predecessor); !told.ok()) {
@@ -229,7 +274,7 @@ int Main(int argc, char** argv) {
     }
     predecessor->reset();
   }
-  return ServeUntilTerminated(config_path, upgrade_target, **node, signals);
+  return ServeUntilTerminated(config_path, upgrade_target, **node, etcd_source.get(), signals);
 }
 
 }  // namespace

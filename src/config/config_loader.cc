@@ -361,36 +361,6 @@ absl::StatusOr<Config> ParseDocument(const DocumentReader& reader, const YAML::N
   return config;
 }
 
-absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
-  const base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.is_valid()) {
-    const int error = errno;
-    return absl::ErrnoToStatus(error, absl::StrCat("open ", Quote(path)));
-  }
-  std::string contents;
-  std::array<char, size_t{64} * 1024> buffer{};
-  while (true) {
-    const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-    if (n < 0) {
-      const int error = errno;
-      if (error == EINTR) {
-        continue;
-      }
-      return absl::ErrnoToStatus(error, absl::StrCat("read ", Quote(path)));
-    }
-    if (n == 0) {
-      return contents;
-    }
-    contents.append(buffer.data(), static_cast<size_t>(n));
-    // Checked while reading, not with fstat up front, so a pipe or a growing file is bounded too.
-    if (contents.size() > kMaxConfigFileBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("config file ", Quote(path),
-                                                     " is larger than the limit of ",
-                                                     kMaxConfigFileBytes, " bytes"));
-    }
-  }
-}
-
 // A relative path in a file means "next to this file", as in nginx's and HAProxy's includes, so a
 // config works wherever the daemon is started from.
 void ResolvePathsAgainst(const std::filesystem::path& base, Config& config) {
@@ -426,8 +396,38 @@ void ResolvePathsAgainst(const std::filesystem::path& base, Config& config) {
 
 }  // namespace
 
+absl::StatusOr<std::string> ReadConfigFileText(const std::string& path) {
+  const base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.is_valid()) {
+    const int error = errno;
+    return absl::ErrnoToStatus(error, absl::StrCat("open ", Quote(path)));
+  }
+  std::string contents;
+  std::array<char, size_t{64} * 1024> buffer{};
+  while (true) {
+    const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0) {
+      const int error = errno;
+      if (error == EINTR) {
+        continue;
+      }
+      return absl::ErrnoToStatus(error, absl::StrCat("read ", Quote(path)));
+    }
+    if (n == 0) {
+      return contents;
+    }
+    contents.append(buffer.data(), static_cast<size_t>(n));
+    // Checked while reading, not with fstat up front, so a pipe or a growing file is bounded too.
+    if (contents.size() > kMaxConfigFileBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("config file ", Quote(path),
+                                                     " is larger than the limit of ",
+                                                     kMaxConfigFileBytes, " bytes"));
+    }
+  }
+}
+
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
-  GH_ASSIGN_OR_RETURN(const std::string contents, ReadConfigFile(path));
+  GH_ASSIGN_OR_RETURN(const std::string contents, ReadConfigFileText(path));
   GH_ASSIGN_OR_RETURN(Config config, ParseConfig(contents, path));
   ResolvePathsAgainst(std::filesystem::path(path).parent_path(), config);
   return config;

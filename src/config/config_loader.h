@@ -52,6 +52,10 @@ namespace gatehouse::config {
 // keeps a wrong path (a log, a device) from being read whole into memory.
 inline constexpr uint64_t kMaxConfigFileBytes = uint64_t{1} << 20;
 
+// Reads the file at `path` whole, with the errors LoadConfigFile gives for it (the size limit
+// included), without parsing it.
+absl::StatusOr<std::string> ReadConfigFileText(const std::string& path);
+
 // Reads and parses the file at `path`; errors carry `path` as their source name. A file that
 // cannot be opened or read gives the errno-derived status (NotFound, PermissionDenied, ...)
 // with a message naming `path`; a file larger than kMaxConfigFileBytes is InvalidArgument.

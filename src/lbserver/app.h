@@ -26,6 +26,8 @@
 #include "absl/status/statusor.h"
 #include "base/metrics.h"
 #include "config/config.h"
+#include "globallimit/global_rate_limiter.h"
+#include "globallimit/redis_leaser.h"
 #include "lb/balancer.h"
 #include "lb/dialer.h"
 #include "lb/forwarder.h"
@@ -46,6 +48,9 @@ struct AppState {
   // the settings stay the same. Read and written by the control thread only (LbServer).
   std::shared_ptr<lb::RateLimiter> rate_limiter;
   config::RateLimitConfig rate_limit;
+  // As `rate_limiter`, for a scope: global limit, with the leaser it was built on.
+  std::shared_ptr<globallimit::GlobalRateLimiter> global_limiter;
+  std::shared_ptr<globallimit::RedisLeaser> global_leaser;
   // The launcher of the configuration in force (launch apps), reused by the next one while the
   // launch settings stay the same, so a reload keeps a running server. Control thread only.
   std::shared_ptr<Launcher> launcher;
@@ -83,8 +88,10 @@ struct App {
   config::LbAppConfig config;
   std::shared_ptr<AppState> state;
   std::unique_ptr<lb::Balancer> balancer;
-  // Null when the app has no rate limit.
+  // Null when the app has no rate limit, or a scope: global one.
   std::shared_ptr<lb::RateLimiter> rate_limiter;
+  // Null unless the app's rate limit has scope: global (then `rate_limiter` is null).
+  std::shared_ptr<globallimit::GlobalRateLimiter> global_limiter;
   lb::DialOptions dial;
   lb::ForwarderOptions forward;
   // Launch apps: starts and stops the app's server; null without a launch, or when the job

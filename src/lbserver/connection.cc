@@ -83,8 +83,9 @@ class ConnectionSlot {
 std::optional<CloseReason> Admit(const App& app, const LbSnapshot& snapshot,
                                  const security::Identity* identity, const std::string& key,
                                  lb::RateLimitPermit* permit) {
-  if (app.rate_limiter != nullptr) {
-    lb::RateLimitDecision decision = app.rate_limiter->Admit(key);
+  if (app.rate_limiter != nullptr || app.global_limiter != nullptr) {
+    lb::RateLimitDecision decision =
+        app.rate_limiter != nullptr ? app.rate_limiter->Admit(key) : app.global_limiter->Admit(key);
     switch (decision.verdict) {
       case lb::RateLimitVerdict::kAdmitted:
         *permit = std::move(decision.permit);

@@ -148,6 +148,7 @@ struct LbServer::UpstreamGauges {
 
 LbServer::LbServer(base::MetricsRegistry* metrics)
     : metrics_(metrics),
+      global_limits_(metrics),
       port_steering_(metrics->GetGauge(
           "gatehouse_lb_steered_ports",
           "Ports whose connections BPF sk_lookup steers into the load balancer's sockets.")),
@@ -235,7 +236,9 @@ absl::StatusOr<std::shared_ptr<const App>> LbServer::BuildApp(
     upstreams.push_back(state->upstreams.Get(endpoint));
   }
   app->balancer = lb::MakeBalancer(ToAlgorithm(config.balancing), std::move(upstreams));
-  if (IsRateLimited(config.rate_limit)) {
+  if (config.rate_limit.scope == config::RateLimitScope::kGlobal) {
+    GH_ASSIGN_OR_RETURN(app->global_limiter, global_limits_.LimiterFor(config, *state));
+  } else if (IsRateLimited(config.rate_limit)) {
     if (state->rate_limiter != nullptr && SameRateLimit(state->rate_limit, config.rate_limit)) {
       app->rate_limiter = state->rate_limiter;
     } else {
@@ -433,11 +436,14 @@ void LbServer::CommitHealthChecks(std::map<std::string, HealthCheck> planned,
 }
 
 void LbServer::CommitAppState(const LbSnapshot& snapshot, jobs::JobRunner* runner) {
+  global_limits_.Commit(snapshot.apps);
   base::MutexLock lock(&upstream_gauges_->mu);
   upstream_gauges_->entries.clear();
   for (const auto& app : snapshot.apps) {
     app->state->rate_limiter = app->rate_limiter;
     app->state->rate_limit = app->config.rate_limit;
+    app->state->global_limiter = app->global_limiter;
+    app->state->global_leaser = app->global_limiter != nullptr ? global_limits_.leaser() : nullptr;
     app->state->launcher = app->launcher;
     app->state->launch = app->config.launch;
     app->state->launcher_runner = app->launcher != nullptr ? runner : nullptr;
@@ -462,6 +468,7 @@ void LbServer::CommitAppState(const LbSnapshot& snapshot, jobs::JobRunner* runne
 absl::Status LbServer::Apply(const LbServerSettings& settings, bool is_start) {
   GH_ASSIGN_OR_RETURN(const ListenPlan plan,
                       port_steering_.Plan(settings.lb, settings.sk_lookup_steering));
+  GH_RETURN_IF_ERROR(global_limits_.Prepare(settings.global_rate_limits, settings.lb.apps));
   GH_ASSIGN_OR_RETURN(std::shared_ptr<const LbSnapshot> snapshot, BuildSnapshot(settings, plan));
   const ListenerChanges changes = DiffListeners(plan);
   GH_ASSIGN_OR_RETURN(auto opened, OpenListeners(changes.to_open, plan.steered));

@@ -37,6 +37,7 @@
 #include "jobs/job_runner.h"
 #include "lb/health_checker.h"
 #include "lbserver/app.h"
+#include "lbserver/global_limits.h"
 #include "lbserver/port_steering.h"
 #include "lbserver/snapshot.h"
 #include "lbserver/worker.h"
@@ -61,6 +62,8 @@ struct LbServerSettings {
   // Port ranges are steered with BPF sk_lookup when it attaches (port_steering.h); false serves
   // them with plain listeners, as without BPF.
   bool sk_lookup_steering = true;
+  // Where apps with rate_limit scope: global keep their buckets; unset when none has one.
+  std::optional<config::GlobalRateLimitsConfig> global_rate_limits;
 };
 
 class LbServer {
@@ -157,6 +160,7 @@ class LbServer {
   absl::Status Apply(const LbServerSettings& settings, bool is_start);
 
   base::MetricsRegistry* const metrics_;
+  GlobalLimits global_limits_;
   AcceptMetrics accept_metrics_;
   ConnectionCount count_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -98,9 +98,11 @@ void RaiseOpenFileLimitFor(const config::LbConfig& lb) {
 lbserver::LbServerSettings LbSettings(const config::LbConfig& lb, std::shared_ptr<SSL_CTX> tls,
                                       const security::TlsFiles& tls_files,
                                       std::shared_ptr<const security::AuthorizationPolicy> policy,
-                                      api::JobApi* jobs) {
+                                      api::JobApi* jobs,
+                                      const std::optional<config::GlobalRateLimitsConfig>& global) {
   lbserver::LbServerSettings settings;
   settings.lb = lb;
+  settings.global_rate_limits = global;
   settings.tls_context = std::move(tls);
   settings.tls_files = tls_files;
   settings.policy = std::move(policy);
@@ -282,7 +284,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const config::Config& config,
     GH_ASSIGN_OR_RETURN(
         node->lb_, lbserver::LbServer::Start(
                        LbSettings(*config.lb, node->credentials_->Current(), ServerTlsFiles(config),
-                                  node->policy(), node->jobs_.get()),
+                                  node->policy(), node->jobs_.get(), config.global_rate_limits),
                        &node->metrics_, std::move(lb_inherited)));
     node->drain_timeout_ = config.lb->drain_timeout;
   }
@@ -317,11 +319,13 @@ absl::Status Node::Reload(const absl::StatusOr<config::Config>& loaded) {
     const config::LbConfig no_apps;
     const config::LbConfig& lb = config.lb.has_value() ? *config.lb : no_apps;
     if (lb_ != nullptr) {
-      GH_RETURN_IF_ERROR(lb_->Reload(LbSettings(lb, shared_context, files, policy, jobs_.get())));
+      GH_RETURN_IF_ERROR(lb_->Reload(
+          LbSettings(lb, shared_context, files, policy, jobs_.get(), config.global_rate_limits)));
     } else if (config.lb.has_value()) {
       RaiseOpenFileLimitFor(lb);
       GH_ASSIGN_OR_RETURN(
-          lb_, lbserver::LbServer::Start(LbSettings(lb, shared_context, files, policy, jobs_.get()),
+          lb_, lbserver::LbServer::Start(LbSettings(lb, shared_context, files, policy, jobs_.get(),
+                                                    config.global_rate_limits),
                                          &metrics_));
     }
     drain_timeout_ = lb.drain_timeout;
