@@ -162,7 +162,7 @@ bool Watch::HandleLine(std::string_view line, StreamEnd& end) {
       kv.value = std::move(event.value);
       kv.mod_revision = event.mod_revision;
       kv.revision = message->header_revision;
-      DeliverPut(std::move(kv));
+      DeliverPut(kv);
     }
     if (stop_.load(std::memory_order_acquire)) return false;
   }
@@ -170,10 +170,10 @@ bool Watch::HandleLine(std::string_view line, StreamEnd& end) {
 }
 
 absl::Status Watch::Resync() {
-  GH_ASSIGN_OR_RETURN(KeyValue kv, client_->Get(key_));
+  GH_ASSIGN_OR_RETURN(const KeyValue kv, client_->Get(key_));
   const int64_t read_revision = kv.revision;
   if (kv.found && kv.mod_revision >= next_revision_) {
-    DeliverPut(std::move(kv));
+    DeliverPut(kv);
   } else if (!kv.found && last_event_was_put_) {
     // The delete itself was compacted away; its revision is unknown, the read's stands in.
     last_event_was_put_ = false;
@@ -183,7 +183,7 @@ absl::Status Watch::Resync() {
   return absl::OkStatus();
 }
 
-void Watch::DeliverPut(KeyValue kv) {
+void Watch::DeliverPut(const KeyValue& kv) {
   const int64_t revision = kv.mod_revision;
   last_event_was_put_ = true;
   on_put_(kv);

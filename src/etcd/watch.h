@@ -90,7 +90,7 @@ class Watch {
   bool HandleLine(std::string_view line, StreamEnd& end);
   // After a compaction: reads the key, reports it if newer, and moves `next_revision_` past it.
   absl::Status Resync();
-  void DeliverPut(KeyValue kv);
+  void DeliverPut(const KeyValue& kv);
   // Waits `delay` or until Stop; returns false when stopping.
   bool Sleep(std::chrono::milliseconds delay);
 

@@ -254,6 +254,30 @@ TEST(EtcdWatchTest, StopFromCallbackEndsDelivery) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+TEST(EtcdWatchTest, MovesToNextEndpointWhenFirstIsDown) {
+  EtcdServer server;
+  EtcdServer down;
+  down.Kill();
+  ClientOptions options;
+  options.endpoints = {down.endpoint(), server.endpoint()};
+  options.tls.ca_file = server.ca_file();
+  options.tls.cert_file = server.client_files().cert_file;
+  options.tls.key_file = server.client_files().key_file;
+  auto created = Client::Create(std::move(options));
+  ASSERT_THAT(created, IsOk());
+  const std::shared_ptr<const Client> client = std::move(*created);
+  Recorder recorder;
+  WatchOptions watch_options;
+  watch_options.initial_backoff = std::chrono::milliseconds(20);
+  auto watch = Watch::Start(client, "/m", 0, recorder.Callback(), watch_options);
+  ASSERT_THAT(watch, IsOk());
+  ASSERT_TRUE(WaitFor([&] { return (*watch)->connected(); }, kDeadline));
+  EXPECT_GE((*watch)->reconnects(), 1U);
+  const int64_t revision = Put(*client, "/m", "v");
+  ASSERT_TRUE(recorder.WaitForCount(1));
+  EXPECT_EQ((*watch)->last_revision(), revision);
+}
+
 TEST(EtcdWatchTest, StartRefusesBadArguments) {
   EtcdServer server;
   const auto client = MakeClient(server);

@@ -91,7 +91,7 @@ class GlobalBucketShard {
         now >= entry.next_lease_at) {
       entry.in_flight = true;
       result.lease = LeaseRequest{BucketKey(config_->app, identity),
-                                  std::string(identity),
+                                  static_cast<std::string>(identity),
                                   config_->rate,
                                   config_->burst,
                                   entry.debt,

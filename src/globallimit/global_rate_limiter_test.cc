@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -91,7 +92,7 @@ class GlobalRateLimiterTest : public ::testing::Test {
 TEST_F(GlobalRateLimiterTest, RejectsInvalidOptions) {
   std::shared_ptr<RedisLeaser> leaser = StartLeaser();
   struct Case {
-    const char* name;
+    const char* name = "";
     GlobalRateLimitOptions options;
   };
   std::vector<Case> cases(6, Case{"", Limit()});
@@ -125,7 +126,8 @@ TEST_F(GlobalRateLimiterTest, DefaultLeaseIsATenthOfASecondOfTraffic) {
   for (const auto& c : cases) {
     GlobalRateLimitOptions options = Limit();
     options.connections_per_second = c.rate;
-    EXPECT_EQ(MakeLimiter(options, leaser)->options().lease_size, c.lease_size) << c.rate;
+    SCOPED_TRACE(absl::StrCat("rate ", c.rate));
+    EXPECT_EQ(MakeLimiter(options, leaser)->options().lease_size, c.lease_size);
   }
   GlobalRateLimitOptions options = Limit();
   options.lease_size = 7;
@@ -136,8 +138,9 @@ TEST_F(GlobalRateLimiterTest, NewIdentityIsAdmittedOnCreditAndPaysItBack) {
   std::shared_ptr<RedisLeaser> leaser = StartLeaser();
   std::unique_ptr<GlobalRateLimiter> limiter = MakeLimiter(Limit(), leaser);
   // Credit: lease_size (5) admissions without any Redis round trip.
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(limiter->Admit("alice").verdict, RateLimitVerdict::kAdmitted);
+  }
   EXPECT_EQ(limiter->stats().credit_admitted, 3U);
   // The third left 2 < 5/2 tokens: a lease went out, paying the debt of 5 and leasing 5.
   ASSERT_TRUE(WaitFor([&] { return leaser->stats().leases == 1; }));
@@ -154,9 +157,9 @@ TEST_F(GlobalRateLimiterTest, OneNodeStaysWithinBound) {
   const uint64_t admitted = Hammer(*limiter, "alice", start + std::chrono::milliseconds(1500));
   const double elapsed = Seconds(steady_clock::now() - start);
   const double bound = kBurst + kRate * elapsed + lease;
-  EXPECT_LE(static_cast<double>(admitted), bound) << "elapsed " << elapsed << " s";
-  EXPECT_GE(static_cast<double>(admitted), 0.6 * (kBurst + kRate * elapsed))
-      << "elapsed " << elapsed << " s";
+  SCOPED_TRACE(absl::StrCat("admitted ", admitted, " in ", elapsed, " s"));
+  EXPECT_LE(static_cast<double>(admitted), bound);
+  EXPECT_GE(static_cast<double>(admitted), 0.6 * (kBurst + kRate * elapsed));
   EXPECT_EQ(limiter->stats().fallback_admitted, 0U);
   EXPECT_EQ(limiter->stats().global_admitted, admitted);
 }
@@ -165,6 +168,8 @@ TEST_F(GlobalRateLimiterTest, ThreeNodesShareOneLimit) {
   constexpr int kNodes = 3;
   std::vector<std::shared_ptr<RedisLeaser>> leasers;
   std::vector<std::unique_ptr<GlobalRateLimiter>> limiters;
+  leasers.reserve(kNodes);
+  limiters.reserve(kNodes);
   for (int i = 0; i < kNodes; ++i) {
     leasers.push_back(StartLeaser());
     limiters.push_back(MakeLimiter(Limit(), leasers.back()));
@@ -172,6 +177,7 @@ TEST_F(GlobalRateLimiterTest, ThreeNodesShareOneLimit) {
   const uint32_t lease = limiters[0]->options().lease_size;
   std::vector<uint64_t> admitted(kNodes, 0);
   std::vector<std::thread> nodes;
+  nodes.reserve(kNodes);
   const steady_clock::time_point start = steady_clock::now();
   const steady_clock::time_point until = start + std::chrono::milliseconds(2500);
   for (int i = 0; i < kNodes; ++i) {
@@ -187,10 +193,10 @@ TEST_F(GlobalRateLimiterTest, ThreeNodesShareOneLimit) {
     EXPECT_GT(admitted[i], 0U) << "node " << i;
   }
   const double bound = kBurst + kRate * elapsed + kNodes * lease;
-  EXPECT_LE(static_cast<double>(total), bound) << "elapsed " << elapsed << " s";
+  SCOPED_TRACE(absl::StrCat("admitted ", total, " in ", elapsed, " s"));
+  EXPECT_LE(static_cast<double>(total), bound);
   // Without the global limit each node alone would admit burst + rate * t.
-  EXPECT_GE(static_cast<double>(total), 0.6 * (kBurst + kRate * elapsed))
-      << "elapsed " << elapsed << " s";
+  EXPECT_GE(static_cast<double>(total), 0.6 * (kBurst + kRate * elapsed));
 }
 
 TEST_F(GlobalRateLimiterTest, IdentitiesAndAppsHaveSeparateBuckets) {
@@ -333,6 +339,7 @@ TEST_F(GlobalRateLimiterTest, ManyThreadsAdmitConcurrently) {
   std::unique_ptr<GlobalRateLimiter> limiter = MakeLimiter(options, leaser);
   std::atomic<uint64_t> admitted{0};
   std::vector<std::thread> workers;
+  workers.reserve(4);
   for (int t = 0; t < 4; ++t) {
     workers.emplace_back([&limiter, &admitted, t] {
       for (int i = 0; i < 2000; ++i) {

@@ -47,8 +47,8 @@ absl::StatusOr<std::shared_ptr<RedisLeaser>> RedisLeaser::Start(const RedisOptio
   return std::shared_ptr<RedisLeaser>(new RedisLeaser(options, clock));
 }
 
-RedisLeaser::RedisLeaser(const RedisOptions& options, const base::Clock* clock)
-    : options_(options), clock_(clock), thread_([this] { Run(); }) {}
+RedisLeaser::RedisLeaser(RedisOptions options, const base::Clock* clock)
+    : options_(std::move(options)), clock_(clock), thread_([this] { Run(); }) {}
 
 RedisLeaser::~RedisLeaser() {
   {
@@ -79,7 +79,7 @@ bool RedisLeaser::redis_up() const {
 
 absl::Status RedisLeaser::last_error() const {
   base::MutexLock lock(&mu_);
-  return last_error_;
+  return {last_error_code_, last_error_message_};
 }
 
 void RedisLeaser::RequestLease(LeaseRequest request, std::weak_ptr<LeaseClient> client) {
@@ -162,7 +162,7 @@ void RedisLeaser::Connect() {
     return;
   }
   absl::StatusOr<RedisValue> sha =
-      (*connection)->Command({"SCRIPT", "LOAD", std::string(internal::LeaseScript())});
+      (*connection)->Command({"SCRIPT", "LOAD", static_cast<std::string>(internal::LeaseScript())});
   if (!sha.ok()) {
     Fail(sha.status());
     return;
@@ -190,7 +190,8 @@ void RedisLeaser::Fail(const absl::Status& status) {
   connected_.store(false, std::memory_order_release);
   connection_.reset();
   base::MutexLock lock(&mu_);
-  last_error_ = status;
+  last_error_code_ = status.code();
+  last_error_message_ = static_cast<std::string>(status.message());
 }
 
 void RedisLeaser::Ping() {
@@ -222,7 +223,7 @@ void RedisLeaser::Lease(std::deque<Pending>& batch) {
         return v.is_error() && absl::StartsWith(v.str, "NOSCRIPT");
       })) {
     absl::StatusOr<RedisValue> sha =
-        connection_->Command({"SCRIPT", "LOAD", std::string(internal::LeaseScript())});
+        connection_->Command({"SCRIPT", "LOAD", static_cast<std::string>(internal::LeaseScript())});
     if (sha.ok() && sha->type == RedisValue::Type::kString) {
       script_sha_ = sha->str;
       for (std::vector<std::string>& command : commands) command[1] = script_sha_;
@@ -259,7 +260,10 @@ void RedisLeaser::Lease(std::deque<Pending>& batch) {
   if (!error.ok()) redis_errors_.fetch_add(1, std::memory_order_relaxed);
   {
     base::MutexLock lock(&mu_);
-    if (!error.ok()) last_error_ = error;
+    if (!error.ok()) {
+      last_error_code_ = error.code();
+      last_error_message_ = static_cast<std::string>(error.message());
+    }
     UpdateWaitingLocked();
   }
   Answer(batch, grants, now);

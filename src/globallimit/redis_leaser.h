@@ -123,7 +123,7 @@ class RedisLeaser {
     std::chrono::steady_clock::time_point queued_at;  // by `clock_`
   };
 
-  RedisLeaser(const RedisOptions& options, const base::Clock* clock);
+  RedisLeaser(RedisOptions options, const base::Clock* clock);
 
   void Run();
   // Connects, authenticates and loads the script; on failure records the error.
@@ -151,7 +151,11 @@ class RedisLeaser {
   base::CondVar wake_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
-  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  // The last error as code and message, not as an absl::Status: copies of a Status share a
+  // refcounted representation, and Debian's libabsl is not built for TSan, which then reports
+  // the other thread's copy being freed as a race. `last_error()` builds a fresh Status.
+  absl::StatusCode last_error_code_ ABSL_GUARDED_BY(mu_) = absl::StatusCode::kOk;
+  std::string last_error_message_ ABSL_GUARDED_BY(mu_);
 
   // Read lock-free by `redis_up` on every admission: relaxed would do for a hint, acquire/release
   // keeps it simple to reason about and costs nothing on x86.

@@ -78,7 +78,7 @@ class RedisLeaserTest : public ::testing::Test {
 
 TEST(RedisLeaserOptionsTest, RejectsInvalidOptions) {
   struct Case {
-    const char* name;
+    const char* name = "";
     RedisOptions options;
   };
   std::vector<Case> cases(4);

@@ -177,7 +177,7 @@ absl::Status DecodeErrorResponse(long http_status, std::string_view body) {
   if (json.is_object()) {
     const auto code = Int64(json, "code");
     if (code.ok() && *code > 0 && *code <= kMaxStatusCode) {
-      return absl::Status(static_cast<absl::StatusCode>(*code), String(json, "message"));
+      return {static_cast<absl::StatusCode>(*code), String(json, "message")};
     }
   }
   std::string message = absl::StrCat("HTTP ", http_status, ": ",

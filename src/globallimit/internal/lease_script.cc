@@ -59,9 +59,9 @@ std::vector<std::string> LeaseCommand(absl::string_view sha, absl::string_view k
                                       uint32_t burst, uint64_t debt, uint32_t want,
                                       std::chrono::milliseconds ttl) {
   return {"EVALSHA",
-          std::string(sha),
+          static_cast<std::string>(sha),
           "1",
-          std::string(key),
+          static_cast<std::string>(key),
           absl::StrFormat("%.17g", rate),
           absl::StrCat(burst),
           absl::StrCat(debt),

@@ -41,7 +41,7 @@ class LeaseScriptTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<RedisConnection>> connection = RedisConnection::Connect(options);
     ASSERT_THAT(connection, IsOk());
     connection_ = *std::move(connection);
-    const RedisValue sha = Run({"SCRIPT", "LOAD", std::string(LeaseScript())});
+    const RedisValue sha = Run({"SCRIPT", "LOAD", static_cast<std::string>(LeaseScript())});
     ASSERT_EQ(sha.type, RedisValue::Type::kString) << sha.str;
     sha_ = sha.str;
   }
