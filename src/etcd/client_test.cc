@@ -52,25 +52,26 @@ std::string DeadEndpoint() {
   return "https://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
 }
 
-// One etcd for the suite: each test uses keys of its own.
+// One etcd for the suite (started and stopped around it): each test uses keys of its own.
+EtcdServer* suite_server = nullptr;
+
 class EtcdClientTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { server_ = new EtcdServer(); }
+  static void SetUpTestSuite() { suite_server = new EtcdServer(); }
   static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
+    delete suite_server;
+    suite_server = nullptr;
   }
   void SetUp() override {
+    server_ = suite_server;
     ASSERT_TRUE(server_->running());
     client_ = MakeClient(OptionsFor(*server_));
     ASSERT_NE(client_, nullptr);
   }
 
-  static EtcdServer* server_;
+  EtcdServer* server_ = nullptr;  // Borrowed from the suite.
   std::unique_ptr<Client> client_;
 };
-
-EtcdServer* EtcdClientTest::server_ = nullptr;
 
 TEST_F(EtcdClientTest, GetOfMissingKeyIsNotFoundWithoutError) {
   const auto kv = client_->Get("/missing");
@@ -239,24 +240,24 @@ struct BadOptionsCase {
   const char* message;
 };
 
+const BadOptionsCase kBadOptionsCases[] = {
+    {"plain http", [](ClientOptions& o) { o.endpoints = {"http://127.0.0.1:2379"}; },
+     absl::StatusCode::kInvalidArgument, "http://127.0.0.1:2379"},
+    {"no endpoints", [](ClientOptions& o) { o.endpoints.clear(); },
+     absl::StatusCode::kInvalidArgument, "no endpoints"},
+    {"not a url", [](ClientOptions& o) { o.endpoints = {"127.0.0.1:2379"}; },
+     absl::StatusCode::kInvalidArgument, "https://host:port"},
+    {"with a path", [](ClientOptions& o) { o.endpoints = {"https://127.0.0.1:2379/v3"}; },
+     absl::StatusCode::kInvalidArgument, "https://host:port"},
+    {"no ca", [](ClientOptions& o) { o.tls.ca_file.clear(); }, absl::StatusCode::kInvalidArgument,
+     "tls.ca_file"},
+    {"missing key file", [](ClientOptions& o) { o.tls.key_file = "/nonexistent/key.pem"; },
+     absl::StatusCode::kNotFound, "/nonexistent/key.pem"},
+    {"zero timeout", [](ClientOptions& o) { o.request_timeout = std::chrono::milliseconds(0); },
+     absl::StatusCode::kInvalidArgument, "request_timeout"},
+};
 TEST_F(EtcdClientTest, CreateRefusesBadOptions) {
-  const BadOptionsCase kCases[] = {
-      {"plain http", [](ClientOptions& o) { o.endpoints = {"http://127.0.0.1:2379"}; },
-       absl::StatusCode::kInvalidArgument, "http://127.0.0.1:2379"},
-      {"no endpoints", [](ClientOptions& o) { o.endpoints.clear(); },
-       absl::StatusCode::kInvalidArgument, "no endpoints"},
-      {"not a url", [](ClientOptions& o) { o.endpoints = {"127.0.0.1:2379"}; },
-       absl::StatusCode::kInvalidArgument, "https://host:port"},
-      {"with a path", [](ClientOptions& o) { o.endpoints = {"https://127.0.0.1:2379/v3"}; },
-       absl::StatusCode::kInvalidArgument, "https://host:port"},
-      {"no ca", [](ClientOptions& o) { o.tls.ca_file.clear(); }, absl::StatusCode::kInvalidArgument,
-       "tls.ca_file"},
-      {"missing key file", [](ClientOptions& o) { o.tls.key_file = "/nonexistent/key.pem"; },
-       absl::StatusCode::kNotFound, "/nonexistent/key.pem"},
-      {"zero timeout", [](ClientOptions& o) { o.request_timeout = std::chrono::milliseconds(0); },
-       absl::StatusCode::kInvalidArgument, "request_timeout"},
-  };
-  for (const BadOptionsCase& bad : kCases) {
+  for (const BadOptionsCase& bad : kBadOptionsCases) {
     ClientOptions options = OptionsFor(*server_);
     bad.change(options);
     EXPECT_THAT(Client::Create(options), StatusIs(bad.code, HasSubstr(bad.message))) << bad.name;
@@ -271,6 +272,7 @@ TEST_F(EtcdClientTest, ConcurrentCompareAndPutHasOneWinner) {
   std::atomic<int> wins{0};
   std::atomic<int> losses{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       const auto result = client_->CompareAndPut("/race", std::to_string(i), base->mod_revision);

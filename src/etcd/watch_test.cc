@@ -97,6 +97,7 @@ TEST(EtcdWatchTest, DeliversPutsInOrder) {
   ASSERT_THAT(watch, IsOk());
   ASSERT_TRUE(WaitFor([&] { return (*watch)->connected(); }, kDeadline));
   std::vector<int64_t> written;
+  written.reserve(5);
   for (int i = 0; i < 5; ++i) written.push_back(Put(*client, "/w", "v" + std::to_string(i)));
   Put(*client, "/other", "ignored");
   ASSERT_TRUE(recorder.WaitForCount(5));

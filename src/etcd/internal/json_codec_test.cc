@@ -115,16 +115,16 @@ TEST(JsonCodecTest, DecodesStreamErrorAsStatus) {
               StatusIs(absl::StatusCode::kInternal, HasSubstr("without sending trailers")));
 }
 
+const char* const kMalformedWatchLines[] = {
+    "",
+    "not json",
+    "[]",
+    R"({"result":{"events":[{"kv":{"value":"!!"}}]}})",
+    R"({"result":{"header":{"revision":"x"}}})",
+    R"({"result":{"events":[1]}})",
+};
 TEST(JsonCodecTest, RejectsMalformedInput) {
-  const char* const kBad[] = {
-      "",
-      "not json",
-      "[]",
-      R"({"result":{"events":[{"kv":{"value":"!!"}}]}})",
-      R"({"result":{"header":{"revision":"x"}}})",
-      R"({"result":{"events":[1]}})",
-  };
-  for (const char* bad : kBad) {
+  for (const char* bad : kMalformedWatchLines) {
     EXPECT_THAT(DecodeWatchMessage(bad), StatusIs(absl::StatusCode::kInternal, ::testing::_))
         << bad;
   }
