@@ -74,7 +74,7 @@ class Client {
 
   // Index into options().endpoints of the endpoint that answered last (where a call starts).
   size_t preferred_endpoint() const { return preferred_.load(std::memory_order_relaxed); }
-  // Records that endpoint `index` answered (Watch does, so calls follow a working endpoint).
+  // Records that endpoint `index` answered, so later calls start there. Ignored when out of range.
   void set_preferred_endpoint(size_t index) const;
 
  private:

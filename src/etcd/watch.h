@@ -114,7 +114,8 @@ class Watch {
 
   base::Mutex mu_;
   base::CondVar stopping_;  // Signaled by Stop, to cut a backoff wait short.
-  // The watch thread's id, set before it starts, so Stop from a callback can tell.
+  // The watch thread's id, stored by that thread before anything else, so that Stop called from a
+  // callback can tell.
   std::atomic<std::thread::id> thread_id_{};
   base::Mutex join_mu_;  // Serializes joining the thread among concurrent Stop calls.
   std::thread thread_ ABSL_GUARDED_BY(join_mu_);

@@ -186,12 +186,15 @@ void RedisLeaser::Connect() {
 }
 
 void RedisLeaser::Fail(const absl::Status& status) {
-  redis_errors_.fetch_add(1, std::memory_order_relaxed);
+  // The error and its count first: whoever sees `redis_up()` turn false can read why.
+  {
+    base::MutexLock lock(&mu_);
+    last_error_code_ = status.code();
+    last_error_message_ = static_cast<std::string>(status.message());
+  }
+  redis_errors_.fetch_add(1, std::memory_order_release);
   connected_.store(false, std::memory_order_release);
   connection_.reset();
-  base::MutexLock lock(&mu_);
-  last_error_code_ = status.code();
-  last_error_message_ = static_cast<std::string>(status.message());
 }
 
 void RedisLeaser::Ping() {

