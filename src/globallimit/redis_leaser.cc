@@ -63,7 +63,7 @@ LeaserStats RedisLeaser::stats() const {
   LeaserStats stats;
   stats.leases = leases_.load(std::memory_order_relaxed);
   stats.tokens_leased = tokens_leased_.load(std::memory_order_relaxed);
-  stats.redis_errors = redis_errors_.load(std::memory_order_relaxed);
+  stats.redis_errors = redis_errors_.load(std::memory_order_acquire);
   stats.redis_up = redis_up();
   return stats;
 }
