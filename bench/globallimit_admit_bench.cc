@@ -146,9 +146,7 @@ void AdmitLatencyLoop(benchmark::State& state, Limiter& limiter) {
   state.counters["p99_ns"] = std::max(0.0, Percentile(samples, 0.99) - clock_ns);
 }
 
-void LocalAdmitLatency(benchmark::State& state) {
-  AdmitLatencyLoop(state, *GetFixture().local);
-}
+void LocalAdmitLatency(benchmark::State& state) { AdmitLatencyLoop(state, *GetFixture().local); }
 BENCHMARK(LocalAdmitLatency);
 
 void GlobalAdmitLatency(benchmark::State& state) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/statusor.h"
 #include "base/logging.h"
 #include "common/command_line.h"
@@ -96,6 +97,8 @@ bool Upgrade(const UpgradeTarget& target, gatehouse::node::Node& node,
     spdlog::error("binary upgrade failed, still serving: {}", pid.status().message());
     return false;
   }
+  // No update from etcd may close a socket between listing it and the successor taking it.
+  if (etcd_source != nullptr) etcd_source->Pause();
   absl::Status status =
       upgrade::HandOverListeners(channels->first, node.ListenerDescriptors(), kHandoverTimeout);
   if (status.ok()) status = upgrade::AwaitTakeover(channels->first, kTakeoverTimeout);
@@ -103,6 +106,7 @@ bool Upgrade(const UpgradeTarget& target, gatehouse::node::Node& node,
     spdlog::error("binary upgrade failed, still serving: successor PID {}: {}", *pid,
                   status.message());
     EndSuccessor(*pid);
+    if (etcd_source != nullptr) etcd_source->Resume();
     return false;
   }
   spdlog::info("binary upgrade: PID {} serves now; this process drains and exits", *pid);
@@ -127,6 +131,10 @@ void Reload(const std::string& config_path, gatehouse::node::Node& node,
                           : config_path;
   spdlog::info("SIGHUP: reloading {}", source);
   absl::StatusOr<gatehouse::config::Config> config = LoadConfig(config_path);
+  if (config.ok() && config->etcd_source.has_value()) {
+    config = absl::FailedPreconditionError(
+        "the file now has config_source: switching to etcd needs a restart");
+  }
   if (absl::Status status = node.Reload(config); !status.ok()) {
     spdlog::error("reload rejected, keeping the running configuration: {}", status.message());
     return;
@@ -260,6 +268,11 @@ int Main(int argc, char** argv) {
     spdlog::critical("start-up failed, nothing started: {}", node.status().message());
     return kExitFailure;
   }
+  // Declared after the node, so it runs before the node is destroyed on every way out: no
+  // update from etcd may reach a node that is gone.
+  const absl::Cleanup stop_source = [&etcd_source] {
+    if (etcd_source != nullptr) etcd_source->Stop();
+  };
   if (etcd_source != nullptr) {
     if (absl::Status status = etcd_source->Watch(**node, *initial); !status.ok()) {
       spdlog::critical("config_source: {}", status.message());

@@ -155,6 +155,8 @@ TEST(ClusterSectionsTest, RejectsBadGlobalRateLimits) {
        "is not one of: open, closed"},
       {std::string(kGlobalApp) + "global_rate_limits: {redis: 127.0.0.1:1, lease_size: 0}\n",
        "lease_size"},
+      {std::string(kGlobalApp) + "global_rate_limits: {redis: 127.0.0.1:1, timeout: 11s}\n",
+       "at most 10s"},
       {"dev_pki: {dir: /pki}\nlb:\n  apps:\n    - {name: web, listen: 127.0.0.1:1, upstreams: "
        "[127.0.0.1:2], rate_limit: {max_concurrent: 3, scope: global}}\n"
        "global_rate_limits: {redis: 127.0.0.1:1}\n",

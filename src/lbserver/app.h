@@ -51,6 +51,7 @@ struct AppState {
   // As `rate_limiter`, for a scope: global limit, with the leaser it was built on.
   std::shared_ptr<globallimit::GlobalRateLimiter> global_limiter;
   std::shared_ptr<globallimit::RedisLeaser> global_leaser;
+  std::optional<config::GlobalRateLimitsConfig> global_config;
   // The launcher of the configuration in force (launch apps), reused by the next one while the
   // launch settings stay the same, so a reload keeps a running server. Control thread only.
   std::shared_ptr<Launcher> launcher;

@@ -18,6 +18,11 @@ bool HasGlobalScope(const std::vector<config::LbAppConfig>& apps) {
   });
 }
 
+bool SameRedis(const globallimit::RedisOptions& a, const globallimit::RedisOptions& b) {
+  return a.host == b.host && a.port == b.port && a.password == b.password &&
+         a.timeout == b.timeout && a.unreachable_after == b.unreachable_after;
+}
+
 bool SameLimit(const config::RateLimitConfig& a, const config::RateLimitConfig& b) {
   return a.connections_per_second == b.connections_per_second && a.burst == b.burst &&
          a.max_concurrent == b.max_concurrent && a.scope == b.scope;
@@ -76,10 +81,12 @@ absl::Status GlobalLimits::Prepare(const std::optional<config::GlobalRateLimitsC
   prepared_config_.reset();
   prepared_.reset();
   if (!config.has_value() || !HasGlobalScope(apps)) return absl::OkStatus();
-  if (running_ != nullptr && running_config_ == config) {
+  // Compared as resolved options: the password file's contents count, its path does not, and
+  // limiter-only settings (fallback, lease_size) keep the connection.
+  GH_ASSIGN_OR_RETURN(const globallimit::RedisOptions options, RedisOptionsFrom(*config));
+  if (running_ != nullptr && SameRedis(running_->options(), options)) {
     prepared_ = running_;
   } else {
-    GH_ASSIGN_OR_RETURN(const globallimit::RedisOptions options, RedisOptionsFrom(*config));
     GH_ASSIGN_OR_RETURN(prepared_, globallimit::RedisLeaser::Start(options, &base::SystemClock()));
   }
   prepared_config_ = config;
@@ -93,7 +100,9 @@ absl::StatusOr<std::shared_ptr<globallimit::GlobalRateLimiter>> GlobalLimits::Li
         absl::StrCat("lb app ", app.name, ": scope: global needs global_rate_limits"));
   }
   if (state.global_limiter != nullptr && state.global_leaser == prepared_ &&
-      SameLimit(state.rate_limit, app.rate_limit)) {
+      SameLimit(state.rate_limit, app.rate_limit) && state.global_config.has_value() &&
+      state.global_config->lease_size == prepared_config_->lease_size &&
+      state.global_config->fallback == prepared_config_->fallback) {
     return state.global_limiter;
   }
   globallimit::GlobalRateLimitOptions options;
@@ -115,8 +124,11 @@ absl::StatusOr<std::shared_ptr<globallimit::GlobalRateLimiter>> GlobalLimits::Li
 }
 
 void GlobalLimits::Commit(const std::vector<std::shared_ptr<const App>>& apps) {
+  if (running_ != nullptr && running_ != prepared_) retired_.push_back(running_);
   running_ = prepared_;
   running_config_ = prepared_config_;
+  // A retired leaser that only this list still holds has no connection left: stopped here.
+  std::erase_if(retired_, [](const auto& leaser) { return leaser.use_count() == 1; });
   const std::string help = "Connections of scope: global apps decided while Redis was down.";
   std::vector<AppSeries> series;
   for (const auto& app : apps) {

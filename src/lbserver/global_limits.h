@@ -29,7 +29,8 @@
 namespace gatehouse::lbserver {
 
 // The leaser's options from the config: the address, the timeout and the AUTH password, read
-// from `password_file` (its first line). The error names the file when it cannot be read.
+// from `password_file` (its first line) at every start and reload, so that a rotated password
+// takes effect with SIGHUP. The error names the file when it cannot be read.
 absl::StatusOr<globallimit::RedisOptions> RedisOptionsFrom(
     const config::GlobalRateLimitsConfig& config);
 
@@ -55,8 +56,10 @@ class GlobalLimits {
   // metrics follow `apps`' limiters.
   void Commit(const std::vector<std::shared_ptr<const App>>& apps);
 
-  // The running leaser (after Commit); null when no app has a global scope.
+  // The running leaser (after Commit) and the settings it runs with; null and unset when no app
+  // has a global scope.
   const std::shared_ptr<globallimit::RedisLeaser>& leaser() const { return running_; }
+  const std::optional<config::GlobalRateLimitsConfig>& config() const { return running_config_; }
 
  private:
   struct AppSeries {
@@ -84,6 +87,10 @@ class GlobalLimits {
   std::shared_ptr<globallimit::RedisLeaser> running_;
   std::optional<config::GlobalRateLimitsConfig> prepared_config_;
   std::shared_ptr<globallimit::RedisLeaser> prepared_;
+  // Leasers replaced by a reload that connections of the old configuration still hold (through
+  // their apps' limiters). Kept here so that the last reference, whose destructor joins the
+  // leaser's thread, is always dropped on the control thread, never on a worker.
+  std::vector<std::shared_ptr<globallimit::RedisLeaser>> retired_;
   std::shared_ptr<Series> series_;
   std::shared_ptr<const std::function<void()>> collector_;
 };

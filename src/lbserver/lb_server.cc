@@ -444,6 +444,7 @@ void LbServer::CommitAppState(const LbSnapshot& snapshot, jobs::JobRunner* runne
     app->state->rate_limit = app->config.rate_limit;
     app->state->global_limiter = app->global_limiter;
     app->state->global_leaser = app->global_limiter != nullptr ? global_limits_.leaser() : nullptr;
+    app->state->global_config = global_limits_.config();
     app->state->launcher = app->launcher;
     app->state->launch = app->config.launch;
     app->state->launcher_runner = app->launcher != nullptr ? runner : nullptr;

@@ -80,8 +80,8 @@ absl::StatusOr<InitialDocument> EtcdConfigSource::Load() {
     absl::StatusOr<config::Config> config = ParseDocument(read->value, name);
     if (config.ok()) {
       spdlog::info("config: read {} from etcd", name);
-      WriteCache(read->value, read->mod_revision);
-      return InitialDocument{*std::move(config), read->revision, read->mod_revision, false};
+      return InitialDocument{*std::move(config), read->value, read->revision, read->mod_revision,
+                             false};
     }
     etcd_problem = config.status();
   } else if (read.ok()) {
@@ -101,7 +101,8 @@ absl::StatusOr<InitialDocument> EtcdConfigSource::Load() {
   GH_ASSIGN_OR_RETURN(config::Config config, ParseDocument(cached->yaml, name));
   spdlog::warn("config: etcd unusable ({}); starting from the cached document {}",
                etcd_problem.message(), name);
-  return InitialDocument{std::move(config), cached->mod_revision, cached->mod_revision, true};
+  return InitialDocument{std::move(config), cached->yaml, cached->mod_revision,
+                         cached->mod_revision, true};
 }
 
 absl::Status EtcdConfigSource::Watch(Node& node, const InitialDocument& initial) {
@@ -122,7 +123,10 @@ absl::Status EtcdConfigSource::Watch(Node& node, const InitialDocument& initial)
     base::MutexLock lock(&apply_mu_);
     node_ = &node;
     running_revision_ = initial.mod_revision;
+    running_yaml_ = initial.yaml;
   }
+  // Only now that the node runs it is the document "last good".
+  if (!initial.from_cache) WriteCache(initial.yaml, initial.mod_revision);
   GH_ASSIGN_OR_RETURN(watch_, etcd::Watch::Start(client_, source_.key, initial.revision + 1,
                                                  [this](const etcd::KeyValue& update) {
                                                    // Logged and counted inside; the watch goes on
@@ -135,33 +139,79 @@ absl::Status EtcdConfigSource::Watch(Node& node, const InitialDocument& initial)
                                             "1 while the etcd watch stream is up.");
   base::Gauge* reconnects = metrics.GetGauge("gatehouse_config_source_watch_reconnects",
                                              "Times the etcd watch stream was re-opened.");
-  watch_collector_ = std::make_shared<const std::function<void()>>([watch, connected, reconnects] {
-    connected->Set(watch->connected() ? 1 : 0);
-    reconnects->Set(static_cast<int64_t>(watch->reconnects()));
-  });
+  base::Gauge* from_cache = from_cache_gauge_;
+  watch_collector_ =
+      std::make_shared<const std::function<void()>>([watch, connected, reconnects, from_cache] {
+        const bool is_connected = watch->connected();
+        connected->Set(is_connected ? 1 : 0);
+        // Connected, the watch has delivered (or is delivering) anything newer than the cache: what
+        // runs is etcd's document from then on, even when etcd had nothing newer to send.
+        if (is_connected) from_cache->Set(0);
+        reconnects->Set(static_cast<int64_t>(watch->reconnects()));
+      });
   metrics.AddCollector(watch_collector_);
   return absl::OkStatus();
 }
 
 absl::Status EtcdConfigSource::Resync() {
-  GH_ASSIGN_OR_RETURN(const etcd::KeyValue read, client_->Get(source_.key));
-  if (!read.found) {
-    return absl::NotFoundError(absl::StrCat("etcd has no key ", source_.key));
-  }
-  return Apply(read.value, read.mod_revision, true);
+  const absl::StatusOr<etcd::KeyValue> read = client_->Get(source_.key);
+  if (read.ok() && read->found) return Apply(read->value, read->mod_revision, true);
+  const absl::Status problem =
+      read.ok() ? absl::NotFoundError(absl::StrCat("etcd has no key ", source_.key))
+                : read.status();
+  // The files the running document names may have changed on disk all the same.
+  base::MutexLock lock(&apply_mu_);
+  spdlog::warn("config: etcd unusable ({}); applying the running revision {} again",
+               problem.message(), running_revision_);
+  const std::string yaml = running_yaml_;
+  return ApplyLocked(yaml, running_revision_, true);
+}
+
+void EtcdConfigSource::Pause() {
+  base::MutexLock lock(&apply_mu_);
+  paused_ = true;
+}
+
+void EtcdConfigSource::Resume() {
+  base::MutexLock lock(&apply_mu_);
+  paused_ = false;
+  if (held_revision_ == 0) return;
+  const std::string yaml = std::move(held_yaml_);
+  const int64_t revision = held_revision_;
+  held_revision_ = 0;
+  // Logged and counted inside.
+  (void)ApplyLocked(yaml, revision, false);
 }
 
 void EtcdConfigSource::Stop() {
+  // Outside `apply_mu_`: the watch thread may be waiting for it inside its callback.
   if (watch_ != nullptr) watch_->Stop();
   base::MutexLock lock(&apply_mu_);
   node_ = nullptr;
 }
 
 absl::Status EtcdConfigSource::Apply(const std::string& yaml, int64_t mod_revision, bool force) {
-  const std::string name = EtcdDocumentName(source_.key, mod_revision);
   base::MutexLock lock(&apply_mu_);
+  return ApplyLocked(yaml, mod_revision, force);
+}
+
+absl::Status EtcdConfigSource::ApplyLocked(const std::string& yaml, int64_t mod_revision,
+                                           bool force) {
+  const std::string name = EtcdDocumentName(source_.key, mod_revision);
   if (node_ == nullptr) return absl::CancelledError("the config source is stopped");
   if (mod_revision < running_revision_ || (mod_revision == running_revision_ && !force)) {
+    if (force) {
+      spdlog::warn("config: {} is older than the running revision {}; not applied", name,
+                   running_revision_);
+    }
+    return absl::OkStatus();
+  }
+  if (paused_) {
+    if (mod_revision > held_revision_) {
+      held_yaml_ = yaml;
+      held_revision_ = mod_revision;
+    }
+    spdlog::info("config: {} held back until the binary upgrade ends", name);
     return absl::OkStatus();
   }
   const absl::StatusOr<config::Config> config = ParseDocument(yaml, name);
@@ -172,6 +222,7 @@ absl::Status EtcdConfigSource::Apply(const std::string& yaml, int64_t mod_revisi
     return status;
   }
   running_revision_ = mod_revision;
+  running_yaml_ = yaml;
   applied_->Increment();
   revision_gauge_->Set(mod_revision);
   from_cache_gauge_->Set(0);

@@ -34,6 +34,8 @@ namespace gatehouse::node {
 // The document a node starts from.
 struct InitialDocument {
   config::Config config;
+  // The document's text, cached by Watch once the node runs it.
+  std::string yaml;
   // The etcd revision the watch starts after: the response's revision when read from etcd, the
   // document's mod_revision when read from the cache.
   int64_t revision = 0;
@@ -74,8 +76,14 @@ class EtcdConfigSource {
   absl::Status Watch(Node& node, const InitialDocument& initial);
 
   // Reads the key now and applies it even at the running revision (SIGHUP: certificate files
-  // on disk may have changed). The error says what failed; the running config stays.
+  // on disk may have changed). With etcd unreachable, applies the running document again. The
+  // error says what failed; the running config stays.
   absl::Status Resync();
+
+  // Holds updates back (the newest is kept) until Resume, which applies it: a binary upgrade
+  // hands over listening sockets that a reload must not close meanwhile. Stop ends a pause too.
+  void Pause();
+  void Resume();
 
   // Ends the watch; no update applies after it returns. Idempotent.
   void Stop();
@@ -88,6 +96,9 @@ class EtcdConfigSource {
   // is false). Rejections are logged and counted here.
   absl::Status Apply(const std::string& yaml, int64_t mod_revision, bool force);
   void WriteCache(const std::string& yaml, int64_t mod_revision);
+  // Apply with `apply_mu_` held.
+  absl::Status ApplyLocked(const std::string& yaml, int64_t mod_revision, bool force)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
 
   const config::EtcdSourceConfig source_;
   const std::shared_ptr<const etcd::Client> client_;
@@ -97,6 +108,11 @@ class EtcdConfigSource {
   base::Mutex apply_mu_;
   Node* node_ ABSL_GUARDED_BY(apply_mu_) = nullptr;
   int64_t running_revision_ ABSL_GUARDED_BY(apply_mu_) = 0;
+  std::string running_yaml_ ABSL_GUARDED_BY(apply_mu_);
+  bool paused_ ABSL_GUARDED_BY(apply_mu_) = false;
+  // The newest update that arrived while paused; revision 0 = none.
+  std::string held_yaml_ ABSL_GUARDED_BY(apply_mu_);
+  int64_t held_revision_ ABSL_GUARDED_BY(apply_mu_) = 0;
 
   std::unique_ptr<etcd::Watch> watch_;
   base::Gauge* revision_gauge_ = nullptr;

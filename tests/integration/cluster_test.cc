@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <regex>
 #include <string>
@@ -362,6 +363,23 @@ TEST_F(ClusterTest, ANodeStartsFromItsCacheWhenEtcdIsDownAndRefusesWithNeither) 
       RunProcess({BuiltProgram("gatehoused"), "--config", file}, "", std::chrono::seconds(30));
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("no config to start from"));
+}
+
+TEST_F(ClusterTest, ADocumentTheNodeCannotRunIsNeverCached) {
+  LoopbackServer upstream(LoopbackServer::SayLine("up"));
+  // Parses, but names certificate files this node does not have: Start fails.
+  ASSERT_GT(
+      Push(absl::StrReplaceAll(Document(upstream.port()),
+                               {{absl::StrCat("dev_pki: {dir: ", shared_.File("pki"), "}"),
+                                 "tls: {ca: /nonexistent/ca.pem, cert: /nonexistent/s.pem, key: "
+                                 "/nonexistent/s.key}"}})),
+      0);
+  TempDir dir;
+  const std::string file = dir.WriteFile("gatehouse.yaml", SourceFile(dir));
+  const ProcessResult failed =
+      RunProcess({BuiltProgram("gatehoused"), "--config", file}, "", std::chrono::seconds(30));
+  EXPECT_EQ(failed.exit_code, 1) << failed.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("cache/config.yaml")));
 }
 
 }  // namespace

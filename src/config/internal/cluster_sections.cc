@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ constexpr std::array<NamedValue<GlobalLimitFallback>, 2> kFallbacks = {{
 // A bound that keeps a typo from leasing a client's whole day at once, not tuning advice.
 constexpr uint32_t kMaxLeaseSize = 100'000;
 constexpr size_t kMaxEndpoints = 16;
+constexpr std::chrono::seconds kMaxRedisTimeout{10};
 
 absl::StatusOr<std::string> ReadEndpoint(const DocumentReader& reader, const Field& field) {
   GH_ASSIGN_OR_RETURN(std::string endpoint, reader.ReadString(field));
@@ -129,6 +131,11 @@ absl::StatusOr<GlobalRateLimitsConfig> ParseGlobalRateLimitsSection(const Docume
       GH_ASSIGN_OR_RETURN(limits.password_file, reader.ReadString(entry));
     } else if (entry.key == "timeout") {
       GH_ASSIGN_OR_RETURN(limits.timeout, ReadPositiveDuration(reader, entry));
+      // A connection's admission never waits on Redis, but a reload and shutdown wait for the
+      // leaser's thread, which waits this long at most.
+      if (limits.timeout > kMaxRedisTimeout) {
+        return reader.FieldError(entry, "at most 10s");
+      }
     } else if (entry.key == "fallback") {
       GH_ASSIGN_OR_RETURN(limits.fallback,
                           ReadChoice<GlobalLimitFallback>(reader, entry, kFallbacks));
