@@ -66,4 +66,26 @@ make_bench_pki() {
   tls_args=(--tls --ca "$pki/ca.pem" --cert "$pki/bench.pem" --key "$pki/bench.key" --server-name localhost)
 }
 
+# One gatebench connrate run on CPU 1 against $2 (HOST:PORT or HOST:FIRST-LAST) while process $1
+# forwards it; prints "connections_per_second cpu_us_per_connection" (the CPU of $1). $3 names
+# the run in errors; $4 is how long it lasts (gatebench's --duration). Needs $bin, $work, $clk.
+connrate_cpu_run() {
+  local pid=$1 target=$2 name=$3 duration=$4 before after
+  before=$(cpu_ticks "$pid")
+  # shellcheck disable=SC2154  # $bin and $work are the sourcing script's
+  taskset -c 1 "$bin/gatebench" connrate --target "$target" --connections 16 --threads 1 \
+    --duration "$duration" --quiet --json "$work/run.json" >/dev/null
+  after=$(cpu_ticks "$pid")
+  # shellcheck disable=SC2154  # $clk is the sourcing script's
+  python3 - "$work/run.json" "$((after - before))" "$clk" "$name" <<'PY'
+import json, sys
+report, ticks, clk, name = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+total = report["total"]
+if total["errors"]:
+    sys.exit(f"gatebench connrate ({name}): {total['errors']} errors")
+ops = total["connections_opened"]
+print(ops / report["elapsed_seconds"], ticks / clk * 1e6 / max(ops, 1))
+PY
+}
+
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

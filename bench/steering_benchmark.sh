@@ -118,22 +118,7 @@ start_daemon plain "$((plain_first + ports - 1))"
 start_daemon single "$single_port"
 
 # One run: prints "rate cpu_us_per_connection".
-run() {
-  local name=$1 target=$2 before after
-  before=$(cpu_ticks "${daemon_pid[$name]}")
-  taskset -c 1 "$bin/gatebench" connrate --target "$target" --connections 16 --threads 1 \
-    --duration "${seconds}s" --quiet --json "$work/run.json" >/dev/null
-  after=$(cpu_ticks "${daemon_pid[$name]}")
-  python3 - "$work/run.json" "$((after - before))" "$clk" "$name" <<'PY'
-import json, sys
-report, ticks, clk, name = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-total = report["total"]
-if total["errors"]:
-    sys.exit(f"gatebench connrate ({name}): {total['errors']} errors")
-ops = total["connections_opened"]
-print(ops / report["elapsed_seconds"], ticks / clk * 1e6 / max(ops, 1))
-PY
-}
+run() { connrate_cpu_run "${daemon_pid[$1]}" "$2" "$1" "${seconds}s"; }
 
 declare -A targets=(
   [steered]="127.0.0.1:$steered_first-$((steered_first + ports - 1))"
