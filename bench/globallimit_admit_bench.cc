@@ -111,12 +111,15 @@ double ClockPairNanoseconds() {
     const auto after = std::chrono::steady_clock::now();
     sample = std::chrono::duration<double, std::nano>(after - before).count();
   }
-  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
-  return samples[samples.size() / 2];
+  const size_t middle = samples.size() / 2;
+  std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(middle),
+                   samples.end());
+  return samples[middle];
 }
 
 double Percentile(std::vector<double>& samples, double fraction) {
-  const size_t at = std::min(samples.size() - 1, static_cast<size_t>(fraction * samples.size()));
+  const size_t at = std::min(samples.size() - 1,
+                             static_cast<size_t>(fraction * static_cast<double>(samples.size())));
   std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(at),
                    samples.end());
   return samples[at];

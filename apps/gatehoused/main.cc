@@ -29,7 +29,9 @@
 #include "CLI/CLI.hpp"
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "base/logging.h"
+#include "base/status_macros.h"
 #include "common/command_line.h"
 #include "config/config_loader.h"
 #include "config/default_config.h"
@@ -147,6 +149,25 @@ void Reload(const std::string& config_path, gatehouse::node::Node& node,
   spdlog::info("reload applied");
 }
 
+// A node whose config is the document in etcd: its source and the document to start from.
+struct EtcdStart {
+  std::unique_ptr<gatehouse::node::EtcdConfigSource> source;
+  gatehouse::node::InitialDocument initial;
+};
+
+absl::StatusOr<EtcdStart> StartFromEtcd(const gatehouse::config::Config& file) {
+  // The file's own `log` holds until the document's applies.
+  GH_RETURN_IF_ERROR(gatehouse::base::ConfigureLogging(file.log.format, file.log.level));
+  GH_ASSIGN_OR_RETURN(std::unique_ptr<gatehouse::node::EtcdConfigSource> source,
+                      gatehouse::node::EtcdConfigSource::Create(*file.etcd_source));
+  absl::StatusOr<gatehouse::node::InitialDocument> initial = source->Load();
+  if (!initial.ok()) {
+    return absl::Status(initial.status().code(),
+                        absl::StrCat("config_source: ", initial.status().message()));
+  }
+  return EtcdStart{std::move(source), *std::move(initial)};
+}
+
 // Waits for signals on the main thread. All threads inherit the blocked mask, so the signals
 // are only ever delivered here, synchronously.
 int ServeUntilTerminated(const std::string& config_path, const UpgradeTarget& upgrade_target,
@@ -217,24 +238,14 @@ int Main(int argc, char** argv) {
   std::unique_ptr<gatehouse::node::EtcdConfigSource> etcd_source;
   std::optional<gatehouse::node::InitialDocument> initial;
   if (config->etcd_source.has_value()) {
-    // The file's own `log` holds until the document's applies.
-    if (absl::Status status =
-            gatehouse::base::ConfigureLogging(config->log.format, config->log.level);
-        !status.ok()) {
-      std::cerr << "gatehoused: " << status.message() << "\n";
+    absl::StatusOr<EtcdStart> start = StartFromEtcd(*config);
+    if (!start.ok()) {
+      std::cerr << "gatehoused: " << start.status().message() << "\n";
       return kExitFailure;
     }
-    absl::StatusOr<std::unique_ptr<gatehouse::node::EtcdConfigSource>> source =
-        gatehouse::node::EtcdConfigSource::Create(*config->etcd_source);
-    absl::StatusOr<gatehouse::node::InitialDocument> document =
-        source.ok() ? (*source)->Load() : source.status();
-    if (!document.ok()) {
-      std::cerr << "gatehoused: config_source: " << document.status().message() << "\n";
-      return kExitFailure;
-    }
-    etcd_source = *std::move(source);
-    config = document->config;
-    initial = *std::move(document);
+    etcd_source = std::move(start->source);
+    config = start->initial.config;
+    initial = std::move(start->initial);
   }
   if (check_only) {
     if (absl::Status status = gatehouse::node::Validate(*config); !status.ok()) {

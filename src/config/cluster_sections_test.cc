@@ -59,7 +59,7 @@ TEST(ClusterSectionsTest, RejectsBadEtcdSources) {
   const struct {
     const char* yaml;
     const char* error;
-  } kCases[] = {
+  } cases[] = {
       {"config_source:\n  etcd: {endpoints: [http://127.0.0.1:2379], tls: {ca: a, cert: b, key: "
        "c}}\n",
        "is not an https:// URL"},
@@ -78,7 +78,7 @@ TEST(ClusterSectionsTest, RejectsBadEtcdSources) {
        "dev_pki: {dir: /pki}\n",
        "is not allowed next to config_source"},
   };
-  for (const auto& test_case : kCases) {
+  for (const auto& test_case : cases) {
     EXPECT_THAT(ParseConfig(test_case.yaml, "gh.yaml"),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(test_case.error)))
         << test_case.yaml;
@@ -147,7 +147,7 @@ TEST(ClusterSectionsTest, RejectsBadGlobalRateLimits) {
   const struct {
     std::string yaml;
     const char* error;
-  } kCases[] = {
+  } cases[] = {
       {kGlobalApp, "needs the global_rate_limits section"},
       {std::string(kGlobalApp) + "global_rate_limits: {}\n", "redis"},
       {std::string(kGlobalApp) + "global_rate_limits: {redis: redis.local:6379}\n", "redis"},
@@ -165,7 +165,7 @@ TEST(ClusterSectionsTest, RejectsBadGlobalRateLimits) {
        "[127.0.0.1:2], rate_limit: {connections_per_second: 1, burst: 1, scope: planet}}\n",
        "is not one of: local, global"},
   };
-  for (const auto& test_case : kCases) {
+  for (const auto& test_case : cases) {
     EXPECT_THAT(ParseConfig(test_case.yaml, "gh.yaml"),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(test_case.error)))
         << test_case.yaml;
