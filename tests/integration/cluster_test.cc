@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <regex>
@@ -363,6 +364,21 @@ TEST_F(ClusterTest, ANodeStartsFromItsCacheWhenEtcdIsDownAndRefusesWithNeither) 
       RunProcess({BuiltProgram("gatehoused"), "--config", file}, "", std::chrono::seconds(30));
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("no config to start from"));
+}
+
+TEST_F(ClusterTest, SighupReappliesTheRunningDocumentWhileEtcdIsDown) {
+  LoopbackServer upstream(LoopbackServer::SayLine("up"));
+  const int64_t revision = Push(Document(upstream.port()));
+  ASSERT_GT(revision, 0);
+  TempDir dir;
+  Daemon node(dir, SourceFile(dir));
+  ASSERT_TRUE(node.started()) << node.process().output();
+  etcd_.Stop();
+  node.process().Signal(SIGHUP);
+  EXPECT_TRUE(node.process().WaitForOutput(
+      absl::StrCat("applying the running revision ", revision, " again")));
+  EXPECT_TRUE(node.MetricsHave(R"(gatehouse_config_reloads_total{result="success"} 1)"));
+  EXPECT_EQ(Attempt(lb_port_), "up");
 }
 
 TEST_F(ClusterTest, ADocumentTheNodeCannotRunIsNeverCached) {
