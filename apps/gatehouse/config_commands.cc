@@ -62,6 +62,10 @@ int PushConfig(const ConfigFlags& flags) {
     return Fail(kExitFailure, absl::StrCat(flags.document_file,
                                            ": a document for etcd may not have config_source"));
   }
+  if (absl::Status status = config::RequireAbsolutePaths(*document, flags.document_file);
+      !status.ok()) {
+    return Fail(kExitFailure, status.message());
+  }
   absl::StatusOr<EtcdTarget> target = OpenSource(flags.source_file);
   if (!target.ok()) return Fail(kExitFailure, target.status().message());
   int64_t expected = 0;

@@ -172,5 +172,21 @@ TEST(ClusterSectionsTest, RejectsBadGlobalRateLimits) {
   }
 }
 
+TEST(ClusterSectionsTest, RequireAbsolutePathsNamesTheFirstRelativeOne) {
+  const absl::StatusOr<Config> absolute =
+      ParseConfig("tls: {ca: /etc/gh/ca.pem, cert: /etc/gh/s.pem, key: /etc/gh/s.key}\n", "doc");
+  ASSERT_THAT(absolute, IsOk());
+  EXPECT_THAT(RequireAbsolutePaths(*absolute, "doc"), IsOk());
+  const absl::StatusOr<Config> relative =
+      ParseConfig(std::string(kGlobalApp) +
+                      "global_rate_limits: {redis: 127.0.0.1:1, password_file: redis.pw}\n",
+                  "doc");
+  ASSERT_THAT(relative, IsOk());
+  // dev_pki's "/pki" is absolute; the password file is not.
+  EXPECT_THAT(RequireAbsolutePaths(*relative, "<etcd /k at revision 3>"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("<etcd /k at revision 3>: path \"redis.pw\" is relative")));
+}
+
 }  // namespace
 }  // namespace gatehouse::config

@@ -363,35 +363,41 @@ absl::StatusOr<Config> ParseDocument(const DocumentReader& reader, const YAML::N
 
 // A relative path in a file means "next to this file", as in nginx's and HAProxy's includes, so a
 // config works wherever the daemon is started from.
-void ResolvePathsAgainst(const std::filesystem::path& base, Config& config) {
-  const auto resolve = [&base](std::string& path) {
-    if (path.empty() || std::filesystem::path(path).is_absolute()) return;
-    path = (base / path).lexically_normal().string();
-  };
+// Calls `visit` with every file and directory path `config` holds (set or not), as a
+// std::string& or const std::string&, following the constness of `config`.
+template <typename ConfigType, typename Visit>
+void ForEachPath(ConfigType& config, Visit visit) {
   if (config.tls.has_value()) {
-    resolve(config.tls->ca_file);
-    resolve(config.tls->cert_file);
-    resolve(config.tls->key_file);
-    resolve(config.tls->crl_file);
+    visit(config.tls->ca_file);
+    visit(config.tls->cert_file);
+    visit(config.tls->key_file);
+    visit(config.tls->crl_file);
   }
-  if (config.dev_pki.has_value()) resolve(config.dev_pki->dir);
+  if (config.dev_pki.has_value()) visit(config.dev_pki->dir);
   if (config.etcd_source.has_value()) {
-    resolve(config.etcd_source->tls.ca_file);
-    resolve(config.etcd_source->tls.cert_file);
-    resolve(config.etcd_source->tls.key_file);
-    resolve(config.etcd_source->cache_file);
+    visit(config.etcd_source->tls.ca_file);
+    visit(config.etcd_source->tls.cert_file);
+    visit(config.etcd_source->tls.key_file);
+    visit(config.etcd_source->cache_file);
   }
-  if (config.global_rate_limits.has_value()) resolve(config.global_rate_limits->password_file);
-  if (config.jobs.has_value()) resolve(config.jobs->state_dir);
+  if (config.global_rate_limits.has_value()) visit(config.global_rate_limits->password_file);
+  if (config.jobs.has_value()) visit(config.jobs->state_dir);
   if (config.lb.has_value()) {
-    for (LbAppConfig& app : config.lb->apps) {
-      for (SniRouteConfig& route : app.routes) {
+    for (auto& app : config.lb->apps) {
+      for (auto& route : app.routes) {
         if (!route.certificate.has_value()) continue;
-        resolve(route.certificate->cert_file);
-        resolve(route.certificate->key_file);
+        visit(route.certificate->cert_file);
+        visit(route.certificate->key_file);
       }
     }
   }
+}
+
+void ResolvePathsAgainst(const std::filesystem::path& base, Config& config) {
+  ForEachPath(config, [&base](std::string& path) {
+    if (path.empty() || std::filesystem::path(path).is_absolute()) return;
+    path = (base / path).lexically_normal().string();
+  });
 }
 
 }  // namespace
@@ -424,6 +430,19 @@ absl::StatusOr<std::string> ReadConfigFileText(const std::string& path) {
                                                      kMaxConfigFileBytes, " bytes"));
     }
   }
+}
+
+absl::Status RequireAbsolutePaths(const Config& config, absl::string_view source_name) {
+  std::string relative;
+  ForEachPath(config, [&relative](const std::string& path) {
+    if (relative.empty() && !path.empty() && !std::filesystem::path(path).is_absolute()) {
+      relative = path;
+    }
+  });
+  if (relative.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(source_name, ": path ", Quote(relative),
+                   " is relative; a document shared by several nodes needs absolute paths"));
 }
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {

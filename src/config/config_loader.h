@@ -61,6 +61,11 @@ absl::StatusOr<std::string> ReadConfigFileText(const std::string& path);
 // with a message naming `path`; a file larger than kMaxConfigFileBytes is InvalidArgument.
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 
+// InvalidArgument naming the first relative file or directory path in `config`, which
+// `source_name` starts: a document from etcd has no directory of its own to resolve them
+// against, and the daemon's working directory differs between nodes.
+absl::Status RequireAbsolutePaths(const Config& config, absl::string_view source_name);
+
 // Parses YAML text. `source_name` (a path, or e.g. "<embedded default config>") starts every
 // error message.
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text, absl::string_view source_name);

@@ -25,6 +25,7 @@ absl::StatusOr<config::Config> ParseDocument(const std::string& yaml, const std:
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": a document in etcd may not have config_source"));
   }
+  if (config.ok()) GH_RETURN_IF_ERROR(config::RequireAbsolutePaths(*config, name));
   return config;
 }
 

@@ -241,6 +241,14 @@ TEST_F(ClusterTest, ABadDocumentIsRejectedEverywhereAndTheRunningConfigStays) {
       RunProcess({BuiltProgram("gatehouse"), "config", "push", "--source", source, file});
   EXPECT_EQ(pushed.exit_code, 1);
   EXPECT_THAT(pushed.output, HasSubstr("no lb app is named"));
+  // A relative path would resolve against each node's working directory: refused too.
+  const std::string relative = shared_.WriteFile(
+      "relative.yaml",
+      absl::StrReplaceAll(Document(upstream.port()), {{shared_.File("pki"), "pki"}}));
+  const ProcessResult refused =
+      RunProcess({BuiltProgram("gatehouse"), "config", "push", "--source", source, relative});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.output, HasSubstr("path \"pki\" is relative"));
 }
 
 TEST_F(ClusterTest, PushIsACompareAndSwap) {
